@@ -1,0 +1,51 @@
+# health_score: customer health scoring inside PostgreSQL (PGXS build).
+#
+#   make test    install missing packages, build, install, run both test suites on a throwaway cluster
+#   make demo    the whole job on a synthetic company, left running (make demo-stop removes it)
+#   make bench   benchmarks against same-run baselines (not part of make test)
+
+EXTENSION  = health_score
+EXTVERSION = 0.1.0
+
+MODULE_big = health_score
+OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+
+# The install script is assembled from schema/*.sql in name order, one topic per file.
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+
+REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --load-extension=$(EXTENSION)
+
+PG_CFLAGS = -Wextra
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+
+.DEFAULT_GOAL := all
+
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+else
+all install installcheck:
+	@echo "PostgreSQL server headers are missing: run 'make deps' (or 'make test', which installs them)" >&2
+	@exit 1
+endif
+
+$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*.sql))
+	cat $^ > $@
+
+.PHONY: deps test bench demo demo-stop
+deps:
+	PG_CONFIG=$(PG_CONFIG) tools/deps.sh
+
+test:
+	PG_CONFIG=$(PG_CONFIG) tools/test.sh
+
+bench:
+	PG_CONFIG=$(PG_CONFIG) tools/bench.sh
+
+demo:
+	PG_CONFIG=$(PG_CONFIG) tools/demo.sh start
+
+demo-stop:
+	PG_CONFIG=$(PG_CONFIG) tools/demo.sh stop

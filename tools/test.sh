@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# make test: install what is missing, build, install, run the pg_regress suite (sql/, expected/) and the
+# pgTAP suite (test/*.sql) on a throwaway cluster, print "N passed, N failed" and stop the cluster.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. tools/common.sh
+
+tools/deps.sh || exit 1
+make -s all >/dev/null || exit 1
+if [[ $(id -u) -eq 0 ]]; then
+	make -s install >/dev/null || exit 1
+elif ! make -s install >/dev/null 2>&1; then
+	sudo -n make -s install >/dev/null || { echo "cannot install into $(pg_config --pkglibdir)" >&2; exit 1; }
+fi
+
+work=$(mktemp -d /tmp/health_score_test.XXXXXX)
+port=${HS_TEST_PORT:-54329}
+trap 'cluster_stop "$work"; rm -rf "$work"' EXIT
+# pgTAP suites run in the database pg_cron lives in, so scheduling is tested for real; pg_regress runs
+# in its own database, where pg_cron is absent, so the error path is tested there.
+cluster_start "$work" "$port" "cron.database_name = 'health_score_tap'" || exit 1
+cluster_env "$work" "$port"
+psql -q -X -v ON_ERROR_STOP=1 -c 'CREATE DATABASE health_score_tap' >/dev/null || exit 1
+psql -q -X -v ON_ERROR_STOP=1 -d health_score_tap \
+	-c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION pg_cron' >/dev/null || exit 1
+
+# HS_REGRESS and HS_TAP narrow the run to some tests while working on them; output stays out of the tree.
+regress_tests=${HS_REGRESS:-$(ls sql/*.sql 2>/dev/null | sed -E 's|sql/(.*)\.sql|\1|' | tr '\n' ' ')}
+outdir=${HS_OUTPUT_DIR:-$work/regress}
+mkdir -p "$outdir"
+make -s installcheck REGRESS="$regress_tests" \
+	REGRESS_OPTS="--load-extension=health_score --outputdir=$outdir" 2>&1 | tee "$work/regress.out"
+regress_passed=$(grep -cE '\.\.\. ok ' "$work/regress.out")
+# Counted against the files in sql/, so a test that never ran (a crash, a missing expected file) fails.
+regress_total=$(wc -w <<<"$regress_tests")
+regress_failed=$((regress_total - regress_passed))
+[[ -s $outdir/regression.diffs ]] && head -n 300 "$outdir/regression.diffs"
+
+tap_passed=0 tap_failed=0
+shopt -s nullglob
+tap_files=(${HS_TAP:-test/*.sql})
+if ((${#tap_files[@]})); then
+	pg_prove --dbname health_score_tap --shuffle "${tap_files[@]}" 2>&1 | tee "$work/tap.out"
+	tap_total=$(sed -nE 's/^Files=[0-9]+, Tests=([0-9]+).*/\1/p' "$work/tap.out")
+	tap_failed=$(awk '/Failed [0-9]+\/[0-9]+ subtests/ { sub(/.*Failed /, ""); sub(/\/.*/, ""); n += $0 } END { print n + 0 }' "$work/tap.out")
+	tap_passed=$(( ${tap_total:-0} - tap_failed ))
+	# A file that dies before its plan completes fails without a "Failed N/M" line.
+	if grep -q '^Result: FAIL' "$work/tap.out" && ((tap_failed == 0)); then
+		tap_failed=$(grep -cE '(Dubious|Parse errors|Bad plan|No plan found)' "$work/tap.out")
+		((tap_failed)) || tap_failed=1
+	fi
+fi
+
+echo "pg_regress: $regress_passed passed, $regress_failed failed; pgTAP: $tap_passed passed, $tap_failed failed"
+passed=$((regress_passed + tap_passed))
+failed=$((regress_failed + tap_failed))
+echo "$passed passed, $failed failed"
+((failed == 0 && passed > 0))
