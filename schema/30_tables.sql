@@ -3,6 +3,20 @@
 -- set of tables serves bigint, text and uuid accounts; the views cast them back to the accounts
 -- source's type.
 
+-- Registered sources. columns holds the resolved mapping: for every canonical column the relation provides
+-- (mapped explicitly or found under its canonical name), canonical name -> the relation's column name.
+-- Optional canonical columns the relation lacks are absent. key_type is format_type() of account_id.
+CREATE TABLE health_score.sources (
+	kind text NOT NULL CHECK (kind IN ('accounts', 'activity', 'support_cases', 'surveys', 'touchpoints')),
+	relation regclass NOT NULL,
+	columns jsonb NOT NULL,
+	key_type text NOT NULL,
+	added_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (kind, relation)
+);
+-- Exactly one accounts source.
+CREATE UNIQUE INDEX sources_one_accounts ON health_score.sources (kind) WHERE kind = 'accounts';
+
 CREATE TABLE health_score.profile (
 	name text PRIMARY KEY,
 	segment text,
