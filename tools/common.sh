@@ -1,6 +1,8 @@
 # Shared by the tools/ scripts: where PostgreSQL lives and how to run a throwaway cluster.
 # Sourced, not executed.
 
+PG_CONFIG=${PG_CONFIG:-pg_config}
+
 # The newest installed server decides the major version, so nothing here hard-codes 15.
 pg_major() {
 	local v
@@ -13,7 +15,33 @@ pg_major() {
 }
 
 pg_bindir() {
-	echo "/usr/lib/postgresql/$(pg_major)/bin"
+	"$PG_CONFIG" --bindir
+}
+
+# True when the server already has exactly the files this tree builds, so an ordinary user without
+# write access to the server's folders can still test what root installed.
+installed_current() {
+	local ext
+	ext="$("$PG_CONFIG" --sharedir)/extension"
+	cmp -s health_score.so "$("$PG_CONFIG" --pkglibdir)/health_score.so" &&
+		cmp -s health_score.control "$ext/health_score.control" &&
+		for f in health_score--*.sql; do cmp -s "$f" "$ext/$f" || return 1; done
+}
+
+# Installs missing packages, builds, and installs the extension unless the server already has this build.
+build_and_install() {
+	tools/deps.sh || return 1
+	make -s all >/dev/null || return 1
+	installed_current && return 0
+	if [[ $(id -u) -ne 0 ]] && [[ ! -w $("$PG_CONFIG" --pkglibdir) ]]; then
+		if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+			sudo -n make -s install >/dev/null
+			return
+		fi
+		echo "cannot install into $("$PG_CONFIG" --pkglibdir): run 'sudo make install' first" >&2
+		return 1
+	fi
+	make -s install >/dev/null
 }
 
 # PostgreSQL refuses to run as root, so as root the server runs as this OS user.

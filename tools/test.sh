@@ -5,13 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . tools/common.sh
 
-tools/deps.sh || exit 1
-make -s all >/dev/null || exit 1
-if [[ $(id -u) -eq 0 ]]; then
-	make -s install >/dev/null || exit 1
-elif ! make -s install >/dev/null 2>&1; then
-	sudo -n make -s install >/dev/null || { echo "cannot install into $(pg_config --pkglibdir)" >&2; exit 1; }
-fi
+build_and_install || exit 1
 
 work=$(mktemp -d /tmp/health_score_test.XXXXXX)
 port=${HS_TEST_PORT:-54329}
