@@ -49,7 +49,7 @@ echo "== setup: $events events over a year, $accounts accounts, $runs timed runs
 sql <<SQL || exit 1
 CREATE EXTENSION health_score;
 CREATE TABLE bench_events (account_id bigint, user_id bigint, occurred_at timestamptz, weight float8);
-SELECT setseed(0.42);
+SELECT setseed(0.42) \g /dev/null
 INSERT INTO bench_events
 SELECT a, a * 100 + (random() * 20)::int, timestamptz '2026-01-01' - random() * interval '365 days', 1 + random()
   FROM (SELECT 1 + (random() * ($accounts - 1))::bigint AS a FROM generate_series(1, $events)) s;
