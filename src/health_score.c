@@ -5,6 +5,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "libpq/pqformat.h"
 #include "utils/timestamp.h"
 
 #include "health_score.h"
@@ -38,4 +39,57 @@ hs_half_life_seconds(const Interval *half_life, const char *argname)
 				 errmsg("%s must be a positive interval", argname),
 				 errhint("Pass a positive interval such as '14 days'.")));
 	return seconds;
+}
+
+MemoryContext
+hs_agg_context(FunctionCallInfo fcinfo, const char *fname)
+{
+	MemoryContext aggctx;
+
+	if (!AggCheckCallContext(fcinfo, &aggctx))
+		elog(ERROR, "%s called in non-aggregate context", fname);
+	return aggctx;
+}
+
+Datum
+hs_return_state(FunctionCallInfo fcinfo, void *state)
+{
+	if (state == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_POINTER(state);
+}
+
+void
+hs_state_begin(StringInfo buf, bytea *sstate)
+{
+	/* Read in place: the bytea outlives the deserialize call that reads it. */
+	buf->data = VARDATA_ANY(sstate);
+	buf->len = VARSIZE_ANY_EXHDR(sstate);
+	buf->maxlen = buf->len;
+	buf->cursor = 0;
+}
+
+void
+hs_state_malformed(const char *aggname, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("malformed serialized %s state", aggname),
+			 errdetail("%s", detail)));
+}
+
+void
+hs_state_need(StringInfo buf, uint64 nbytes, const char *aggname)
+{
+	/* pq_getmsg* would raise a protocol violation instead, which misdescribes a bad state. */
+	if (nbytes > (uint64) (buf->len - buf->cursor))
+		hs_state_malformed(aggname, "The state ends early.");
+}
+
+void
+hs_state_end(StringInfo buf, const char *aggname)
+{
+	if (buf->cursor != buf->len)
+		hs_state_malformed(aggname, "The state has trailing bytes.");
+	pq_getmsgend(buf);
 }

@@ -8,6 +8,8 @@
 
 #include "postgres.h"
 #include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
 
 /* Seconds in an interval exactly as EXTRACT(EPOCH FROM interval) counts them (a month is 30 days). */
 extern double hs_interval_seconds(const Interval *interval);
@@ -16,5 +18,24 @@ extern double hs_interval_seconds(const Interval *interval);
  * The half-life in seconds; raises 22023 naming argname when it is NULL (pass NULL) or not positive.
  */
 extern double hs_half_life_seconds(const Interval *half_life, const char *argname);
+
+/*
+ * Aggregate state helpers (users.c, survey.c, auc.c).
+ *
+ * hs_agg_context returns the aggregate memory context, the only place an internal state may live
+ * across rows; fname names the caller in the error raised outside an aggregate. hs_return_state returns
+ * a state from a transition or combine function, SQL NULL while there is none.
+ *
+ * Deserialization reads a bytea written by one of our serialize functions. Anything else is rejected
+ * with 22P03 (invalid_binary_representation) naming the aggregate: hs_state_need before each read
+ * (nbytes is 64-bit so callers can multiply counts without overflow), hs_state_malformed for a value
+ * out of range, hs_state_end when the state should be used up.
+ */
+extern MemoryContext hs_agg_context(FunctionCallInfo fcinfo, const char *fname);
+extern Datum hs_return_state(FunctionCallInfo fcinfo, void *state);
+extern void hs_state_begin(StringInfo buf, bytea *sstate);
+extern void hs_state_need(StringInfo buf, uint64 nbytes, const char *aggname);
+extern void hs_state_malformed(const char *aggname, const char *detail) pg_attribute_noreturn();
+extern void hs_state_end(StringInfo buf, const char *aggname);
 
 #endif							/* HEALTH_SCORE_H */

@@ -1,7 +1,74 @@
--- Every public function exists with its documented signature, volatility and parallel safety.
+-- Every primitive exists with its documented signature, return type, volatility, parallel safety and
+-- strictness, and every aggregate can run in parallel: PARALLEL SAFE with combine, serialize and
+-- deserialize functions.
 BEGIN;
 CREATE EXTENSION health_score;
-SELECT plan(1);
-SELECT has_schema('health_score');
+SELECT plan(107);
+
+-- name, argument types (spelled as format_type does: some pgTAP functions take no aliases), return type,
+-- aggregate?, strict? (NULL for aggregates, where the support functions decide)
+CREATE TEMP TABLE primitive (name name, args name[], returns text, aggregate boolean, strict boolean);
+INSERT INTO primitive VALUES
+	('decayed_sum', '{timestamp with time zone, double precision, timestamp with time zone, interval}',
+		'double precision', true, NULL),
+	('decayed_sum', '{timestamp with time zone, timestamp with time zone, interval}',
+		'double precision', true, NULL),
+	('decay_factor', '{interval, interval}', 'double precision', false, false),
+	('engagement_score', '{double precision, double precision, interval}', 'double precision', false, false),
+	('composite', '{double precision[], double precision[]}', 'double precision', false, true),
+	('band', '{double precision, double precision, double precision}',
+		'health_score.health_band', false, false),
+	('active_users', '{bigint}', 'bigint', true, NULL),
+	('active_users', '{text}', 'bigint', true, NULL),
+	('active_users', '{uuid}', 'bigint', true, NULL),
+	('licence_utilisation', '{bigint, integer}', 'double precision', true, NULL),
+	('licence_utilisation', '{text, integer}', 'double precision', true, NULL),
+	('licence_utilisation', '{uuid, integer}', 'double precision', true, NULL),
+	('utilisation', '{bigint, integer}', 'double precision', false, false),
+	('nps', '{integer}', 'double precision', true, NULL),
+	('auc', '{double precision, boolean}', 'double precision', true, NULL);
+ALTER TABLE primitive ADD COLUMN signature regprocedure;
+UPDATE primitive
+   SET signature = to_regprocedure(format('health_score.%I(%s)', name, array_to_string(args, ',')));
+
+-- 15 primitives: 4 tests each, plus 3 for each of the 6 plain functions and 3 for each of the 9 aggregates.
+SELECT has_function('health_score', name, args) FROM primitive;
+SELECT function_returns('health_score', name, args, returns) FROM primitive;
+SELECT is((SELECT proparallel::text FROM pg_proc WHERE oid = signature), 's',
+		  format('%s is PARALLEL SAFE', signature))
+  FROM primitive;
+SELECT is(obj_description(signature, 'pg_proc') IS NOT NULL, true, format('%s has a comment', signature))
+  FROM primitive;
+
+SELECT isnt_aggregate('health_score', name, args) FROM primitive WHERE NOT aggregate;
+SELECT volatility_is('health_score', name, args, 'immutable') FROM primitive WHERE NOT aggregate;
+SELECT CASE WHEN strict THEN is_strict('health_score', name, args)
+			ELSE isnt_strict('health_score', name, args) END
+  FROM primitive WHERE NOT aggregate;
+
+SELECT is_aggregate('health_score', name, args) FROM primitive WHERE aggregate;
+-- Every aggregate keeps an internal state, which parallel plans can pass only through serialize and
+-- deserialize, and which hash aggregation can size only by SSPACE.
+SELECT is((SELECT ARRAY[aggcombinefn <> 0, aggserialfn <> 0, aggdeserialfn <> 0, aggtransspace > 0]
+			 FROM pg_aggregate WHERE aggfnoid = signature),
+		  ARRAY[true, true, true, true],
+		  format('%s has combine, serialize and deserialize functions and SSPACE', signature))
+  FROM primitive WHERE aggregate;
+-- Their markings are not consulted for parallel plans, but a worker runs them all the same.
+SELECT is((SELECT bool_and(p.proparallel = 's')
+			 FROM pg_aggregate a,
+				  unnest(ARRAY[aggtransfn, aggfinalfn, aggcombinefn, aggserialfn, aggdeserialfn]) f
+				  JOIN pg_proc p ON p.oid = f::oid
+			WHERE a.aggfnoid = signature),
+		  true, format('%s has PARALLEL SAFE support functions', signature))
+  FROM primitive WHERE aggregate;
+
+-- The hash-set aggregates share one state, so one combine, serialize and deserialize serve all six.
+SELECT is((SELECT count(DISTINCT (aggcombinefn, aggserialfn, aggdeserialfn))::int FROM pg_aggregate
+			WHERE aggfnoid IN (SELECT signature FROM primitive
+								WHERE name IN ('active_users', 'licence_utilisation'))),
+		  1, 'active_users and licence_utilisation share their combine, serialize and deserialize functions');
+SELECT is((SELECT count(*)::int FROM primitive WHERE signature IS NULL), 0, 'every primitive resolves');
+
 SELECT * FROM finish();
 ROLLBACK;
