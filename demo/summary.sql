@@ -1,0 +1,109 @@
+-- The executive summary `make demo` prints: every number comes from the health_score views (and, for the
+-- look back at cancellations, from health_history and the demo's accounts table).
+--   psql -X -f demo/summary.sql "host=/tmp/health_score_demo port=55439 dbname=health_score_demo user=postgres"
+\set QUIET on
+\set ON_ERROR_STOP on
+\pset footer off
+\pset null '-'
+SET search_path = health_score, public;
+
+\echo
+\echo '== Health bands: all accounts and by segment (percent of accounts; ARR in dollars)'
+SELECT CASE WHEN dimension = 'all' THEN 'All accounts' ELSE value END AS segment,
+       to_char(accounts, 'FM999,999') AS accounts,
+       good_pct || '%' AS good, average_pct || '%' AS average, poor_pct || '%' AS poor,
+       to_char(arr, 'FM$999,999,999') AS arr,
+       to_char(arr_poor, 'FM$999,999,999') AS arr_poor
+  FROM band_breakdown
+ WHERE dimension IN ('all', 'segment')
+ ORDER BY dimension <> 'all', arr DESC;
+
+\echo '== Health trend: the last 8 weeks'
+SELECT day, to_char(accounts, 'FM999,999') AS accounts, average_score,
+       good_pct || '%' AS good, average_pct || '%' AS average, poor_pct || '%' AS poor,
+       to_char(arr_poor, 'FM$999,999,999') AS arr_poor
+  FROM health_trend
+ WHERE day >= current_date - 56
+ ORDER BY day;
+
+\echo '== Cancellations: the last 6 months (rate = cancellations / accounts active at the start of the month)'
+SELECT to_char(month, 'YYYY-MM') || CASE WHEN complete THEN '' ELSE ' (so far)' END AS month,
+       to_char(active_at_start, 'FM999,999') AS active_at_start, cancellations,
+       cancellation_rate || '%' AS rate,
+       to_char(arr_cancelled, 'FM$999,999,999') AS arr_cancelled,
+       coalesce(direction, '')
+       || CASE WHEN rate_change IS NOT NULL THEN ' (' || CASE WHEN rate_change > 0 THEN '+' ELSE '' END
+                                                || rate_change || ' pts)' ELSE '' END AS against_previous_month
+  FROM cancellation_trend
+ WHERE month > (date_trunc('month', now()) - interval '6 months')::date
+ ORDER BY cancellation_trend.month;
+
+\echo '== Workload per customer-success manager (flagged: poor share at least 1.5 x the team''s, and 2+ poor accounts)'
+SELECT coalesce(owner, '(unassigned)') AS owner, accounts, poor,
+       poor_pct || '%' AS poor_share, team_poor_pct || '%' AS team_share, average_score,
+       open_red_flags, at_risk_accounts AS at_risk,
+       to_char(arr_at_risk, 'FM$999,999,999') AS arr_at_risk,
+       CASE WHEN notably_more_poor THEN '<< review book' ELSE '' END AS note
+  FROM owner_workload
+ ORDER BY notably_more_poor DESC, poor_pct DESC, owner;
+
+\echo '== Revenue at risk (at risk: band poor or an open red flag)'
+SELECT band, to_char(accounts, 'FM999,999') AS accounts, to_char(arr, 'FM$999,999,999') AS arr, arr_pct || '%' AS share_of_arr
+  FROM (SELECT band, accounts, arr, arr_pct,
+               array_position(ARRAY['good', 'average', 'poor', 'unscored', 'all'], band) AS ord
+          FROM revenue_at_risk WHERE open_flag_severity = 'all') b
+ ORDER BY ord;
+SELECT to_char(count(*), 'FM999,999') AS accounts_at_risk,
+       to_char(sum(arr), 'FM$999,999,999') AS arr_at_risk,
+       round(100.0 * sum(arr) / nullif((SELECT sum(arr) FROM account_overview), 0), 1) || '%' AS share_of_arr
+  FROM account_overview WHERE at_risk;
+
+\echo '== The 10 at-risk accounts with the most ARR: why, and what to do'
+\pset format unaligned
+\pset tuples_only on
+SELECT format(E'%s. %s  (%s segment, %s plan, owner %s)\n    ARR %s, renews %s (in %s days); score %s %s%s\n    why: %s\n    do:  %s\n',
+              rank, name, segment, plan, owner, to_char(arr, 'FM$999,999,999'), renewal_date, days_to_renewal,
+              round(score::numeric, 1), band,
+              CASE WHEN score_change_30d IS NOT NULL
+                   THEN format(', %s%s in 30 days', CASE WHEN score_change_30d > 0 THEN '+' ELSE '' END,
+                               round(score_change_30d::numeric, 1))
+                   ELSE '' END,
+              array_to_string(reasons, '; '),
+              coalesce(nullif(array_to_string(actions, E'\n         '), ''), 'Review the account: its score is in the poor band.'))
+  FROM at_risk_accounts
+ ORDER BY rank
+ LIMIT 10;
+\pset tuples_only off
+\pset format aligned
+
+\echo '== Plays: open info and opportunity flags'
+SELECT rule, severity, count(*) AS accounts, to_char(sum(arr), 'FM$999,999,999') AS arr, min(action) AS action
+  FROM plays
+ GROUP BY rule, severity
+ ORDER BY count(*) DESC;
+
+\echo '== Did the scores see it coming? Scores from 90 days ago against what happened since'
+WITH d AS (
+	SELECT max(day) AS day FROM health_history WHERE day <= current_date - 90
+), s AS (
+	SELECT h.score, h.band, a.cancelled_at IS NOT NULL AND a.cancelled_at <= d.day + 90 AS cancelled
+	  FROM d
+	  JOIN health_history h ON h.day = d.day
+	  JOIN demo.accounts a ON a.account_id = h.account_id::bigint
+)
+SELECT (SELECT day FROM d) AS scored_on,
+       band, count(*) AS accounts, count(*) FILTER (WHERE cancelled) AS cancelled_within_90_days,
+       round(100.0 * count(*) FILTER (WHERE cancelled) / count(*), 1) || '%' AS cancellation_rate
+  FROM s
+ GROUP BY band
+ ORDER BY band;
+WITH d AS (
+	SELECT max(day) AS day FROM health_history WHERE day <= current_date - 90
+)
+SELECT round(health_score.auc(100 - h.score, a.cancelled_at IS NOT NULL AND a.cancelled_at <= d.day + 90)::numeric, 3)
+           AS auc_90_days_ahead,
+       'chance that an account which cancelled had scored lower than one which stayed (0.5 = a coin toss)' AS meaning
+  FROM d
+  JOIN health_history h ON h.day = d.day
+  JOIN demo.accounts a ON a.account_id = h.account_id::bigint
+ GROUP BY d.day;
