@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: times the primitives and the refresh on a throwaway cluster against baselines measured in
 # the same run, and prints medians and ratios. Sizes: HS_BENCH_EVENTS (3,000,000), HS_BENCH_ACCOUNTS
-# (50,000), HS_BENCH_RUNS (5 timed runs per query, after one warm-up).
+# (50,000), HS_BENCH_RUNS (5 timed runs per query, after one warm-up; 3 for the refresh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . tools/common.sh
@@ -13,7 +13,7 @@ runs=${HS_BENCH_RUNS:-5}
 build_and_install || exit 1
 work=$(mktemp -d /tmp/health_score_bench.XXXXXX)
 trap 'cluster_stop "$work"; rm -rf "$work"' EXIT
-cluster_start "$work" 54330 "shared_buffers = '1GB'" "work_mem = '64MB'" "max_parallel_workers_per_gather = 2" || exit 1
+cluster_start "$work" 54330 "shared_buffers = '1GB'" "work_mem = '64MB'" || exit 1
 cluster_env "$work" 54330
 sql() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
@@ -76,3 +76,14 @@ ratio "decayed_sum / count(*) floor" "$decayed" "$floor" "<= 1.3"
 ratio "plain SQL (extract) / decayed_sum" "$naive" "$decayed" ">= 1.5"
 ratio "plain SQL (date_part) / decayed_sum" "$tuned" "$decayed" "none; for reference"
 ratio "count(DISTINCT) / active_users" "$distinct" "$active" ">= 3"
+
+echo "== refresh: the demo company at $accounts accounts and about $events activity events over 12 months"
+per_month=$(awk -v e="$events" -v a="$accounts" 'BEGIN { printf "%.4f", e / a / 12 }')
+sql -f demo/company.sql -c "SELECT relation, rows_written FROM demo.generate_company(1, $accounts, 12, $per_month)" || exit 1
+sql -c 'VACUUM ANALYZE' -f demo/sources.sql >/dev/null || exit 1
+refresh_floor=$(median_ms floor "SELECT account_id, count(*) FROM demo.events GROUP BY account_id")
+runs=$(( runs < 3 ? runs : 3 ))
+refresh=$(median_ms refresh "SELECT * FROM health_score.refresh(timestamptz 'today')")
+report "count(*) GROUP BY account over the activity table (floor)" "$refresh_floor"
+report "refresh(): every component, score, band, history and flag" "$refresh"
+ratio "refresh / count(*) floor" "$refresh" "$refresh_floor" "<= 4"
