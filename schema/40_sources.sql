@@ -1,0 +1,288 @@
+-- Sources: the company's own tables and views, registered with add_source and read where they are.
+--
+-- Every source kind has canonical columns; a registration maps them to the relation's columns (by the
+-- same name unless columns says otherwise), checks that the caller can read them and that their types are
+-- usable, and stores the resolved mapping in health_score.sources. refresh() builds its queries from it.
+--
+-- Errors: class 22 for a bad argument (unknown kind, malformed or unknown mapping), the catalog's own codes
+-- for what the relation lacks (42P01-style lookups are done by regclass itself, 42703 undefined column,
+-- 42804 unusable type or key type mismatch, 42809 not a table or view, 42501 not readable), 23505 for a
+-- second accounts source.
+
+-- The canonical columns of each kind: what a source may provide, of which class of type, and whether it must.
+--   key: the account key (bigint/integer/smallint, text/varchar, or uuid)   user: a user key (same families)
+--   time: timestamptz, timestamp or date     label: any type, read as text    count: an integer or numeric
+--   number: any numeric type                 flag: boolean
+CREATE FUNCTION health_score._source_columns(kind text)
+RETURNS TABLE (canonical text, class text, required boolean, ord integer)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT c.canonical, c.class, c.required, c.ord::integer
+	  FROM (VALUES
+		('accounts', 'account_id', 'key', true, 1), ('accounts', 'name', 'label', false, 2),
+		('accounts', 'segment', 'label', false, 3), ('accounts', 'lifecycle_stage', 'label', false, 4),
+		('accounts', 'plan', 'label', false, 5), ('accounts', 'owner', 'label', false, 6),
+		('accounts', 'seats', 'count', false, 7), ('accounts', 'arr', 'number', false, 8),
+		('accounts', 'renewal_date', 'time', false, 9), ('accounts', 'started_at', 'time', false, 10),
+		('accounts', 'cancelled_at', 'time', false, 11),
+		('activity', 'account_id', 'key', true, 1), ('activity', 'user_id', 'user', false, 2),
+		('activity', 'occurred_at', 'time', true, 3), ('activity', 'feature', 'label', false, 4),
+		('activity', 'weight', 'number', false, 5),
+		('support_cases', 'account_id', 'key', true, 1), ('support_cases', 'opened_at', 'time', true, 2),
+		('support_cases', 'closed_at', 'time', false, 3), ('support_cases', 'priority', 'label', false, 4),
+		('surveys', 'account_id', 'key', true, 1), ('surveys', 'responded_at', 'time', true, 2),
+		('surveys', 'rating', 'number', false, 3), ('surveys', 'category', 'label', false, 4),
+		('touchpoints', 'account_id', 'key', true, 1), ('touchpoints', 'occurred_at', 'time', true, 2),
+		('touchpoints', 'direction', 'label', false, 3), ('touchpoints', 'answered', 'flag', false, 4)
+	  ) AS c (kind, canonical, class, required, ord)
+	 WHERE c.kind = $1
+	 ORDER BY c.ord
+$$;
+
+-- The family of a type, looking through domains: integer, numeric, text, uuid, time, boolean, enum or other.
+CREATE FUNCTION health_score._type_family(typ regtype)
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t oid := typ;
+	base oid;
+	cat "char";
+BEGIN
+	LOOP
+		SELECT p.typbasetype, p.typcategory INTO base, cat FROM pg_catalog.pg_type p WHERE p.oid = t;
+		EXIT WHEN base IS NULL OR base = 0;
+		t := base;
+	END LOOP;
+	RETURN CASE
+		WHEN t IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN 'integer'
+		WHEN cat = 'N' THEN 'numeric'
+		WHEN cat = 'S' THEN 'text'
+		WHEN t = 'uuid'::regtype THEN 'uuid'
+		WHEN t IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN 'time'
+		WHEN t = 'bool'::regtype THEN 'boolean'
+		WHEN cat = 'E' THEN 'enum'
+		ELSE 'other'
+	END;
+END
+$$;
+
+-- The type account keys (and user keys) of a family are read as: bigint, text or uuid; NULL if unusable.
+CREATE FUNCTION health_score._key_type(typ regtype)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE health_score._type_family($1)
+		WHEN 'integer' THEN 'bigint' WHEN 'text' THEN 'text' WHEN 'uuid' THEN 'uuid' END
+$$;
+
+-- What a class of canonical column accepts, for error messages.
+CREATE FUNCTION health_score._class_accepts(class text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE $1
+		WHEN 'key' THEN 'bigint, integer, text, varchar or uuid'
+		WHEN 'user' THEN 'bigint, integer, text, varchar or uuid'
+		WHEN 'time' THEN 'timestamptz, timestamp or date'
+		WHEN 'count' THEN 'a numeric type'
+		WHEN 'number' THEN 'a numeric type'
+		WHEN 'flag' THEN 'boolean'
+		ELSE 'any type' END
+$$;
+
+CREATE FUNCTION health_score._class_accepts_family(class text, family text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE $1
+		WHEN 'key' THEN $2 IN ('integer', 'text', 'uuid')
+		WHEN 'user' THEN $2 IN ('integer', 'text', 'uuid')
+		WHEN 'time' THEN $2 = 'time'
+		WHEN 'count' THEN $2 IN ('integer', 'numeric')
+		WHEN 'number' THEN $2 IN ('integer', 'numeric')
+		WHEN 'flag' THEN $2 = 'boolean'
+		ELSE true END
+$$;
+
+-- A column name in an error message, always double-quoted as PostgreSQL's own messages do.
+CREATE FUNCTION health_score._q(name text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '"' || pg_catalog.replace($1, '"', '""') || '"' $$;
+
+CREATE FUNCTION health_score.add_source(kind text, relation regclass, columns jsonb DEFAULT '{}')
+RETURNS health_score.sources
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rel_kind "char";
+	col record;
+	mapped text;
+	att record;
+	resolved jsonb := '{}';
+	keytype text;
+	key_fam text;
+	other record;
+	accounts_row health_score.sources;
+	result health_score.sources;
+	k text;
+	kinds constant text[] := ARRAY['accounts', 'activity', 'support_cases', 'surveys', 'touchpoints'];
+BEGIN
+	IF kind IS NULL OR NOT kind = ANY (kinds) THEN
+		RAISE EXCEPTION 'unknown source kind %', coalesce(health_score._q(kind), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'Use one of: ' || pg_catalog.array_to_string(kinds, ', ') || '.';
+	END IF;
+	IF relation IS NULL THEN
+		RAISE EXCEPTION 'relation must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	columns := coalesce(columns, '{}');
+	IF pg_catalog.jsonb_typeof(columns) <> 'object' THEN
+		RAISE EXCEPTION 'columns must be a JSON object mapping canonical names to column names of %', relation
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'For example ''{"occurred_at": "ts"}''.';
+	END IF;
+
+	SELECT c.relkind INTO rel_kind FROM pg_catalog.pg_class c WHERE c.oid = relation;
+	IF rel_kind IS NULL THEN
+		RAISE EXCEPTION 'relation with OID % does not exist', relation::oid USING ERRCODE = 'undefined_table';
+	END IF;
+	IF rel_kind NOT IN ('r', 'p', 'v', 'm', 'f') THEN
+		RAISE EXCEPTION '% is not a table, view, materialized view or foreign table', relation
+			USING ERRCODE = 'wrong_object_type';
+	END IF;
+	IF NOT pg_catalog.has_any_column_privilege(relation, 'SELECT') THEN
+		RAISE EXCEPTION 'permission denied to read relation %', relation
+			USING ERRCODE = 'insufficient_privilege',
+			      HINT = pg_catalog.format('GRANT SELECT ON %s TO %I;', relation, current_user);
+	END IF;
+
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(columns) LOOP
+		IF NOT EXISTS (SELECT FROM health_score._source_columns(kind) s WHERE s.canonical = k) THEN
+			RAISE EXCEPTION '% is not a canonical column of source kind %', health_score._q(k), kind
+				USING ERRCODE = 'invalid_parameter_value',
+				      HINT = 'The columns of ' || kind || ' are: ' ||
+				             (SELECT pg_catalog.string_agg(s.canonical, ', ' ORDER BY s.ord)
+				                FROM health_score._source_columns(kind) s) || '.';
+		END IF;
+		IF pg_catalog.jsonb_typeof(columns -> k) <> 'string' THEN
+			RAISE EXCEPTION 'the mapping of % for % must be a column name (a JSON string)', k, relation
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+	END LOOP;
+
+	FOR col IN SELECT * FROM health_score._source_columns(kind) LOOP
+		mapped := coalesce(columns ->> col.canonical, col.canonical);
+		SELECT a.attname, a.atttypid::regtype AS typ INTO att
+		  FROM pg_catalog.pg_attribute a
+		 WHERE a.attrelid = relation AND a.attname = mapped AND a.attnum > 0 AND NOT a.attisdropped;
+		IF NOT FOUND THEN
+			IF columns ? col.canonical THEN
+				RAISE EXCEPTION 'column % of relation % does not exist', health_score._q(mapped), relation
+					USING ERRCODE = 'undefined_column',
+					      DETAIL = pg_catalog.format('columns maps %s to it.', col.canonical);
+			ELSIF col.required THEN
+				RAISE EXCEPTION 'relation % has no column %', relation, health_score._q(col.canonical)
+					USING ERRCODE = 'undefined_column',
+					      DETAIL = pg_catalog.format('Sources of kind %s need %s.', kind, col.canonical),
+					      HINT = pg_catalog.format('Map it to one of the columns of %s: SELECT health_score.add_source(%L, %L, %L);',
+					                                relation, kind, relation::text,
+					                                (columns || pg_catalog.jsonb_build_object(col.canonical, '<column>'))::text);
+			END IF;
+			CONTINUE;  -- an optional column the relation lacks reads as NULL
+		END IF;
+		IF NOT health_score._class_accepts_family(col.class, health_score._type_family(att.typ)) THEN
+			RAISE EXCEPTION 'column % of relation % has type %, but % needs %',
+				health_score._q(mapped), relation, att.typ, col.canonical, health_score._class_accepts(col.class)
+				USING ERRCODE = 'datatype_mismatch';
+		END IF;
+		IF NOT pg_catalog.has_column_privilege(relation, att.attname, 'SELECT') THEN
+			RAISE EXCEPTION 'permission denied to read column % of relation %', health_score._q(mapped), relation
+				USING ERRCODE = 'insufficient_privilege',
+				      HINT = pg_catalog.format('GRANT SELECT (%I) ON %s TO %I;', mapped, relation, current_user);
+		END IF;
+		IF col.canonical = 'account_id' THEN
+			keytype := pg_catalog.format_type(att.typ, NULL);
+			key_fam := health_score._key_type(att.typ);
+		END IF;
+		resolved := resolved || pg_catalog.jsonb_build_object(col.canonical, att.attname);
+	END LOOP;
+
+	-- Every source's keys must be of the accounts source's family (bigint, text or uuid).
+	IF kind = 'accounts' THEN
+		SELECT * INTO accounts_row FROM health_score.sources s WHERE s.kind = 'accounts';
+		IF FOUND AND accounts_row.relation <> relation THEN
+			RAISE EXCEPTION 'an accounts source is already registered: %', accounts_row.relation
+				USING ERRCODE = 'unique_violation',
+				      HINT = pg_catalog.format('Drop it first: SELECT health_score.drop_source(''accounts'', %L);',
+				                                accounts_row.relation::text);
+		END IF;
+		FOR other IN SELECT s.* FROM health_score.sources s WHERE s.kind <> 'accounts' ORDER BY s.kind, s.relation::text LOOP
+			IF health_score._key_type(other.key_type::regtype) IS DISTINCT FROM key_fam THEN
+				RAISE EXCEPTION 'column % of relation % has type %, but the % source % has % account keys',
+					health_score._q(resolved ->> 'account_id'), relation, keytype, other.kind, other.relation, other.key_type
+					USING ERRCODE = 'datatype_mismatch',
+					      HINT = 'Account keys must be of one type (bigint, text or uuid) in every source; cast them in a view.';
+			END IF;
+		END LOOP;
+	ELSE
+		SELECT * INTO accounts_row FROM health_score.sources s WHERE s.kind = 'accounts';
+		IF FOUND AND health_score._key_type(accounts_row.key_type::regtype) IS DISTINCT FROM key_fam THEN
+			RAISE EXCEPTION 'column % of relation % has type %, but the accounts source % has % account keys',
+				health_score._q(resolved ->> 'account_id'), relation, keytype, accounts_row.relation,
+				accounts_row.key_type
+				USING ERRCODE = 'datatype_mismatch',
+				      HINT = pg_catalog.format('Register a relation whose account_id is %s; cast it in a view if needed.',
+				                                accounts_row.key_type);
+		END IF;
+	END IF;
+
+	INSERT INTO health_score.sources AS s (kind, relation, columns, key_type)
+	VALUES (kind, relation, resolved, keytype)
+	ON CONFLICT ON CONSTRAINT sources_pkey DO UPDATE
+	   SET columns = EXCLUDED.columns, key_type = EXCLUDED.key_type, added_at = now()
+	RETURNING s.* INTO result;
+
+	IF kind = 'accounts' THEN
+		PERFORM health_score.rebuild_views();
+	END IF;
+	RETURN result;
+END
+$$;
+COMMENT ON FUNCTION health_score.add_source(text, regclass, jsonb) IS
+	'register a table or view as a source of the given kind; columns maps canonical names to its columns';
+
+CREATE FUNCTION health_score.drop_source(kind text, relation regclass)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	removed boolean;
+BEGIN
+	IF kind IS NULL OR kind NOT IN ('accounts', 'activity', 'support_cases', 'surveys', 'touchpoints') THEN
+		RAISE EXCEPTION 'unknown source kind %', coalesce(health_score._q(kind), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'Use one of: accounts, activity, support_cases, surveys, touchpoints.';
+	END IF;
+	DELETE FROM health_score.sources s WHERE s.kind = drop_source.kind AND s.relation = drop_source.relation;
+	removed := FOUND;
+	IF removed AND kind = 'accounts' THEN
+		PERFORM health_score.rebuild_views();
+	END IF;
+	RETURN removed;
+END
+$$;
+COMMENT ON FUNCTION health_score.drop_source(text, regclass) IS
+	'unregister a source; true if it was registered';
+
+REVOKE EXECUTE ON FUNCTION health_score.add_source(text, regclass, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION health_score.drop_source(text, regclass) FROM PUBLIC;
