@@ -33,7 +33,7 @@ CREATE TABLE health_score.profile (
 	CHECK (expected_events_per_user_day > 0),
 	CHECK (target_utilisation > 0),
 	CHECK (poor_below <= good_from),
-	-- Added by the pipeline: true for the rows the install script seeds (see 41_profiles_rules.sql).
+	-- True for the rows the install script seeds: pg_dump merges them on restore (41_profiles_rules.sql).
 	seeded boolean NOT NULL DEFAULT false
 );
 
@@ -44,7 +44,7 @@ CREATE TABLE health_score.rule (
 	params jsonb NOT NULL DEFAULT '{}',
 	action text,
 	enabled boolean NOT NULL DEFAULT true,
-	-- Added by the pipeline: true for the rows the install script seeds (see 41_profiles_rules.sql).
+	-- True for the rows the install script seeds: pg_dump merges them on restore (41_profiles_rules.sql).
 	seeded boolean NOT NULL DEFAULT false
 );
 
@@ -118,7 +118,7 @@ CREATE TABLE health_score.flag (
 );
 -- One open flag per account and rule: a rule that still holds updates its flag.
 CREATE UNIQUE INDEX flag_open ON health_score.flag (account_id, rule) WHERE cleared_at IS NULL;
--- Added by the pipeline: an account's flag history, newest first.
+-- An account's flag history, in order.
 CREATE INDEX flag_account ON health_score.flag (account_id, raised_at);
 
 CREATE TABLE health_score.refresh_log (
@@ -131,6 +131,6 @@ CREATE TABLE health_score.refresh_log (
 	flags_cleared integer,
 	status text NOT NULL CHECK (status IN ('ok', 'failed', 'skipped')),
 	message text,
-	-- Added by the pipeline: per-stage timings (ms) and the NOTIFY payload sent, if any.
+	-- Per-stage timings (ms) and the NOTIFY payload sent, if any.
 	details jsonb NOT NULL DEFAULT '{}'
 );
