@@ -513,7 +513,7 @@ $q$, k);
 		('plays', 'severity', 'info or opportunity'),
 		('plays', 'description', 'what the rule detects, with its current thresholds filled in'),
 		('plays', 'raised_at', 'when the flag was raised (as_of of the refresh)'),
-		('plays', 'updated_at', 'as_of of the latest refresh that found the rule still holding'),
+		('plays', 'updated_at', 'as_of of the latest refresh that changed the flag''s evidence, severity or action'),
 		('plays', 'evidence', 'the figures behind the flag, as JSON'),
 		('plays', 'action', 'the recommended play')
 		) c(view, col, comment)
