@@ -81,7 +81,10 @@ CREATE TABLE health_score.account_health (
 	inputs jsonb NOT NULL DEFAULT '{}',
 	as_of timestamptz NOT NULL,
 	refreshed_at timestamptz NOT NULL DEFAULT now()
-);
+)
+-- every refresh rewrites every row (refreshed_at moves): room on each page keeps the new versions on it,
+-- as heap-only tuples that need no new index entries
+WITH (fillfactor = 45);
 
 CREATE TABLE health_score.health_history (
 	account_id text NOT NULL,

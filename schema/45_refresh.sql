@@ -150,7 +150,6 @@ DECLARE
 	w_new timestamptz; w_long timestamptz; w_silent timestamptz; w_unret timestamptz; w_det timestamptz;
 	w_tp timestamptz; w_srv timestamptz; w_adopt timestamptz;
 	fbit text;
-	cand text[];
 	sql text;
 	drop_days float8;
 	drop_tolerance float8;
@@ -244,7 +243,7 @@ BEGIN
 	lap := pg_catalog.clock_timestamp();
 
 	-- a second refresh in the same transaction starts afresh
-	FOR r IN SELECT x FROM pg_catalog.unnest(ARRAY['hs_acc', 'hs_act', 'hs_new', 'hs_open', 'hs_prev', 'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_m',
+	FOR r IN SELECT x FROM pg_catalog.unnest(ARRAY['hs_acc', 'hs_act', 'hs_open', 'hs_prev', 'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_m',
 	                                               'hs_hits']) x
 	          WHERE pg_catalog.to_regclass('pg_temp.' || x) IS NOT NULL LOOP
 		EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', r.x);
@@ -324,15 +323,16 @@ BEGIN
 			aggs := aggs || ARRAY[
 				'health_score.active_users(s.user_id) FILTER (WHERE s.occurred_at > $2) AS users_30',
 				'health_score.active_users(s.user_id) FILTER (WHERE s.occurred_at > $3 AND s.occurred_at <= $2) AS users_prev_30'];
-			-- users active since the new-users cut bound the new users from above: only accounts with enough
-			-- of them need the exact count (below)
-			IF 'new_users' = ANY (enabled_rules) AND w_new <> w30 THEN
-				aggs := aggs || 'health_score.active_users(s.user_id) FILTER (WHERE s.occurred_at > $4) AS users_new_window'::text;
+			-- users first seen after the new-users cut, exactly and in this same pass: every user up to as_of
+			-- less those already seen by the cut
+			IF 'new_users' = ANY (enabled_rules) THEN
+				aggs := aggs || ('health_score.active_users(s.user_id) - health_score.active_users(s.user_id) '
+				                 || 'FILTER (WHERE s.occurred_at <= $4) AS new_users')::text;
 			ELSE
-				aggs := aggs || 'health_score.active_users(s.user_id) FILTER (WHERE s.occurred_at > $2) AS users_new_window'::text;
+				aggs := aggs || 'NULL::bigint AS new_users'::text;
 			END IF;
 		ELSE
-			aggs := aggs || ARRAY['NULL::bigint AS users_30', 'NULL::bigint AS users_prev_30', 'NULL::bigint AS users_new_window'];
+			aggs := aggs || ARRAY['NULL::bigint AS users_30', 'NULL::bigint AS users_prev_30', 'NULL::bigint AS new_users'];
 		END IF;
 		IF has_feature AND pg_catalog.cardinality(kfeatures) > 0 THEN
 			fbit := 'CASE s.feature ' || (SELECT pg_catalog.string_agg(pg_catalog.format('WHEN %L THEN %s', f, (1::bigint << (o::integer - 1))), ' ' ORDER BY o)
@@ -350,31 +350,10 @@ BEGIN
 		PERFORM health_score._run_stage('activity', 'activity', act_fmt, keytype, usertype, '%1$s <= $1',
 			ARRAY[t, w30, w60, w_new, w_adopt]);
 
-		-- New users, exactly, for the accounts that may have enough: first-seen time per user of those accounts.
-		-- (CREATE TABLE AS, unlike INSERT ... SELECT, may scan in parallel.)
-		-- The candidates travel as an array parameter: a temp table would keep the pass from running in
-		-- parallel, and a constant array is matched through a hash table.
-		EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(a.account_id) FROM pg_temp.hs_act a
-			 WHERE $2 AND a.users_new_window >= $1') INTO cand
-			USING (rp #>> '{new_users,min_new_users}')::float8, has_users AND 'new_users' = ANY (enabled_rules);
-		IF cand IS NOT NULL THEN
-			PERFORM health_score._run_stage('activity', 'activity', pg_catalog.format($q$
-				CREATE TEMP TABLE hs_new ON COMMIT DROP AS
-				SELECT u.account_id::text AS account_id, count(*) FILTER (WHERE u.first_seen > $2) AS new_users
-				  FROM (SELECT s.account_id, s.user_id, min(s.occurred_at) AS first_seen
-				          FROM (%%s) s
-				         WHERE s.user_id IS NOT NULL AND s.account_id = ANY ($6::%s[])
-				         GROUP BY s.account_id, s.user_id) u
-				 GROUP BY u.account_id
-				$q$, keytype), keytype, usertype, '%1$s <= $1', ARRAY[t, w_new], cand);
-		ELSE
-			CREATE TEMP TABLE hs_new (account_id text, new_users bigint) ON COMMIT DROP;
-		END IF;
 	ELSE
 		CREATE TEMP TABLE hs_act (account_id text, events bigint, events_30 bigint, last_activity_at timestamptz,
-			decayed float8[], users_30 bigint, users_prev_30 bigint, users_new_window bigint,
+			decayed float8[], users_30 bigint, users_prev_30 bigint, new_users bigint,
 			kf_used_30 bigint, kf_before_adopt bigint, kf_since_adopt bigint) ON COMMIT DROP;
-		CREATE TEMP TABLE hs_new (account_id text, new_users bigint) ON COMMIT DROP;
 	END IF;
 	timings := timings || pg_catalog.jsonb_build_object('activity', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - lap)::numeric * 1000, 1));
 	lap := pg_catalog.clock_timestamp();
@@ -426,33 +405,32 @@ BEGIN
 			detractor_categories text[], last_detractor_at timestamptz) ON COMMIT DROP;
 	END IF;
 
-	-- Touchpoints of the longest window needed. $1..$5 = as_of, -90d, silent cut, unreturned cut, scan start.
+	-- Touchpoints of the longest window needed, in one scan. $1..$5 = as_of, -90d, silent cut, unreturned cut,
+	-- scan start.
 	IF has_touch THEN
 		PERFORM health_score._run_stage('touchpoints', 'touchpoints', $q$
 			CREATE TEMP TABLE hs_tp ON COMMIT DROP AS
-			WITH r AS (
-			     SELECT s.account_id,
-			            max(s.occurred_at) FILTER (WHERE pg_catalog.lower(s.direction) = 'inbound'
-			                                          OR (pg_catalog.lower(s.direction) = 'outbound' AND s.answered))
-			                AS last_response_at,
-			            count(*) FILTER (WHERE pg_catalog.lower(s.direction) = 'inbound' AND s.occurred_at > $3) AS inbound_silent,
-			            count(*) FILTER (WHERE pg_catalog.lower(s.direction) = 'outbound' AND s.answered AND s.occurred_at > $3)
-			                AS answered_silent
-			       FROM (%1$s) s
-			      GROUP BY s.account_id),
-			-- outreach not answered, within the longer of the two windows
-			u AS (
-			     SELECT s.account_id, s.occurred_at
-			       FROM (%1$s) s
-			      WHERE pg_catalog.lower(s.direction) = 'outbound' AND s.answered IS FALSE
-			        AND s.occurred_at > least($4, $1 - interval '30 days'))
 			SELECT r.account_id::text AS account_id, r.last_response_at, r.inbound_silent, r.answered_silent,
-			       count(u.occurred_at) FILTER (WHERE u.occurred_at > $4
-			             AND (r.last_response_at IS NULL OR u.occurred_at > r.last_response_at)) AS unanswered,
-			       count(u.occurred_at) FILTER (WHERE u.occurred_at > $1 - interval '30 days'
-			             AND (r.last_response_at IS NULL OR u.occurred_at > r.last_response_at)) AS unanswered_30
-			  FROM r LEFT JOIN u ON u.account_id = r.account_id
-			 GROUP BY r.account_id, r.last_response_at, r.inbound_silent, r.answered_silent
+			       (SELECT count(*) FROM pg_catalog.unnest(r.outreach) o
+			         WHERE o > $4 AND (r.last_response_at IS NULL OR o > r.last_response_at)) AS unanswered,
+			       (SELECT count(*) FROM pg_catalog.unnest(r.outreach) o
+			         WHERE o > $1 - interval '30 days' AND (r.last_response_at IS NULL OR o > r.last_response_at))
+			           AS unanswered_30
+			  FROM (SELECT s.account_id,
+			               max(s.occurred_at) FILTER (WHERE s.direction = 'inbound'
+			                                             OR (s.direction = 'outbound' AND s.answered))
+			                   AS last_response_at,
+			               count(*) FILTER (WHERE s.direction = 'inbound' AND s.occurred_at > $3) AS inbound_silent,
+			               count(*) FILTER (WHERE s.direction = 'outbound' AND s.answered AND s.occurred_at > $3)
+			                   AS answered_silent,
+			               -- outreach not answered, within the longer of the two windows: kept per account (a few
+			               -- rows) so that one scan serves both, and compared with the last response above
+			               pg_catalog.array_agg(s.occurred_at) FILTER (WHERE s.direction = 'outbound'
+			                   AND s.answered IS FALSE AND s.occurred_at > least($4, $1 - interval '30 days')) AS outreach
+			          -- (OFFSET 0 keeps the subquery, so that the direction is lowered once per row, not per use)
+			          FROM (SELECT s.account_id, s.occurred_at, pg_catalog.lower(s.direction) AS direction, s.answered
+			                  FROM (%s) s OFFSET 0) s
+			         GROUP BY s.account_id) r
 			$q$, keytype, NULL, '%1$s <= $1 AND %1$s > $5', ARRAY[t, w90, w_silent, w_unret, w_tp]);
 	ELSE
 		CREATE TEMP TABLE hs_tp (account_id text, last_response_at timestamptz, inbound_silent bigint,
@@ -473,7 +451,7 @@ BEGIN
 	-- Measures and components ---------------------------------------------------------------------------
 	-- temp tables have no statistics until analyzed; without them the joins below plan badly
 	-- (the join key is all the planner needs: analyzing only it skips the wide columns)
-	ANALYZE pg_temp.hs_acc (account_id), pg_temp.hs_act (account_id), pg_temp.hs_new (account_id),
+	ANALYZE pg_temp.hs_acc (account_id), pg_temp.hs_act (account_id),
 		pg_temp.hs_sup (account_id), pg_temp.hs_srv (account_id), pg_temp.hs_tp (account_id),
 		pg_temp.hs_obs (account_id);
 	BEGIN
@@ -484,7 +462,7 @@ BEGIN
 			       coalesce(act.decayed[pg_catalog.array_position(halflives, a.half_life)], 0) AS decayed,
 			       CASE WHEN has_users THEN coalesce(act.users_30, 0) END AS users_30,
 			       CASE WHEN has_users THEN coalesce(act.users_prev_30, 0) END AS users_prev_30,
-			       CASE WHEN has_users THEN coalesce(nu.new_users, 0) END AS new_users,
+			       CASE WHEN has_users THEN coalesce(act.new_users, 0) END AS new_users,
 			       CASE WHEN has_feature AND pg_catalog.cardinality(a.key_features) > 0 THEN
 			            ARRAY(SELECT f FROM pg_catalog.unnest(a.key_features) f
 			                   WHERE (coalesce(act.kf_used_30, 0) >> (pg_catalog.array_position(kfeatures, f) - 1)) & 1 = 1)
@@ -507,7 +485,6 @@ BEGIN
 			                  ELSE greatest(coalesce(act.users_30, 0), 1) END AS expected_per_day
 			  FROM pg_temp.hs_acc a
 			  LEFT JOIN pg_temp.hs_act act ON act.account_id = a.account_id
-			  LEFT JOIN pg_temp.hs_new nu ON nu.account_id = a.account_id
 			  LEFT JOIN pg_temp.hs_sup sup ON sup.account_id = a.account_id
 			  LEFT JOIN pg_temp.hs_srv srv ON srv.account_id = a.account_id
 			  LEFT JOIN pg_temp.hs_tp tp ON tp.account_id = a.account_id
@@ -586,71 +563,65 @@ BEGIN
 	-- Results ----------------------------------------------------------------------------------------------
 	-- Current state: update the accounts already there, add the new ones, remove the ones no longer scored
 	-- (cancelled, not started yet, gone from the source).
-	-- (The rows to add are the ones the UPDATE did not find: an anti-join against the table being inserted
-	-- into would rescan its growing heap for every row.)
-	WITH o AS MATERIALIZED (
-		SELECT m.account_id, m.name, m.segment, m.lifecycle_stage, m.plan, m.owner, m.seats, m.arr, m.renewal_date,
-		       m.profile, m.score, m.band, m.engagement, m.utilisation, m.adoption, m.support, m.sentiment, m.relationship,
-		       -- the raw measures behind each component, so every score says why (null: no data for it)
-		       pg_catalog.jsonb_build_object(
-		           'engagement', CASE WHEN has_activity THEN pg_catalog.jsonb_build_object(
-		               'decayed_events', pg_catalog.round(m.decayed::numeric, 3),
-		               'expected_per_day', m.expected_per_day,
-		               'events_30d', m.events_30, 'last_activity_at', m.last_activity_at) END,
-		           'utilisation', CASE WHEN m.utilisation IS NOT NULL THEN pg_catalog.jsonb_build_object(
-		               'active_users_30d', m.users_30, 'seats', m.seats,
-		               'ratio', pg_catalog.round(m.utilisation_ratio::numeric, 3)) END,
-		           'adoption', CASE WHEN m.adoption IS NOT NULL THEN pg_catalog.jsonb_build_object(
-		               'key_features', m.key_features, 'used_30d', m.features_used) END,
-		           'support', CASE WHEN m.support IS NOT NULL THEN pg_catalog.jsonb_build_object(
-		               'open_cases', coalesce(m.open_cases, 0), 'aged_open_cases', coalesce(m.aged_open_cases, 0),
-		               'cases_30d', coalesce(m.cases_30, 0), 'cases_previous_90d', coalesce(m.cases_prev_90, 0)) END,
-		           'sentiment', CASE WHEN m.sentiment IS NOT NULL THEN pg_catalog.jsonb_build_object(
-		               'responses_90d', m.responses_90, 'nps_90d', pg_catalog.round(m.nps_90::numeric, 1),
-		               'average_rating_90d', pg_catalog.round(m.avg_rating_90::numeric, 2),
-		               'promoters_90d', m.promoters_90, 'detractors_90d', m.detractors_90) END,
-		           'relationship', CASE WHEN m.relationship IS NOT NULL THEN pg_catalog.jsonb_build_object(
-		               'open_observations', coalesce(m.observations, '[]'), 'unanswered_outbound_30d', coalesce(m.unanswered_30, 0),
-		               'last_response_at', m.last_response_at) END) AS inputs,
-		       t AS as_of, pg_catalog.now() AS refreshed_at
-		  FROM pg_temp.hs_m m),
-	upd AS (
-		UPDATE health_score.account_health h
-		   SET name = o.name, segment = o.segment, lifecycle_stage = o.lifecycle_stage, plan = o.plan, owner = o.owner,
-		       seats = o.seats, arr = o.arr, renewal_date = o.renewal_date, profile = o.profile, score = o.score,
-		       band = o.band, engagement = o.engagement, utilisation = o.utilisation, adoption = o.adoption,
-		       support = o.support, sentiment = o.sentiment, relationship = o.relationship, inputs = o.inputs,
-		       as_of = o.as_of, refreshed_at = o.refreshed_at
-		  FROM o
-		 WHERE h.account_id = o.account_id
-		RETURNING h.account_id)
 	INSERT INTO health_score.account_health (account_id, name, segment, lifecycle_stage, plan, owner, seats, arr,
 		renewal_date, profile, score, band, engagement, utilisation, adoption, support, sentiment, relationship,
 		inputs, as_of, refreshed_at)
-	SELECT o.account_id, o.name, o.segment, o.lifecycle_stage, o.plan, o.owner, o.seats, o.arr, o.renewal_date,
-	       o.profile, o.score, o.band, o.engagement, o.utilisation, o.adoption, o.support, o.sentiment,
-	       o.relationship, o.inputs, o.as_of, o.refreshed_at
-	  FROM o
-	 WHERE NOT EXISTS (SELECT FROM upd WHERE upd.account_id = o.account_id);
+	SELECT m.account_id, m.name, m.segment, m.lifecycle_stage, m.plan, m.owner, m.seats, m.arr, m.renewal_date,
+	       m.profile, m.score, m.band, m.engagement, m.utilisation, m.adoption, m.support, m.sentiment, m.relationship,
+	       -- the raw measures behind each component, so every score says why (null: no data for it)
+	       pg_catalog.jsonb_build_object(
+	           'engagement', CASE WHEN has_activity THEN pg_catalog.jsonb_build_object(
+	               'decayed_events', pg_catalog.round(m.decayed::numeric, 3),
+	               'expected_per_day', m.expected_per_day,
+	               'events_30d', m.events_30, 'last_activity_at', m.last_activity_at) END,
+	           'utilisation', CASE WHEN m.utilisation IS NOT NULL THEN pg_catalog.jsonb_build_object(
+	               'active_users_30d', m.users_30, 'seats', m.seats,
+	               'ratio', pg_catalog.round(m.utilisation_ratio::numeric, 3)) END,
+	           'adoption', CASE WHEN m.adoption IS NOT NULL THEN pg_catalog.jsonb_build_object(
+	               'key_features', m.key_features, 'used_30d', m.features_used) END,
+	           'support', CASE WHEN m.support IS NOT NULL THEN pg_catalog.jsonb_build_object(
+	               'open_cases', coalesce(m.open_cases, 0), 'aged_open_cases', coalesce(m.aged_open_cases, 0),
+	               'cases_30d', coalesce(m.cases_30, 0), 'cases_previous_90d', coalesce(m.cases_prev_90, 0)) END,
+	           'sentiment', CASE WHEN m.sentiment IS NOT NULL THEN pg_catalog.jsonb_build_object(
+	               'responses_90d', m.responses_90, 'nps_90d', pg_catalog.round(m.nps_90::numeric, 1),
+	               'average_rating_90d', pg_catalog.round(m.avg_rating_90::numeric, 2),
+	               'promoters_90d', m.promoters_90, 'detractors_90d', m.detractors_90) END,
+	           'relationship', CASE WHEN m.relationship IS NOT NULL THEN pg_catalog.jsonb_build_object(
+	               'open_observations', coalesce(m.observations, '[]'), 'unanswered_outbound_30d', coalesce(m.unanswered_30, 0),
+	               'last_response_at', m.last_response_at) END) AS inputs,
+	       t AS as_of, pg_catalog.now() AS refreshed_at
+	  FROM pg_temp.hs_m m
+	ON CONFLICT (account_id) DO UPDATE
+	   SET name = excluded.name, segment = excluded.segment, lifecycle_stage = excluded.lifecycle_stage,
+	       plan = excluded.plan, owner = excluded.owner, seats = excluded.seats, arr = excluded.arr,
+	       renewal_date = excluded.renewal_date, profile = excluded.profile, score = excluded.score,
+	       band = excluded.band, engagement = excluded.engagement, utilisation = excluded.utilisation,
+	       adoption = excluded.adoption, support = excluded.support, sentiment = excluded.sentiment,
+	       relationship = excluded.relationship, inputs = excluded.inputs, as_of = excluded.as_of,
+	       refreshed_at = excluded.refreshed_at;
 	DELETE FROM health_score.account_health h
 	 WHERE NOT EXISTS (SELECT FROM pg_temp.hs_m m WHERE m.account_id = h.account_id);
 
 	-- One history row per account and as_of day (in the session's time zone); a rerun that day replaces it.
-	WITH upd AS (
-		UPDATE health_score.health_history h
-		   SET as_of = t, profile = m.profile, segment = m.segment, plan = m.plan, lifecycle_stage = m.lifecycle_stage,
-		       owner = m.owner, arr = m.arr, score = m.score, band = m.band, engagement = m.engagement,
-		       utilisation = m.utilisation, adoption = m.adoption, support = m.support, sentiment = m.sentiment,
-		       relationship = m.relationship
-		  FROM pg_temp.hs_m m
-		 WHERE h.day = t::date AND h.account_id = m.account_id
-		RETURNING h.account_id)
+	-- A row the rerun would leave as it is (arr compared as text: 1.0 and 1.00 differ) is not rewritten: new
+	-- row versions and their index entries are most of the cost of a same-day rerun.
+	UPDATE health_score.health_history h
+	   SET as_of = t, profile = m.profile, segment = m.segment, plan = m.plan, lifecycle_stage = m.lifecycle_stage,
+	       owner = m.owner, arr = m.arr, score = m.score, band = m.band, engagement = m.engagement,
+	       utilisation = m.utilisation, adoption = m.adoption, support = m.support, sentiment = m.sentiment,
+	       relationship = m.relationship
+	  FROM pg_temp.hs_m m
+	 WHERE h.day = t::date AND h.account_id = m.account_id
+	   AND (h.as_of, h.profile, h.segment, h.plan, h.lifecycle_stage, h.owner, h.arr::text, h.score, h.band, h.engagement,
+	        h.utilisation, h.adoption, h.support, h.sentiment, h.relationship)
+	       IS DISTINCT FROM (t, m.profile, m.segment, m.plan, m.lifecycle_stage, m.owner, m.arr::text, m.score, m.band,
+	        m.engagement, m.utilisation, m.adoption, m.support, m.sentiment, m.relationship);
 	INSERT INTO health_score.health_history (account_id, day, as_of, profile, segment, plan, lifecycle_stage,
 		owner, arr, score, band, engagement, utilisation, adoption, support, sentiment, relationship)
 	SELECT m.account_id, t::date, t, m.profile, m.segment, m.plan, m.lifecycle_stage, m.owner, m.arr, m.score,
 	       m.band, m.engagement, m.utilisation, m.adoption, m.support, m.sentiment, m.relationship
 	  FROM pg_temp.hs_m m
-	 WHERE NOT EXISTS (SELECT FROM upd WHERE upd.account_id = m.account_id);
+	 WHERE NOT EXISTS (SELECT FROM health_score.health_history h WHERE h.day = t::date AND h.account_id = m.account_id);
 	DELETE FROM health_score.health_history h
 	 WHERE h.day = t::date AND NOT EXISTS (SELECT FROM pg_temp.hs_m m WHERE m.account_id = h.account_id);
 	timings := timings || pg_catalog.jsonb_build_object('results', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - lap)::numeric * 1000, 1));
