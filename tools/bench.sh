@@ -17,20 +17,30 @@ cluster_start "$work" 54330 "shared_buffers = '1GB'" "work_mem = '64MB'" || exit
 cluster_env "$work" 54330
 sql() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
-# median_ms LABEL QUERY: one warm-up, then $runs timed runs in one session; prints the median in ms.
-median_ms() {
-	local label=$1 query=$2
+# medians LABEL=QUERY...: one warm-up of each query, then $runs rounds running every query once, in one
+# session. Interleaving spreads the machine's slow drifts in load over all queries alike. Prints
+# "label median_ms" lines.
+medians() {
+	local pair round
 	{
 		echo '\o /dev/null'
-		echo "$query;"
+		for pair in "$@"; do echo "${pair#*=};"; done
 		echo '\timing on'
-		for ((i = 0; i < runs; i++)); do echo "$query;"; done
-	} | sql 2>&1 | awk '/^Time:/ { print $2 }' | sort -n | awk -v label="$label" '
-		{ t[NR] = $1 }
+		for ((round = 0; round < runs; round++)); do
+			for pair in "$@"; do
+				echo "\\echo label ${pair%%=*}"
+				echo "${pair#*=};"
+			done
+		done
+	} | sql 2>&1 | awk '
+		/^label / { label = $2; next }
+		/^Time:/ { t[label] = t[label] " " $2 }
 		END {
-			if (NR == 0) { print "no timing for " label > "/dev/stderr"; exit 1 }
-			m = (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2
-			printf "%.1f\n", m
+			for (l in t) {
+				n = split(substr(t[l], 2), v, " ")
+				for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { x = v[i]; v[i] = v[j]; v[j] = x }
+				printf "%s %.1f\n", l, (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+			}
 		}'
 }
 
@@ -57,12 +67,18 @@ VACUUM ANALYZE bench_events;
 SQL
 
 as_of="timestamptz '2026-01-01'"
-floor=$(median_ms floor "SELECT account_id, count(*) FROM bench_events GROUP BY account_id")
-decayed=$(median_ms decayed "SELECT account_id, health_score.decayed_sum(occurred_at, weight, $as_of, interval '14 days') FROM bench_events GROUP BY account_id")
-naive=$(median_ms naive "SELECT account_id, sum(weight * power(2::float8, -extract(epoch FROM $as_of - occurred_at) / extract(epoch FROM interval '14 days'))) FROM bench_events WHERE occurred_at <= $as_of GROUP BY account_id")
-tuned=$(median_ms tuned "SELECT account_id, sum(weight * power(2::float8, -date_part('epoch', $as_of - occurred_at) / 1209600.0)) FROM bench_events WHERE occurred_at <= $as_of GROUP BY account_id")
-distinct=$(median_ms distinct "SELECT account_id, count(DISTINCT user_id) FILTER (WHERE occurred_at > $as_of - interval '30 days') FROM bench_events GROUP BY account_id")
-active=$(median_ms active "SELECT account_id, health_score.active_users(user_id) FILTER (WHERE occurred_at > $as_of - interval '30 days') FROM bench_events GROUP BY account_id")
+declare -A ms
+while read -r label value; do ms[$label]=$value; done < <(medians \
+	"floor=SELECT account_id, count(*) FROM bench_events GROUP BY account_id" \
+	"decayed=SELECT account_id, health_score.decayed_sum(occurred_at, weight, $as_of, interval '14 days') FROM bench_events GROUP BY account_id" \
+	"naive=SELECT account_id, sum(weight * power(2::float8, -extract(epoch FROM $as_of - occurred_at) / extract(epoch FROM interval '14 days'))) FROM bench_events WHERE occurred_at <= $as_of GROUP BY account_id" \
+	"tuned=SELECT account_id, sum(weight * power(2::float8, -date_part('epoch', $as_of - occurred_at) / 1209600.0)) FROM bench_events WHERE occurred_at <= $as_of GROUP BY account_id" \
+	"distinct=SELECT account_id, count(DISTINCT user_id) FILTER (WHERE occurred_at > $as_of - interval '30 days') FROM bench_events GROUP BY account_id" \
+	"active=SELECT account_id, health_score.active_users(user_id) FILTER (WHERE occurred_at > $as_of - interval '30 days') FROM bench_events GROUP BY account_id")
+for label in floor decayed naive tuned distinct active; do
+	[[ -n ${ms[$label]:-} ]] || { echo "no timing for $label" >&2; exit 1; }
+done
+floor=${ms[floor]} decayed=${ms[decayed]} naive=${ms[naive]} tuned=${ms[tuned]} distinct=${ms[distinct]} active=${ms[active]}
 
 echo "== primitives"
 report "count(*) GROUP BY account (floor)" "$floor"
@@ -81,9 +97,12 @@ echo "== refresh: the demo company at $accounts accounts and about $events activ
 per_month=$(awk -v e="$events" -v a="$accounts" 'BEGIN { printf "%.4f", e / a / 12 }')
 sql -f demo/company.sql -c "SELECT relation, rows_written FROM demo.generate_company(1, $accounts, 12, $per_month)" || exit 1
 sql -c 'VACUUM ANALYZE' -f demo/sources.sql >/dev/null || exit 1
-refresh_floor=$(median_ms floor "SELECT account_id, count(*) FROM demo.events GROUP BY account_id")
 runs=$(( runs < 3 ? runs : 3 ))
-refresh=$(median_ms refresh "SELECT * FROM health_score.refresh(timestamptz 'today')")
+ms=()
+while read -r label value; do ms[$label]=$value; done < <(medians \
+	"floor=SELECT account_id, count(*) FROM demo.events GROUP BY account_id" \
+	"refresh=SELECT * FROM health_score.refresh(timestamptz 'today')")
+refresh_floor=${ms[floor]:?no timing for the floor} refresh=${ms[refresh]:?no timing for refresh}
 report "count(*) GROUP BY account over the activity table (floor)" "$refresh_floor"
 report "refresh(): every component, score, band, history and flag" "$refresh"
 ratio "refresh / count(*) floor" "$refresh" "$refresh_floor" "<= 4"
