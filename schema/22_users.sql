@@ -143,3 +143,88 @@ AS 'MODULE_PATHNAME', 'hs_utilisation'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION health_score.utilisation(bigint, integer) IS
 	'active_users / seats; NULL when either is NULL or seats is 0; over 1 means more users than licences';
+
+-- user_windows: recent, previous and new users of a group from one set (src/users.c).
+CREATE FUNCTION health_score.user_windows_transition(internal, bigint, timestamptz, timestamptz, timestamptz,
+													 timestamptz, timestamptz)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_user_windows_trans_int8'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score.user_windows_transition(internal, text, timestamptz, timestamptz, timestamptz,
+													 timestamptz, timestamptz)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_user_windows_trans_text'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score.user_windows_transition(internal, uuid, timestamptz, timestamptz, timestamptz,
+													 timestamptz, timestamptz)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_user_windows_trans_uuid'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score.user_windows_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_user_windows_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score.user_windows_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_user_windows_serialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE FUNCTION health_score.user_windows_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_user_windows_deserialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+-- Not STRICT: a group without rows counts {0,0,0}, not NULL.
+CREATE FUNCTION health_score.user_windows_final(internal)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'hs_user_windows_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE health_score.user_windows(user_key bigint, occurred_at timestamptz, as_of timestamptz,
+										   recent_from timestamptz, previous_from timestamptz,
+										   new_from timestamptz) (
+	SFUNC = health_score.user_windows_transition,
+	STYPE = internal,
+	SSPACE = 800,
+	FINALFUNC = health_score.user_windows_final,
+	COMBINEFUNC = health_score.user_windows_combine,
+	SERIALFUNC = health_score.user_windows_serialize,
+	DESERIALFUNC = health_score.user_windows_deserialize,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.user_windows(bigint, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz) IS
+	'{recent, previous, new}: distinct users seen in (recent_from, as_of], in (previous_from, recent_from], first seen after new_from';
+
+CREATE AGGREGATE health_score.user_windows(user_key text, occurred_at timestamptz, as_of timestamptz,
+										   recent_from timestamptz, previous_from timestamptz,
+										   new_from timestamptz) (
+	SFUNC = health_score.user_windows_transition,
+	STYPE = internal,
+	SSPACE = 800,
+	FINALFUNC = health_score.user_windows_final,
+	COMBINEFUNC = health_score.user_windows_combine,
+	SERIALFUNC = health_score.user_windows_serialize,
+	DESERIALFUNC = health_score.user_windows_deserialize,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.user_windows(text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz) IS
+	'{recent, previous, new}: distinct users (bytewise) in (recent_from, as_of], in (previous_from, recent_from], first seen after new_from';
+
+CREATE AGGREGATE health_score.user_windows(user_key uuid, occurred_at timestamptz, as_of timestamptz,
+										   recent_from timestamptz, previous_from timestamptz,
+										   new_from timestamptz) (
+	SFUNC = health_score.user_windows_transition,
+	STYPE = internal,
+	SSPACE = 800,
+	FINALFUNC = health_score.user_windows_final,
+	COMBINEFUNC = health_score.user_windows_combine,
+	SERIALFUNC = health_score.user_windows_serialize,
+	DESERIALFUNC = health_score.user_windows_deserialize,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.user_windows(uuid, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz) IS
+	'{recent, previous, new}: distinct users seen in (recent_from, as_of], in (previous_from, recent_from], first seen after new_from';

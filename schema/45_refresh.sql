@@ -320,19 +320,10 @@ BEGIN
 				', ' ORDER BY o) FROM pg_catalog.unnest(halflives) WITH ORDINALITY AS x (h, o)) || ']::float8[] AS decayed');
 		END IF;
 		IF has_users THEN
-			aggs := aggs || ARRAY[
-				'health_score.active_users(s.user_id) FILTER (WHERE s.occurred_at > $2) AS users_30',
-				'health_score.active_users(s.user_id) FILTER (WHERE s.occurred_at > $3 AND s.occurred_at <= $2) AS users_prev_30'];
-			-- users first seen after the new-users cut, exactly and in this same pass: every user up to as_of
-			-- less those already seen by the cut
-			IF 'new_users' = ANY (enabled_rules) THEN
-				aggs := aggs || ('health_score.active_users(s.user_id) - health_score.active_users(s.user_id) '
-				                 || 'FILTER (WHERE s.occurred_at <= $4) AS new_users')::text;
-			ELSE
-				aggs := aggs || 'NULL::bigint AS new_users'::text;
-			END IF;
+			-- users of the last 30 days, of the 30 before, and first seen after the new-users cut: one set
+			aggs := aggs || 'health_score.user_windows(s.user_id, s.occurred_at, $1, $2, $3, $4) AS users'::text;
 		ELSE
-			aggs := aggs || ARRAY['NULL::bigint AS users_30', 'NULL::bigint AS users_prev_30', 'NULL::bigint AS new_users'];
+			aggs := aggs || 'NULL::bigint[] AS users'::text;
 		END IF;
 		IF has_feature AND pg_catalog.cardinality(kfeatures) > 0 THEN
 			fbit := 'CASE s.feature ' || (SELECT pg_catalog.string_agg(pg_catalog.format('WHEN %L THEN %s', f, (1::bigint << (o::integer - 1))), ' ' ORDER BY o)
@@ -344,9 +335,11 @@ BEGIN
 		ELSE
 			aggs := aggs || ARRAY['NULL::bigint AS kf_used_30', 'NULL::bigint AS kf_before_adopt', 'NULL::bigint AS kf_since_adopt'];
 		END IF;
-		act_fmt := 'CREATE TEMP TABLE hs_act ON COMMIT DROP AS SELECT s.account_id::text AS account_id, '
+		act_fmt := 'CREATE TEMP TABLE hs_act ON COMMIT DROP AS SELECT a.account_id::text AS account_id, a.events, '
+			|| 'a.events_30, a.last_activity_at, a.decayed, a.users[1] AS users_30, a.users[2] AS users_prev_30, '
+			|| 'a.users[3] AS new_users, a.kf_used_30, a.kf_before_adopt, a.kf_since_adopt FROM (SELECT s.account_id, '
 			|| pg_catalog.array_to_string(aggs, ', ')
-			|| ' FROM (%s) s GROUP BY s.account_id';
+			|| ' FROM (%s) s GROUP BY s.account_id) a';
 		PERFORM health_score._run_stage('activity', 'activity', act_fmt, keytype, usertype, '%1$s <= $1',
 			ARRAY[t, w30, w60, w_new, w_adopt]);
 

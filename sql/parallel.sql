@@ -85,6 +85,19 @@ SELECT 'active_users(uuid)' AS aggregate, * FROM pg_temp.check_parallel($$
 SELECT 'licence_utilisation' AS aggregate, * FROM pg_temp.check_parallel($$
 	SELECT account::text, licence_utilisation(user_id, seats)
 	  FROM parallel_activity GROUP BY account$$, 0);
+-- user_windows' three counts packed into one number (each is below 10,000 here).
+SELECT 'user_windows(bigint)' AS aggregate, * FROM pg_temp.check_parallel($$
+	SELECT account::text, w[1] * 1e8 + w[2] * 1e4 + w[3]
+	  FROM (SELECT account, user_windows(user_id, occurred_at, '2024-07-01', '2024-06-01', '2024-05-01', '2024-06-15') w
+			  FROM parallel_activity GROUP BY account) a$$, 0);
+SELECT 'user_windows(text)' AS aggregate, * FROM pg_temp.check_parallel($$
+	SELECT account::text, w[1] * 1e8 + w[2] * 1e4 + w[3]
+	  FROM (SELECT account, user_windows(user_name, occurred_at, '2024-07-01', '2024-06-01', '2024-05-01', '2024-06-15') w
+			  FROM parallel_activity GROUP BY account) a$$, 0);
+SELECT 'user_windows(uuid)' AS aggregate, * FROM pg_temp.check_parallel($$
+	SELECT account::text, w[1] * 1e8 + w[2] * 1e4 + w[3]
+	  FROM (SELECT account, user_windows(user_uuid, occurred_at, '2024-07-01', '2024-06-01', '2024-05-01', '2024-06-15') w
+			  FROM parallel_activity GROUP BY account) a$$, 0);
 SELECT 'nps' AS aggregate, * FROM pg_temp.check_parallel($$
 	SELECT account::text, nps(rating) FROM parallel_activity GROUP BY account$$, 0);
 SELECT 'auc' AS aggregate, * FROM pg_temp.check_parallel($$
@@ -139,5 +152,16 @@ SELECT * FROM pg_temp.seats_case('{20}', 5, '{21}', 6);
 SELECT * FROM pg_temp.seats_case('{30}', NULL, '{31}', 6);
 SELECT * FROM pg_temp.seats_case('{40}', 8, '{41}', NULL);
 \set SHOW_CONTEXT errors
+
+-- user_windows' bounds that differ between the partial states of a group are caught in combine too.
+CREATE TEMP TABLE windows_by_part (part int, user_id bigint, as_of timestamptz) PARTITION BY LIST (part);
+CREATE TEMP TABLE windows_part_1 PARTITION OF windows_by_part FOR VALUES IN (1);
+CREATE TEMP TABLE windows_part_2 PARTITION OF windows_by_part FOR VALUES IN (2);
+INSERT INTO windows_by_part SELECT p, n, timestamptz '2024-07-01' + (p - 1) * interval '1 day'
+  FROM generate_series(1, 2) p, generate_series(1, 1000) n;
+ANALYZE windows_by_part;
+SELECT pg_temp.is_partial($$SELECT user_windows(user_id, '2024-06-30', as_of, '2024-06-01', '2024-05-01',
+	'2024-06-15') FROM windows_by_part$$) AS partial;
+SELECT user_windows(user_id, '2024-06-30', as_of, '2024-06-01', '2024-05-01', '2024-06-15') FROM windows_by_part;
 
 DROP TABLE parallel_activity;

@@ -94,3 +94,68 @@ SELECT utilisation(3, -1);
 SELECT utilisation(NULL, -1);
 SELECT utilisation(-1, 10);
 SELECT utilisation(-1, NULL);
+
+-- user_windows: {recent, previous, new} from one set. as_of 2024-07-01, recent window (06-01, 07-01],
+-- previous window (05-01, 06-01], new users first seen after 06-15.
+-- user 1: recent and previous; 2: previous only; 3: recent, first seen 06-20 (new); 4: only after
+-- as_of (ignored); 5: recent, first seen 06-10 (not new); 6: only before the previous window; NULLs skipped.
+SELECT user_windows(u, at, '2024-07-01', '2024-06-01', '2024-05-01', '2024-06-15')
+  FROM (VALUES (1::bigint, timestamptz '2024-06-30'), (1, '2024-05-15'), (2, '2024-05-20'), (3, '2024-06-20'),
+			   (3, '2024-06-25'), (4, '2024-07-02'), (5, '2024-06-10'), (5, '2024-06-28'), (6, '2024-01-01'),
+			   (NULL, '2024-06-30'), (7, NULL)) v(u, at);
+-- Window bounds belong to the earlier side: a row at recent_from is previous, one at new_from is not new,
+-- one at as_of is recent, one at previous_from is in neither window; -infinity is an old user.
+SELECT user_windows(u, at, '2024-07-01', '2024-06-01', '2024-05-01', '2024-06-15')
+  FROM (VALUES (1::bigint, timestamptz '2024-06-01'), (2, '2024-06-15'), (3, '2024-07-01'), (4, '2024-05-01'),
+			   (5, '-infinity')) v(u, at);
+-- Text and uuid keys; text compared byte for byte.
+SELECT user_windows(u, at, '2024-07-01', '2024-06-01', '2024-05-01', '2024-06-15')
+  FROM (VALUES ('a', timestamptz '2024-06-30'), ('A', '2024-06-30'), ('a', '2024-05-02'), ('b', '2024-05-02'))
+	   v(u, at);
+SELECT user_windows(md5(u::text)::uuid, at, '2024-07-01', '2024-06-01', '2024-05-01', '2024-06-15')
+  FROM (VALUES (1, timestamptz '2024-06-30'), (1, '2024-06-29'), (2, '2024-06-02')) v(u, at);
+-- Equal bounds are allowed: empty windows, and with new_from = as_of nobody is new.
+SELECT user_windows(u, at, '2024-07-01', '2024-07-01', '2024-07-01', '2024-07-01')
+  FROM (VALUES (1::bigint, timestamptz '2024-06-30')) v(u, at);
+-- No rows, or rows without a key or a time: zeros.
+SELECT user_windows(n::bigint, now(), '2024-07-01', '2024-06-01', '2024-05-01', '2024-06-15')
+  FROM generate_series(1, 0) n;
+SELECT user_windows(NULL::text, now(), '2024-07-01', '2024-06-01', '2024-05-01', '2024-06-15');
+-- Per group.
+SELECT g, user_windows(u, at, '2024-07-01', '2024-06-01', '2024-05-01', '2024-06-15')
+  FROM (VALUES (1, 10::bigint, timestamptz '2024-06-30'), (1, 11, '2024-05-30'), (2, 20, '2024-06-20'),
+			   (3, 30, '2024-08-01')) v(g, u, at)
+ GROUP BY g ORDER BY g;
+-- Against active_users with FILTERs on the 300,000 random rows, given times over 120 days.
+ALTER TABLE random_users ADD COLUMN at timestamptz;
+UPDATE random_users SET at = timestamptz '2024-07-01' - random() * interval '120 days' + interval '2 days';
+SELECT count(*) AS groups, count(*) FILTER (WHERE by_id <> expected) AS bigint_mismatches,
+	   count(*) FILTER (WHERE by_name <> expected) AS text_mismatches,
+	   count(*) FILTER (WHERE by_uid <> expected) AS uuid_mismatches
+  FROM (SELECT g, user_windows(id, at, '2024-07-01', '2024-06-01', '2024-05-01', '2024-06-15') AS by_id,
+			   user_windows(name, at, '2024-07-01', '2024-06-01', '2024-05-01', '2024-06-15') AS by_name,
+			   user_windows(uid, at, '2024-07-01', '2024-06-01', '2024-05-01', '2024-06-15') AS by_uid,
+			   ARRAY[active_users(id) FILTER (WHERE at > '2024-06-01' AND at <= '2024-07-01'),
+					 active_users(id) FILTER (WHERE at > '2024-05-01' AND at <= '2024-06-01'),
+					 active_users(id) FILTER (WHERE at <= '2024-07-01')
+					 - active_users(id) FILTER (WHERE at <= '2024-06-15')] AS expected
+		  FROM random_users GROUP BY g) c;
+-- Bad bounds: NULL, infinite as_of, out of order, or differing within a group.
+SELECT user_windows(1::bigint, now(), NULL, '2024-06-01', '2024-05-01', '2024-06-15');
+SELECT user_windows(1::bigint, now(), '2024-07-01', NULL, '2024-05-01', '2024-06-15');
+SELECT user_windows(1::bigint, now(), '2024-07-01', '2024-06-01', NULL, '2024-06-15');
+SELECT user_windows(1::bigint, now(), '2024-07-01', '2024-06-01', '2024-05-01', NULL);
+SELECT user_windows(1::bigint, now(), 'infinity', '2024-06-01', '2024-05-01', '2024-06-15');
+SELECT user_windows(1::bigint, now(), '2024-07-01', '2024-07-02', '2024-05-01', '2024-06-15');
+SELECT user_windows(1::bigint, now(), '2024-07-01', '2024-06-01', '2024-06-02', '2024-06-15');
+SELECT user_windows(1::bigint, now(), '2024-07-01', '2024-06-01', '2024-05-01', '2024-07-02');
+-- A row without a key still has its bounds checked.
+SELECT user_windows(NULL::uuid, NULL, '2024-07-01', '2024-07-02', '2024-05-01', '2024-06-15');
+SELECT user_windows(u, '2024-06-30', a, '2024-06-01', '2024-05-01', '2024-06-15')
+  FROM (VALUES (1::bigint, timestamptz '2024-07-01'), (2, '2024-07-02')) v(u, a);
+SELECT user_windows(u, '2024-06-30', '2024-07-01', r, '2024-05-01', '2024-06-15')
+  FROM (VALUES ('x', timestamptz '2024-06-01'), ('y', '2024-06-02')) v(u, r);
+SELECT user_windows(u, '2024-06-30', '2024-07-01', '2024-06-01', p, '2024-06-15')
+  FROM (VALUES (1::bigint, timestamptz '2024-05-01'), (2, '2024-05-02')) v(u, p);
+SELECT user_windows(u, '2024-06-30', '2024-07-01', '2024-06-01', '2024-05-01', n)
+  FROM (VALUES (1::bigint, timestamptz '2024-06-15'), (2, '2024-06-16')) v(u, n);

@@ -61,15 +61,6 @@ as_of_finite_or_error(TimestampTz as_of)
 				 errhint(AS_OF_HINT)));
 }
 
-static void
-differing_group_constant_error(const char *argname)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s must be the same for every row of a group", argname),
-			 errhint("Pass a constant, or GROUP BY %s.", argname)));
-}
-
 /*
  * The state and a new row (or another state) disagree on as_of or on the half-life's fields.
  * Intervals such as '1 day' and '24 hours' differ in their fields but decay alike, so the
@@ -79,9 +70,9 @@ static void
 check_same_group_constants(const DecayState *state, TimestampTz as_of, const Interval *half_life)
 {
 	if (as_of != state->as_of)
-		differing_group_constant_error("as_of");
+		hs_differing_group_constant_error("as_of");
 	if (hs_half_life_seconds(half_life, "half_life") != hs_interval_seconds(&state->half_life))
-		differing_group_constant_error("half_life");
+		hs_differing_group_constant_error("half_life");
 }
 
 static inline bool

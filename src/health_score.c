@@ -41,6 +41,15 @@ hs_half_life_seconds(const Interval *half_life, const char *argname)
 	return seconds;
 }
 
+void
+hs_differing_group_constant_error(const char *argname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s must be the same for every row of a group", argname),
+			 errhint("Pass a constant, or GROUP BY %s.", argname)));
+}
+
 MemoryContext
 hs_agg_context(FunctionCallInfo fcinfo, const char *fname)
 {

@@ -19,6 +19,9 @@ extern double hs_interval_seconds(const Interval *interval);
  */
 extern double hs_half_life_seconds(const Interval *half_life, const char *argname);
 
+/* Raises 22023: argname, a per-group constant of an aggregate, differs between rows of a group. */
+extern void hs_differing_group_constant_error(const char *argname) pg_attribute_noreturn();
+
 /*
  * Aggregate state helpers (users.c, survey.c, auc.c).
  *

@@ -1,8 +1,9 @@
 /*
  * users.c
  *	  Exact counts of distinct users per group: active_users(key) and licence_utilisation(key, seats)
- *	  over bigint, text or uuid keys, and utilisation(active_users, seats), the same rule applied to a
- *	  count computed elsewhere.
+ *	  over bigint, text or uuid keys, utilisation(active_users, seats), the same rule applied to a
+ *	  count computed elsewhere, and user_windows(key, occurred_at, ...), the recent, previous and new
+ *	  users of a group from one set.
  *
  * count(DISTINCT key) sorts each group's input and never runs in parallel. These aggregates keep the
  * group's keys in a hash set instead, which parallel workers build separately and the leader merges
@@ -24,6 +25,9 @@
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "libpq/pqformat.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "health_score.h"
@@ -55,7 +59,18 @@ typedef struct UserEntry
 {
 	uint64		key;			/* the bigint, or a pointer into the arena */
 	uint32		hash;			/* 0 marks an empty slot; a key hashing to 0 is stored as 1 */
+	uint32		marks;			/* user_windows' UserMark bits; fills what would be padding */
 } UserEntry;
+
+/* What user_windows has seen of a user, OR-ed over the user's rows. */
+typedef enum UserMark
+{
+	MARK_RECENT = 1,			/* a row in (recent_from, as_of] */
+	MARK_PREVIOUS = 2,			/* a row in (previous_from, recent_from] */
+	MARK_OLD = 4				/* a row at or before new_from: not a new user */
+} UserMark;
+
+#define MARK_ALL (MARK_RECENT | MARK_PREVIOUS | MARK_OLD)
 
 /* Entries that live inside the state itself, for the many groups with a handful of users. */
 #define USERSET_INLINE 8
@@ -137,10 +152,11 @@ user_key_equal(UserKeyKind kind, uint64 stored, const UserKey *key)
 	return have.len == key->len && memcmp(have.data, key->data, key->len) == 0;
 }
 
+/* size is sizeof(UserSet), or more for a state that embeds the set as its first member. */
 static UserSet *
-userset_create(MemoryContext ctx, UserKeyKind kind, uint64 capacity)
+userset_create(MemoryContext ctx, Size size, UserKeyKind kind, uint64 capacity)
 {
-	UserSet    *set = MemoryContextAllocZero(ctx, sizeof(UserSet));
+	UserSet    *set = MemoryContextAllocZero(ctx, size);
 	uint64		slots = USERSET_INLINE;
 
 	set->kind = kind;
@@ -237,9 +253,12 @@ userset_store(UserSet *set, const UserKey *key)
 	return (uint64) (uintptr_t) copy;
 }
 
-/* Adds a key unless the set has it; the set keeps its own copy of the key's bytes. */
+/*
+ * Adds a key unless the set has it, and ORs marks into its entry; the set keeps its own copy of the
+ * key's bytes.
+ */
 static inline void
-userset_add(UserSet *set, const UserKey *key, uint32 hash)
+userset_add(UserSet *set, const UserKey *key, uint32 hash, uint32 marks)
 {
 	uint32		pos;
 
@@ -248,9 +267,13 @@ userset_add(UserSet *set, const UserKey *key, uint32 hash)
 	for (pos = hash & set->mask; set->entries[pos].hash != 0; pos = (pos + 1) & set->mask)
 	{
 		if (set->entries[pos].hash == hash && user_key_equal(set->kind, set->entries[pos].key, key))
+		{
+			set->entries[pos].marks |= marks;
 			return;
+		}
 	}
 	set->entries[pos].hash = hash;
+	set->entries[pos].marks = marks;
 	set->entries[pos].key = set->kind == USER_KEY_INT8 ? key->word : userset_store(set, key);
 	set->count++;
 }
@@ -286,6 +309,30 @@ userset_note_seats(UserSet *set, SeatsSeen seen, int32 seats)
 						 "with active_users and pass the count to utilisation.")));
 }
 
+/* The non-NULL key in argument argno. */
+static inline UserKey
+user_key_arg(FunctionCallInfo fcinfo, UserKeyKind kind, int argno)
+{
+	UserKey		key = {0, NULL, 0};
+
+	if (kind == USER_KEY_INT8)
+		key.word = (uint64) PG_GETARG_INT64(argno);
+	else if (kind == USER_KEY_UUID)
+	{
+		key.data = (const char *) PG_GETARG_UUID_P(argno)->data;
+		key.len = UUID_LEN;
+	}
+	else
+	{
+		/* Usually no copy: a short value keeps its one-byte header, which VARDATA_ANY reads in place. */
+		struct varlena *text = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(argno));
+
+		key.data = VARDATA_ANY(text);
+		key.len = VARSIZE_ANY_EXHDR(text);
+	}
+	return key;
+}
+
 /*
  * The transition shared by every key type and both aggregates. kind and with_seats are constants at
  * each call site, so the compiler specialises this for each one.
@@ -295,14 +342,14 @@ users_trans(FunctionCallInfo fcinfo, UserKeyKind kind, bool with_seats)
 {
 	MemoryContext aggctx = hs_agg_context(fcinfo, with_seats ? "licence_utilisation" : "active_users");
 	UserSet    *set = PG_ARGISNULL(0) ? NULL : (UserSet *) PG_GETARG_POINTER(0);
-	UserKey		key = {0, NULL, 0};
+	UserKey		key;
 
 	/* Only licence_utilisation needs a state for a row without a key: its seats still count. */
 	if (set == NULL)
 	{
 		if (PG_ARGISNULL(1) && !with_seats)
 			PG_RETURN_NULL();
-		set = userset_create(aggctx, kind, 0);
+		set = userset_create(aggctx, sizeof(UserSet), kind, 0);
 	}
 
 	if (with_seats)
@@ -319,22 +366,8 @@ users_trans(FunctionCallInfo fcinfo, UserKeyKind kind, bool with_seats)
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(set);
 
-	if (kind == USER_KEY_INT8)
-		key.word = (uint64) PG_GETARG_INT64(1);
-	else if (kind == USER_KEY_UUID)
-	{
-		key.data = (const char *) PG_GETARG_UUID_P(1)->data;
-		key.len = UUID_LEN;
-	}
-	else
-	{
-		/* Usually no copy: a short value keeps its one-byte header, which VARDATA_ANY reads in place. */
-		struct varlena *text = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(1));
-
-		key.data = VARDATA_ANY(text);
-		key.len = VARSIZE_ANY_EXHDR(text);
-	}
-	userset_add(set, &key, user_key_hash(kind, &key));
+	key = user_key_arg(fcinfo, kind, 1);
+	userset_add(set, &key, user_key_hash(kind, &key), 0);
 	PG_RETURN_POINTER(set);
 }
 
@@ -387,11 +420,11 @@ hs_licence_utilisation_trans_uuid(PG_FUNCTION_ARGS)
 }
 
 /*
- * Reads the next key of a serialized set (hs_users_deserialize has checked every length), and moves
- * *cursor past it.
+ * Reads the next key of a serialized set (userset_receive has checked every length), and moves *cursor
+ * past it and past the key's marks byte when the set carries marks.
  */
 static UserKey
-flat_key_next(UserKeyKind kind, const char **cursor)
+flat_key_next(UserKeyKind kind, bool with_marks, const char **cursor, uint32 *marks)
 {
 	UserKey		key = {0, NULL, 0};
 	uint32		len;
@@ -415,40 +448,33 @@ flat_key_next(UserKeyKind kind, const char **cursor)
 			*cursor += 4 + key.len;
 			break;
 	}
+	*marks = 0;
+	if (with_marks)
+		*marks = (uint8) *(*cursor)++;
 	return key;
 }
 
-/* Combine for both aggregates: merges the second set into the first, or into a new set in aggctx. */
-PG_FUNCTION_INFO_V1(hs_users_combine);
-Datum
-hs_users_combine(PG_FUNCTION_ARGS)
+/*
+ * Adds every key of other, a live or a deserialized set, to set, with its marks. other may live in a
+ * short-lived context (a deserialized state), so set copies what it keeps.
+ */
+static void
+userset_merge(UserSet *set, const UserSet *other, bool with_marks)
 {
-	MemoryContext aggctx = hs_agg_context(fcinfo, "hs_users_combine");
-	UserSet    *set = PG_ARGISNULL(0) ? NULL : (UserSet *) PG_GETARG_POINTER(0);
-	UserSet    *other = PG_ARGISNULL(1) ? NULL : (UserSet *) PG_GETARG_POINTER(1);
-	UserKeyKind kind;
+	UserKeyKind kind = set->kind;
 
-	if (other == NULL)
-		return hs_return_state(fcinfo, set);
-	/* other may live in a short-lived context (a deserialized state): copy it rather than keep it. */
-	if (set == NULL)
-		set = userset_create(aggctx, other->kind, other->count);
-	else if (set->kind != other->kind)
+	if (other->kind != kind)
 		elog(ERROR, "cannot combine user sets of different key types");
-	kind = set->kind;
-
-	if (other->seats_seen != SEATS_UNSEEN)
-		userset_note_seats(set, other->seats_seen, other->seats);
-
 	if (other->flat != NULL)
 	{
 		const char *cursor = other->flat;
 
 		for (uint32 i = 0; i < other->count; i++)
 		{
-			UserKey		key = flat_key_next(kind, &cursor);
+			uint32		marks;
+			UserKey		key = flat_key_next(kind, with_marks, &cursor, &marks);
 
-			userset_add(set, &key, user_key_hash(kind, &key));
+			userset_add(set, &key, user_key_hash(kind, &key), marks);
 		}
 	}
 	else
@@ -460,29 +486,20 @@ hs_users_combine(PG_FUNCTION_ARGS)
 			if (other->entries[i].hash == 0)
 				continue;
 			key = user_key_of(kind, other->entries[i].key);
-			userset_add(set, &key, other->entries[i].hash);
+			userset_add(set, &key, other->entries[i].hash, other->entries[i].marks);
 		}
 	}
-	PG_RETURN_POINTER(set);
 }
 
 /*
- * Serialize for both aggregates. Layout: kind (1 byte), seats seen (1 byte), seats (int32), key count
- * (int32), then each key: a bigint as int64, a uuid as 16 bytes, a text as int32 length and its bytes.
+ * Writes the key count and each key: a bigint as int64, a uuid as 16 bytes, a text as int32 length and
+ * its bytes; each followed by its marks byte when with_marks.
  */
-PG_FUNCTION_INFO_V1(hs_users_serialize);
-Datum
-hs_users_serialize(PG_FUNCTION_ARGS)
+static void
+userset_send(StringInfo buf, const UserSet *set, bool with_marks)
 {
-	UserSet    *set = (UserSet *) PG_GETARG_POINTER(0);
-	StringInfoData buf;
-
 	Assert(set->flat == NULL);
-	pq_begintypsend(&buf);
-	pq_sendbyte(&buf, set->kind);
-	pq_sendbyte(&buf, set->seats_seen);
-	pq_sendint32(&buf, set->seats);
-	pq_sendint32(&buf, set->count);
+	pq_sendint32(buf, set->count);
 	for (uint64 i = 0; i <= set->mask; i++)
 	{
 		UserKey		key;
@@ -491,21 +508,101 @@ hs_users_serialize(PG_FUNCTION_ARGS)
 			continue;
 		key = user_key_of(set->kind, set->entries[i].key);
 		if (set->kind == USER_KEY_INT8)
-			pq_sendint64(&buf, key.word);
+			pq_sendint64(buf, key.word);
 		else
 		{
 			if (set->kind == USER_KEY_TEXT)
-				pq_sendint32(&buf, key.len);
-			pq_sendbytes(&buf, key.data, key.len);
+				pq_sendint32(buf, key.len);
+			pq_sendbytes(buf, key.data, key.len);
 		}
+		if (with_marks)
+			pq_sendbyte(buf, set->entries[i].marks);
 	}
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
 /*
- * Deserialize for both aggregates: checks the header and every key's length, rejecting anything
- * serialize could not have written, and leaves the keys where they are for combine to read.
+ * Reads what userset_send wrote into set, whose kind is set: checks every key's length and marks,
+ * rejecting anything userset_send could not have written, and leaves the keys where they are for
+ * userset_merge to read.
  */
+static void
+userset_receive(StringInfo buf, UserSet *set, bool with_marks, const char *aggname)
+{
+	uint32		fixed = set->kind == USER_KEY_INT8 ? 8 : set->kind == USER_KEY_UUID ? UUID_LEN : 0;
+
+	hs_state_need(buf, 4, aggname);
+	set->count = pq_getmsgint(buf, 4);
+	set->flat = buf->data + buf->cursor;
+	for (uint32 i = 0; i < set->count; i++)
+	{
+		int32		len = (int32) fixed;
+
+		if (set->kind == USER_KEY_TEXT)
+		{
+			hs_state_need(buf, 4, aggname);
+			len = (int32) pq_getmsgint(buf, 4);
+			if (len < 0)
+				hs_state_malformed(aggname, "Negative key length.");
+		}
+		hs_state_need(buf, (uint64) len + (with_marks ? 1 : 0), aggname);
+		buf->cursor += len;
+		if (with_marks && (pq_getmsgbyte(buf) & ~MARK_ALL) != 0)
+			hs_state_malformed(aggname, "Unknown user marks.");
+	}
+}
+
+/* Combine for active_users and licence_utilisation: merges the second set into the first. */
+PG_FUNCTION_INFO_V1(hs_users_combine);
+Datum
+hs_users_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx = hs_agg_context(fcinfo, "hs_users_combine");
+	UserSet    *set = PG_ARGISNULL(0) ? NULL : (UserSet *) PG_GETARG_POINTER(0);
+	UserSet    *other = PG_ARGISNULL(1) ? NULL : (UserSet *) PG_GETARG_POINTER(1);
+
+	if (other == NULL)
+		return hs_return_state(fcinfo, set);
+	if (set == NULL)
+		set = userset_create(aggctx, sizeof(UserSet), other->kind, other->count);
+	if (other->seats_seen != SEATS_UNSEEN)
+		userset_note_seats(set, other->seats_seen, other->seats);
+	userset_merge(set, other, false);
+	PG_RETURN_POINTER(set);
+}
+
+/*
+ * Serialize for active_users and licence_utilisation. Layout: kind (1 byte), seats seen (1 byte), seats
+ * (int32), then the keys as userset_send writes them.
+ */
+PG_FUNCTION_INFO_V1(hs_users_serialize);
+Datum
+hs_users_serialize(PG_FUNCTION_ARGS)
+{
+	UserSet    *set = (UserSet *) PG_GETARG_POINTER(0);
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendbyte(&buf, set->kind);
+	pq_sendbyte(&buf, set->seats_seen);
+	pq_sendint32(&buf, set->seats);
+	userset_send(&buf, set, false);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/* The key type in a serialized state's first byte. */
+static UserKeyKind
+receive_key_kind(StringInfo buf, const char *aggname)
+{
+	int			kind;
+
+	hs_state_need(buf, 1, aggname);
+	kind = pq_getmsgbyte(buf);
+	if (kind != USER_KEY_INT8 && kind != USER_KEY_TEXT && kind != USER_KEY_UUID)
+		hs_state_malformed(aggname, "Unknown key type.");
+	return (UserKeyKind) kind;
+}
+
+/* Deserialize for active_users and licence_utilisation. */
 PG_FUNCTION_INFO_V1(hs_users_deserialize);
 Datum
 hs_users_deserialize(PG_FUNCTION_ARGS)
@@ -513,51 +610,254 @@ hs_users_deserialize(PG_FUNCTION_ARGS)
 	static const char aggname[] = "user set";
 	StringInfoData buf;
 	UserSet    *set = palloc0(sizeof(UserSet));
-	int			kind;
 	int			seats_seen;
 
 	hs_state_begin(&buf, PG_GETARG_BYTEA_PP(0));
-	hs_state_need(&buf, 1 + 1 + 4 + 4, aggname);
-	kind = pq_getmsgbyte(&buf);
+	set->kind = receive_key_kind(&buf, aggname);
+	hs_state_need(&buf, 1 + 4, aggname);
 	seats_seen = pq_getmsgbyte(&buf);
 	set->seats = (int32) pq_getmsgint(&buf, 4);
-	set->count = pq_getmsgint(&buf, 4);
-	if (kind != USER_KEY_INT8 && kind != USER_KEY_TEXT && kind != USER_KEY_UUID)
-		hs_state_malformed(aggname, "Unknown key type.");
 	if (seats_seen != SEATS_UNSEEN && seats_seen != SEATS_NULL && seats_seen != SEATS_VALUE)
 		hs_state_malformed(aggname, "Unknown seats marker.");
 	if (set->seats < 0 || (seats_seen != SEATS_VALUE && set->seats != 0))
 		hs_state_malformed(aggname, "Invalid seats.");
-	set->kind = kind;
 	set->seats_seen = seats_seen;
-	set->flat = buf.data + buf.cursor;
-
-	switch (set->kind)
-	{
-		case USER_KEY_INT8:
-			hs_state_need(&buf, (uint64) set->count * 8, aggname);
-			buf.cursor += set->count * 8;
-			break;
-		case USER_KEY_UUID:
-			hs_state_need(&buf, (uint64) set->count * UUID_LEN, aggname);
-			buf.cursor += set->count * UUID_LEN;
-			break;
-		case USER_KEY_TEXT:
-			for (uint32 i = 0; i < set->count; i++)
-			{
-				int32		len;
-
-				hs_state_need(&buf, 4, aggname);
-				len = (int32) pq_getmsgint(&buf, 4);
-				if (len < 0)
-					hs_state_malformed(aggname, "Negative key length.");
-				hs_state_need(&buf, len, aggname);
-				buf.cursor += len;
-			}
-			break;
-	}
+	userset_receive(&buf, set, false, aggname);
 	hs_state_end(&buf, aggname);
 	PG_RETURN_POINTER(set);
+}
+
+/*
+ * user_windows(key, occurred_at, as_of, recent_from, previous_from, new_from): one set of the group's
+ * users up to as_of, each marked with the windows it was seen in, so the recent, previous and new users
+ * come from one hash probe a row where active_users would need one aggregate, and probe, per window.
+ */
+typedef struct UserWindows
+{
+	UserSet		set;			/* first: the state is also a UserSet */
+	TimestampTz as_of;
+	TimestampTz recent_from;
+	TimestampTz previous_from;
+	TimestampTz new_from;
+} UserWindows;
+
+#define WINDOWS_HINT "Pass previous_from <= recent_from <= as_of and new_from <= as_of, the same for every row."
+
+static void
+windows_bound_null_error(const char *argname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s must not be null", argname),
+			 errhint(WINDOWS_HINT)));
+}
+
+static void
+windows_order_error(const char *earlier, const char *later)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s must not be later than %s", earlier, later),
+			 errhint(WINDOWS_HINT)));
+}
+
+/* Reads and checks the four bounds of a row (arguments 3 to 6) into w. */
+static void
+windows_bounds_arg(FunctionCallInfo fcinfo, UserWindows *w)
+{
+	static const char *const names[] = {"as_of", "recent_from", "previous_from", "new_from"};
+
+	for (int i = 0; i < 4; i++)
+		if (PG_ARGISNULL(3 + i))
+			windows_bound_null_error(names[i]);
+	w->as_of = PG_GETARG_TIMESTAMPTZ(3);
+	w->recent_from = PG_GETARG_TIMESTAMPTZ(4);
+	w->previous_from = PG_GETARG_TIMESTAMPTZ(5);
+	w->new_from = PG_GETARG_TIMESTAMPTZ(6);
+	if (TIMESTAMP_NOT_FINITE(w->as_of))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of must be a finite timestamp"),
+				 errhint(WINDOWS_HINT)));
+	if (w->recent_from > w->as_of)
+		windows_order_error("recent_from", "as_of");
+	if (w->previous_from > w->recent_from)
+		windows_order_error("previous_from", "recent_from");
+	if (w->new_from > w->as_of)
+		windows_order_error("new_from", "as_of");
+}
+
+static void
+windows_same_bounds(const UserWindows *state, const UserWindows *row)
+{
+	if (state->as_of != row->as_of)
+		hs_differing_group_constant_error("as_of");
+	if (state->recent_from != row->recent_from)
+		hs_differing_group_constant_error("recent_from");
+	if (state->previous_from != row->previous_from)
+		hs_differing_group_constant_error("previous_from");
+	if (state->new_from != row->new_from)
+		hs_differing_group_constant_error("new_from");
+}
+
+/*
+ * The transition for every key type. Every row's bounds are checked, so a group's first rows set them
+ * even without a key; a row after as_of, or without a key or a time, adds nothing.
+ */
+static inline Datum
+windows_trans(FunctionCallInfo fcinfo, UserKeyKind kind)
+{
+	MemoryContext aggctx = hs_agg_context(fcinfo, "user_windows");
+	UserWindows *w = PG_ARGISNULL(0) ? NULL : (UserWindows *) PG_GETARG_POINTER(0);
+	UserWindows row;
+	TimestampTz at;
+	UserKey		key;
+	uint32		marks = 0;
+
+	windows_bounds_arg(fcinfo, &row);
+	if (w == NULL)
+	{
+		w = (UserWindows *) userset_create(aggctx, sizeof(UserWindows), kind, 0);
+		w->as_of = row.as_of;
+		w->recent_from = row.recent_from;
+		w->previous_from = row.previous_from;
+		w->new_from = row.new_from;
+	}
+	else
+		windows_same_bounds(w, &row);
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_POINTER(w);
+	at = PG_GETARG_TIMESTAMPTZ(2);
+	if (at > w->as_of)
+		PG_RETURN_POINTER(w);
+	if (at > w->recent_from)
+		marks |= MARK_RECENT;
+	else if (at > w->previous_from)
+		marks |= MARK_PREVIOUS;
+	if (at <= w->new_from)
+		marks |= MARK_OLD;
+	key = user_key_arg(fcinfo, kind, 1);
+	userset_add(&w->set, &key, user_key_hash(kind, &key), marks);
+	PG_RETURN_POINTER(w);
+}
+
+/* user_windows(bigint, ...) transition. */
+PG_FUNCTION_INFO_V1(hs_user_windows_trans_int8);
+Datum
+hs_user_windows_trans_int8(PG_FUNCTION_ARGS)
+{
+	return windows_trans(fcinfo, USER_KEY_INT8);
+}
+
+/* user_windows(text, ...) transition. */
+PG_FUNCTION_INFO_V1(hs_user_windows_trans_text);
+Datum
+hs_user_windows_trans_text(PG_FUNCTION_ARGS)
+{
+	return windows_trans(fcinfo, USER_KEY_TEXT);
+}
+
+/* user_windows(uuid, ...) transition. */
+PG_FUNCTION_INFO_V1(hs_user_windows_trans_uuid);
+Datum
+hs_user_windows_trans_uuid(PG_FUNCTION_ARGS)
+{
+	return windows_trans(fcinfo, USER_KEY_UUID);
+}
+
+/* user_windows combine: the bounds must agree; marks of a user seen on both sides are OR-ed. */
+PG_FUNCTION_INFO_V1(hs_user_windows_combine);
+Datum
+hs_user_windows_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx = hs_agg_context(fcinfo, "hs_user_windows_combine");
+	UserWindows *w = PG_ARGISNULL(0) ? NULL : (UserWindows *) PG_GETARG_POINTER(0);
+	UserWindows *other = PG_ARGISNULL(1) ? NULL : (UserWindows *) PG_GETARG_POINTER(1);
+
+	if (other == NULL)
+		return hs_return_state(fcinfo, w);
+	if (w == NULL)
+	{
+		w = (UserWindows *) userset_create(aggctx, sizeof(UserWindows), other->set.kind, other->set.count);
+		w->as_of = other->as_of;
+		w->recent_from = other->recent_from;
+		w->previous_from = other->previous_from;
+		w->new_from = other->new_from;
+	}
+	else
+		windows_same_bounds(w, other);
+	userset_merge(&w->set, &other->set, true);
+	PG_RETURN_POINTER(w);
+}
+
+/* user_windows serialize. Layout: kind (1 byte), the four bounds (int64 each), the keys with marks. */
+PG_FUNCTION_INFO_V1(hs_user_windows_serialize);
+Datum
+hs_user_windows_serialize(PG_FUNCTION_ARGS)
+{
+	UserWindows *w = (UserWindows *) PG_GETARG_POINTER(0);
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendbyte(&buf, w->set.kind);
+	pq_sendint64(&buf, w->as_of);
+	pq_sendint64(&buf, w->recent_from);
+	pq_sendint64(&buf, w->previous_from);
+	pq_sendint64(&buf, w->new_from);
+	userset_send(&buf, &w->set, true);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/* user_windows deserialize: rejects bounds and marks that serialize could not have written. */
+PG_FUNCTION_INFO_V1(hs_user_windows_deserialize);
+Datum
+hs_user_windows_deserialize(PG_FUNCTION_ARGS)
+{
+	static const char aggname[] = "user_windows";
+	StringInfoData buf;
+	UserWindows *w = palloc0(sizeof(UserWindows));
+
+	hs_state_begin(&buf, PG_GETARG_BYTEA_PP(0));
+	w->set.kind = receive_key_kind(&buf, aggname);
+	hs_state_need(&buf, 4 * 8, aggname);
+	w->as_of = (TimestampTz) pq_getmsgint64(&buf);
+	w->recent_from = (TimestampTz) pq_getmsgint64(&buf);
+	w->previous_from = (TimestampTz) pq_getmsgint64(&buf);
+	w->new_from = (TimestampTz) pq_getmsgint64(&buf);
+	if (TIMESTAMP_NOT_FINITE(w->as_of) || w->recent_from > w->as_of || w->previous_from > w->recent_from
+		|| w->new_from > w->as_of)
+		hs_state_malformed(aggname, "Invalid window bounds.");
+	userset_receive(&buf, &w->set, true, aggname);
+	hs_state_end(&buf, aggname);
+	PG_RETURN_POINTER(w);
+}
+
+/* user_windows final: {recent, previous, new} user counts; zeros for a group without rows. */
+PG_FUNCTION_INFO_V1(hs_user_windows_final);
+Datum
+hs_user_windows_final(PG_FUNCTION_ARGS)
+{
+	UserWindows *w = PG_ARGISNULL(0) ? NULL : (UserWindows *) PG_GETARG_POINTER(0);
+	int64		counts[3] = {0, 0, 0};
+	Datum		elems[3];
+
+	if (w != NULL)
+	{
+		for (uint64 i = 0; i <= w->set.mask; i++)
+		{
+			uint32		marks = w->set.entries[i].marks;
+
+			if (w->set.entries[i].hash == 0)
+				continue;
+			counts[0] += (marks & MARK_RECENT) != 0;
+			counts[1] += (marks & MARK_PREVIOUS) != 0;
+			counts[2] += (marks & MARK_OLD) == 0;
+		}
+	}
+	for (int i = 0; i < 3; i++)
+		elems[i] = Int64GetDatum(counts[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, 3, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 /* active_users final: the number of distinct keys, 0 when there were none. */

@@ -3,7 +3,7 @@
 -- deserialize functions.
 BEGIN;
 CREATE EXTENSION health_score;
-SELECT plan(107);
+SELECT plan(128);
 
 -- name, argument types (spelled as format_type does: some pgTAP functions take no aliases), return type,
 -- aggregate?, strict? (NULL for aggregates, where the support functions decide)
@@ -25,13 +25,19 @@ INSERT INTO primitive VALUES
 	('licence_utilisation', '{text, integer}', 'double precision', true, NULL),
 	('licence_utilisation', '{uuid, integer}', 'double precision', true, NULL),
 	('utilisation', '{bigint, integer}', 'double precision', false, false),
+	('user_windows', '{bigint, timestamp with time zone, timestamp with time zone, timestamp with time zone,
+		timestamp with time zone, timestamp with time zone}', 'bigint[]', true, NULL),
+	('user_windows', '{text, timestamp with time zone, timestamp with time zone, timestamp with time zone,
+		timestamp with time zone, timestamp with time zone}', 'bigint[]', true, NULL),
+	('user_windows', '{uuid, timestamp with time zone, timestamp with time zone, timestamp with time zone,
+		timestamp with time zone, timestamp with time zone}', 'bigint[]', true, NULL),
 	('nps', '{integer}', 'double precision', true, NULL),
 	('auc', '{double precision, boolean}', 'double precision', true, NULL);
 ALTER TABLE primitive ADD COLUMN signature regprocedure;
 UPDATE primitive
    SET signature = to_regprocedure(format('health_score.%I(%s)', name, array_to_string(args, ',')));
 
--- 15 primitives: 4 tests each, plus 3 for each of the 6 plain functions and 3 for each of the 9 aggregates.
+-- 18 primitives: 4 tests each, plus 3 for each of the 6 plain functions and 3 for each of the 12 aggregates.
 SELECT has_function('health_score', name, args) FROM primitive;
 SELECT function_returns('health_score', name, args, returns) FROM primitive;
 SELECT is((SELECT proparallel::text FROM pg_proc WHERE oid = signature), 's',
