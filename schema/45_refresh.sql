@@ -159,9 +159,7 @@ DECLARE
 	n_accounts integer;
 	n_raised integer := 0;
 	n_cleared integer := 0;
-	raised_json jsonb;
 	payload jsonb;
-	k integer;
 	r record;
 	msg text; det text; hnt text; st text;
 	dup text;
@@ -641,30 +639,31 @@ BEGIN
 	CREATE TEMP TABLE hs_open ON COMMIT DROP AS
 	SELECT f.account_id, f.rule FROM health_score.flag f WHERE f.cleared_at IS NULL;
 	ANALYZE pg_temp.hs_open (account_id, rule);
+	-- NOTIFY payloads are limited to 8000 bytes: the payload lists as many new flags as fit, most severe
+	-- first, measured once each as a running total of their text (each followed by ", ").
 	WITH ins AS (
 		INSERT INTO health_score.flag (account_id, rule, severity, raised_at, updated_at, evidence, action)
 		SELECT x.account_id, x.rule, r3.severity, t, t, x.evidence, r3.action
 		  FROM pg_temp.hs_hits x JOIN health_score.rule r3 ON r3.code = x.rule
 		 WHERE NOT EXISTS (SELECT FROM pg_temp.hs_open f WHERE f.account_id = x.account_id AND f.rule = x.rule)
-		RETURNING id, account_id, rule, severity)
+		RETURNING id, account_id, rule, severity),
+	listed AS (
+		SELECT l.e, l.o, pg_catalog.sum(pg_catalog.octet_length(l.e::text) + 2) OVER (ORDER BY l.o) AS running
+		  FROM (SELECT pg_catalog.jsonb_build_object('id', ins.id, 'account_id', ins.account_id, 'rule', ins.rule,
+		                                             'severity', ins.severity) AS e,
+		               pg_catalog.row_number() OVER (ORDER BY pg_catalog.array_position(ARRAY['red', 'amber', 'opportunity', 'info'],
+		                                                                                 ins.severity), ins.id) AS o
+		          FROM ins) l)
 	SELECT count(*)::integer,
-	       pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('id', ins.id, 'account_id', ins.account_id,
-	           'rule', ins.rule, 'severity', ins.severity)
-	           ORDER BY pg_catalog.array_position(ARRAY['red', 'amber', 'opportunity', 'info'], ins.severity), ins.id)
-	  INTO n_raised, raised_json
-	  FROM ins;
-
-	-- NOTIFY payloads are limited to 8000 bytes: list as many flags as fit, most severe first.
+	       pg_catalog.jsonb_build_object('as_of', t, 'raised', count(*),
+	           'truncated', count(*) FILTER (WHERE listed.running <= 7700) < count(*),
+	           'flags', coalesce(pg_catalog.jsonb_agg(listed.e ORDER BY listed.o) FILTER (WHERE listed.running <= 7700), '[]'))
+	  INTO n_raised, payload
+	  FROM listed;
 	IF n_raised > 0 THEN
-		k := n_raised;
-		LOOP
-			payload := pg_catalog.jsonb_build_object('as_of', t, 'raised', n_raised, 'truncated', k < n_raised,
-				'flags', (SELECT coalesce(pg_catalog.jsonb_agg(e ORDER BY o), '[]')
-				            FROM pg_catalog.jsonb_array_elements(raised_json) WITH ORDINALITY AS x (e, o) WHERE o <= k));
-			EXIT WHEN pg_catalog.octet_length(payload::text) < 7900 OR k = 0;
-			k := least(k - 1, (k * 7800 / pg_catalog.octet_length(payload::text))::integer);
-		END LOOP;
 		PERFORM pg_catalog.pg_notify('health_score_flags', payload::text);
+	ELSE
+		payload := NULL;
 	END IF;
 	timings := timings || pg_catalog.jsonb_build_object('flags', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - lap)::numeric * 1000, 1));
 

@@ -4,7 +4,7 @@ BEGIN;
 CREATE EXTENSION health_score;
 CREATE EXTENSION dblink;
 SET LOCAL client_min_messages = warning;
-SELECT plan(36);
+SELECT plan(39);
 
 CREATE FUNCTION pg_temp.t() RETURNS timestamptz LANGUAGE sql IMMUTABLE
 AS $$ SELECT '2026-03-01 12:00+00'::timestamptz $$;
@@ -141,6 +141,26 @@ UPDATE health_score.rule SET enabled = false WHERE code = 'long_open_case';
 SELECT lives_ok($$SELECT health_score.refresh(pg_temp.t() + interval '5 hours')$$, 'refresh with the rule disabled');
 SELECT is_empty($$SELECT FROM health_score.flag WHERE rule = 'long_open_case' AND cleared_at IS NULL$$,
                 'a disabled rule''s flags are cleared');
+
+-- Past NOTIFY's 8000-byte limit the payload lists as many flags as fit, most severe first, and still
+-- counts them all: 400 new accounts without activity raise several flags each.
+INSERT INTO public.f_accounts SELECT 'n' || n, 4, 'smb' FROM generate_series(1, 400) n;
+SELECT lives_ok($$SELECT health_score.refresh(pg_temp.t() + interval '5 hours 30 minutes')$$, 'refresh raising many flags');
+SELECT results_eq($$SELECT octet_length(details ->> 'notify') < 8000, (details #>> '{notify,truncated}')::boolean,
+                           (details #>> '{notify,raised}')::integer = flags_raised,
+                           jsonb_array_length(details #> '{notify,flags}') BETWEEN 50 AND flags_raised - 1
+                      FROM health_score.refresh_log ORDER BY id DESC LIMIT 1$$,
+                  $$VALUES (true, true, true, true)$$,
+                  'the payload fits, says it is truncated, counts every flag and lists a prefix of them');
+SELECT is((SELECT bool_and(r.rank >= coalesce(r.previous, r.rank))
+             FROM (SELECT rank, lag(rank) OVER (ORDER BY o) AS previous
+                     FROM (SELECT id FROM health_score.refresh_log ORDER BY id DESC LIMIT 1) l,
+                          health_score.refresh_log g,
+                          jsonb_array_elements(g.details #> '{notify,flags}') WITH ORDINALITY e(f, o),
+                          array_position(ARRAY['red', 'amber', 'opportunity', 'info'], f ->> 'severity') rank
+                    WHERE g.id = l.id) r),
+          true, 'the listed flags are the most severe first');
+DELETE FROM public.f_accounts WHERE account_id LIKE 'n%';
 
 -- A failure names the source and leaves the previous results intact.
 CREATE TEMP TABLE snap2 AS SELECT account_id, score, as_of FROM health_score.account_health;
