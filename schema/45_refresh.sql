@@ -612,7 +612,9 @@ BEGIN
 	SELECT m.account_id, t::date, t, m.profile, m.segment, m.plan, m.lifecycle_stage, m.owner, m.arr, m.score,
 	       m.band, m.engagement, m.utilisation, m.adoption, m.support, m.sentiment, m.relationship
 	  FROM pg_temp.hs_m m
-	 WHERE NOT EXISTS (SELECT FROM health_score.health_history h WHERE h.day = t::date AND h.account_id = m.account_id);
+	 -- NOT IN reads the day's keys once into a hash table (both sides are NOT NULL); a NOT EXISTS anti join
+	 -- planned while the table is still empty rescans it for every row, the pages this INSERT adds included
+	 WHERE m.account_id NOT IN (SELECT h.account_id FROM health_score.health_history h WHERE h.day = t::date);
 	DELETE FROM health_score.health_history h
 	 WHERE h.day = t::date AND NOT EXISTS (SELECT FROM pg_temp.hs_m m WHERE m.account_id = h.account_id);
 	timings := timings || pg_catalog.jsonb_build_object('results', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - lap)::numeric * 1000, 1));
