@@ -241,7 +241,7 @@ BEGIN
 	lap := pg_catalog.clock_timestamp();
 
 	-- a second refresh in the same transaction starts afresh
-	FOR r IN SELECT x FROM pg_catalog.unnest(ARRAY['hs_acc', 'hs_act', 'hs_open', 'hs_prev', 'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_m',
+	FOR r IN SELECT x FROM pg_catalog.unnest(ARRAY['hs_acc', 'hs_act', 'hs_flag_changes', 'hs_prev', 'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_m',
 	                                               'hs_hits']) x
 	          WHERE pg_catalog.to_regclass('pg_temp.' || x) IS NOT NULL LOOP
 		EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', r.x);
@@ -590,8 +590,9 @@ BEGIN
 	       adoption = excluded.adoption, support = excluded.support, sentiment = excluded.sentiment,
 	       relationship = excluded.relationship, inputs = excluded.inputs, as_of = excluded.as_of,
 	       refreshed_at = excluded.refreshed_at;
+	-- (NOT IN: one hashed pass over the scored keys, which are NOT NULL, rather than sorting both sides)
 	DELETE FROM health_score.account_health h
-	 WHERE NOT EXISTS (SELECT FROM pg_temp.hs_m m WHERE m.account_id = h.account_id);
+	 WHERE h.account_id NOT IN (SELECT m.account_id FROM pg_temp.hs_m m);
 
 	-- One history row per account and as_of day (in the session's time zone); a rerun that day replaces it.
 	-- A row the rerun would leave as it is (arr compared as text: 1.0 and 1.00 differ) is not rewritten: new
@@ -616,38 +617,42 @@ BEGIN
 	 -- planned while the table is still empty rescans it for every row, the pages this INSERT adds included
 	 WHERE m.account_id NOT IN (SELECT h.account_id FROM health_score.health_history h WHERE h.day = t::date);
 	DELETE FROM health_score.health_history h
-	 WHERE h.day = t::date AND NOT EXISTS (SELECT FROM pg_temp.hs_m m WHERE m.account_id = h.account_id);
+	 WHERE h.day = t::date AND h.account_id NOT IN (SELECT m.account_id FROM pg_temp.hs_m m);
 	timings := timings || pg_catalog.jsonb_build_object('results', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - lap)::numeric * 1000, 1));
 	lap := pg_catalog.clock_timestamp();
 
 	ANALYZE pg_temp.hs_hits (account_id, rule);
-	-- Flags: clear what no longer holds (disabled rules and unscored accounts included), update what still
-	-- holds, raise what is new.
+	-- Flags: the open flags against the hits, in one join. An open flag without a hit is cleared (disabled
+	-- rules and unscored accounts included), one whose evidence, severity or action changed is updated
+	-- (updated_at records the last refresh that changed it; an open flag holds as of the latest refresh in
+	-- any case), a hit without an open flag is raised.
+	CREATE TEMP TABLE hs_flag_changes ON COMMIT DROP AS
+	SELECT f.id, x.account_id, x.rule, x.evidence, r3.severity, r3.action
+	  FROM (SELECT f.id, f.account_id, f.rule, f.evidence, f.severity, f.action
+	          FROM health_score.flag f WHERE f.cleared_at IS NULL) f
+	  FULL JOIN pg_temp.hs_hits x ON x.account_id = f.account_id AND x.rule = f.rule
+	  LEFT JOIN health_score.rule r3 ON r3.code = x.rule
+	 WHERE f.id IS NULL OR x.rule IS NULL
+	    OR (f.evidence, f.severity, f.action) IS DISTINCT FROM (x.evidence, r3.severity, r3.action);
+
 	UPDATE health_score.flag f
 	   SET cleared_at = t, updated_at = t
-	 WHERE f.cleared_at IS NULL
-	   AND NOT EXISTS (SELECT FROM pg_temp.hs_hits x WHERE x.account_id = f.account_id AND x.rule = f.rule);
+	  FROM pg_temp.hs_flag_changes c
+	 WHERE c.rule IS NULL AND f.id = c.id;
 	GET DIAGNOSTICS n_cleared = ROW_COUNT;
 
-	-- updated_at records the last refresh that changed a flag's evidence, severity or action; an open flag
-	-- holds as of the latest refresh in any case.
 	UPDATE health_score.flag f
-	   SET updated_at = t, evidence = x.evidence, severity = r3.severity, action = r3.action
-	  FROM pg_temp.hs_hits x JOIN health_score.rule r3 ON r3.code = x.rule
-	 WHERE f.cleared_at IS NULL AND f.account_id = x.account_id AND f.rule = x.rule
-	   AND (f.evidence IS DISTINCT FROM x.evidence OR f.severity IS DISTINCT FROM r3.severity
-	        OR f.action IS DISTINCT FROM r3.action);
+	   SET updated_at = t, evidence = c.evidence, severity = c.severity, action = c.action
+	  FROM pg_temp.hs_flag_changes c
+	 WHERE c.rule IS NOT NULL AND f.id = c.id;
 
-	CREATE TEMP TABLE hs_open ON COMMIT DROP AS
-	SELECT f.account_id, f.rule FROM health_score.flag f WHERE f.cleared_at IS NULL;
-	ANALYZE pg_temp.hs_open (account_id, rule);
 	-- NOTIFY payloads are limited to 8000 bytes: the payload lists as many new flags as fit, most severe
 	-- first, measured once each as a running total of their text (each followed by ", ").
 	WITH ins AS (
 		INSERT INTO health_score.flag (account_id, rule, severity, raised_at, updated_at, evidence, action)
-		SELECT x.account_id, x.rule, r3.severity, t, t, x.evidence, r3.action
-		  FROM pg_temp.hs_hits x JOIN health_score.rule r3 ON r3.code = x.rule
-		 WHERE NOT EXISTS (SELECT FROM pg_temp.hs_open f WHERE f.account_id = x.account_id AND f.rule = x.rule)
+		SELECT c.account_id, c.rule, c.severity, t, t, c.evidence, c.action
+		  FROM pg_temp.hs_flag_changes c
+		 WHERE c.id IS NULL
 		RETURNING id, account_id, rule, severity),
 	listed AS (
 		SELECT l.e, l.o, pg_catalog.sum(pg_catalog.octet_length(l.e::text) + 2) OVER (ORDER BY l.o) AS running

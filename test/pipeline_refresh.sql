@@ -4,7 +4,7 @@ BEGIN;
 CREATE EXTENSION health_score;
 CREATE EXTENSION dblink;
 SET LOCAL client_min_messages = warning;
-SELECT plan(39);
+SELECT plan(41);
 
 CREATE FUNCTION pg_temp.t() RETURNS timestamptz LANGUAGE sql IMMUTABLE
 AS $$ SELECT '2026-03-01 12:00+00'::timestamptz $$;
@@ -135,6 +135,19 @@ UPDATE public.f_cases SET closed_at = NULL WHERE account_id = 'b';
 SELECT lives_ok($$SELECT health_score.refresh(pg_temp.t() + interval '4 hours')$$, 'the case is reopened');
 SELECT is((SELECT count(*)::integer FROM health_score.flag WHERE account_id = 'b' AND rule = 'long_open_case'), 2,
           'a recurrence raises a new flag and keeps the cleared one');
+
+-- A flag that still holds is updated in place: its new evidence, and its rule's current severity and action.
+CREATE TEMP TABLE open_b AS
+SELECT id, raised_at FROM health_score.flag WHERE account_id = 'b' AND rule = 'long_open_case' AND cleared_at IS NULL;
+UPDATE health_score.rule SET severity = 'red', action = 'Call the customer today.', params = params || '{"days": 10}'
+ WHERE code = 'long_open_case';
+SELECT results_eq($$SELECT flags_raised, flags_cleared FROM health_score.refresh(pg_temp.t() + interval '4 hours 30 minutes')$$,
+                  $$VALUES (0, 0)$$, 'a refresh after the rule changed raises and clears nothing');
+SELECT results_eq($$SELECT f.id, f.raised_at, f.updated_at, f.severity, f.action, f.evidence ->> 'days'
+                      FROM health_score.flag f WHERE f.account_id = 'b' AND f.rule = 'long_open_case' AND f.cleared_at IS NULL$$,
+                  $$SELECT id, raised_at, pg_temp.t() + interval '4 hours 30 minutes', 'red', 'Call the customer today.', '10'
+                      FROM open_b$$,
+                  'the same flag now carries the new evidence, severity and action, updated as of that refresh');
 
 -- A disabled rule raises nothing and its open flags are cleared.
 UPDATE health_score.rule SET enabled = false WHERE code = 'long_open_case';
