@@ -16,7 +16,8 @@ DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
-PG_CFLAGS = -Wextra
+# -Wextra less unused parameters, which PostgreSQL's own headers have (storage/bufpage.h)
+PG_CFLAGS = -Wextra -Wno-unused-parameter
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)

@@ -140,7 +140,7 @@ DECLARE
 	acc_src record;
 	keytype text;
 	usertype text;
-	has_activity boolean; has_users boolean; has_feature boolean; has_weight boolean;
+	has_activity boolean; has_users boolean; has_feature boolean;
 	has_support boolean; has_surveys boolean; has_touch boolean;
 	halflives interval[];
 	kfeatures text[];
@@ -149,12 +149,10 @@ DECLARE
 	w30 timestamptz; w60 timestamptz; w90 timestamptz; w120 timestamptz;
 	w_new timestamptz; w_long timestamptz; w_silent timestamptz; w_unret timestamptz; w_det timestamptz;
 	w_tp timestamptz; w_srv timestamptz; w_adopt timestamptz;
-	fbit text;
 	sql text;
 	drop_days float8;
 	drop_tolerance float8;
 	act_fmt text;
-	aggs text[];
 	i integer;
 	n_accounts integer;
 	n_raised integer := 0;
@@ -200,12 +198,12 @@ BEGIN
 		END IF;
 	END LOOP;
 	SELECT bool_or(s.kind = 'activity'), bool_or(s.kind = 'activity' AND s.columns ? 'user_id'),
-	       bool_or(s.kind = 'activity' AND s.columns ? 'feature'), bool_or(s.kind = 'activity' AND s.columns ? 'weight'),
-	       bool_or(s.kind = 'support_cases'), bool_or(s.kind = 'surveys'), bool_or(s.kind = 'touchpoints')
-	  INTO has_activity, has_users, has_feature, has_weight, has_support, has_surveys, has_touch
+	       bool_or(s.kind = 'activity' AND s.columns ? 'feature'), bool_or(s.kind = 'support_cases'),
+	       bool_or(s.kind = 'surveys'), bool_or(s.kind = 'touchpoints')
+	  INTO has_activity, has_users, has_feature, has_support, has_surveys, has_touch
 	  FROM health_score.sources s;
 	has_activity := coalesce(has_activity, false); has_users := coalesce(has_users, false);
-	has_feature := coalesce(has_feature, false); has_weight := coalesce(has_weight, false);
+	has_feature := coalesce(has_feature, false);
 	has_support := coalesce(has_support, false); has_surveys := coalesce(has_surveys, false);
 	has_touch := coalesce(has_touch, false);
 	-- user keys keep their type when every activity source agrees on one, else they are compared as text
@@ -296,48 +294,26 @@ BEGIN
 	timings := timings || pg_catalog.jsonb_build_object('accounts', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - lap)::numeric * 1000, 1));
 	lap := pg_catalog.clock_timestamp();
 
-	-- Activity: one pass over every activity row up to as_of. $1..$5 = as_of, -30d, -60d, new-users cut,
-	-- feature-adopted cut. Key features are bits of a bigint (the position in kfeatures), so three bit_or
-	-- aggregates tell which were used in 30 days, before the adoption window and within it.
+	-- Activity: one pass over every activity row up to as_of, with two aggregates: _activity_measures for
+	-- the counts, the decayed sums of every profile's half-life and the key features used (bits of a bigint,
+	-- by position in kfeatures), user_windows for the users. $1..$5 = as_of, -30d, -60d, new-users cut,
+	-- feature-adopted cut.
 	IF has_activity THEN
 		IF pg_catalog.cardinality(kfeatures) > 62 THEN
 			RAISE EXCEPTION 'refresh failed: profiles name % distinct key features, at most 62 are supported',
 				pg_catalog.cardinality(kfeatures) USING ERRCODE = 'program_limit_exceeded';
 		END IF;
-		aggs := ARRAY[
-			'count(*) AS events',
-			'count(*) FILTER (WHERE s.occurred_at > $2) AS events_30',
-			'max(s.occurred_at) AS last_activity_at'];
-		IF pg_catalog.cardinality(halflives) = 0 THEN
-			aggs := aggs || 'ARRAY[]::float8[] AS decayed'::text;
-		ELSE
-			aggs := aggs || ('ARRAY[' || (SELECT pg_catalog.string_agg(
-				CASE WHEN has_weight
-				     THEN pg_catalog.format('health_score.decayed_sum(s.occurred_at, coalesce(s.weight, 1), $1, %L::interval)', h)
-				     ELSE pg_catalog.format('health_score.decayed_sum(s.occurred_at, $1, %L::interval)', h) END,
-				', ' ORDER BY o) FROM pg_catalog.unnest(halflives) WITH ORDINALITY AS x (h, o)) || ']::float8[] AS decayed');
-		END IF;
-		IF has_users THEN
-			-- users of the last 30 days, of the 30 before, and first seen after the new-users cut: one set
-			aggs := aggs || 'health_score.user_windows(s.user_id, s.occurred_at, $1, $2, $3, $4) AS users'::text;
-		ELSE
-			aggs := aggs || 'NULL::bigint[] AS users'::text;
-		END IF;
-		IF has_feature AND pg_catalog.cardinality(kfeatures) > 0 THEN
-			fbit := 'CASE s.feature ' || (SELECT pg_catalog.string_agg(pg_catalog.format('WHEN %L THEN %s', f, (1::bigint << (o::integer - 1))), ' ' ORDER BY o)
-			                               FROM pg_catalog.unnest(kfeatures) WITH ORDINALITY AS x (f, o)) || ' ELSE 0::bigint END';
-			aggs := aggs || ARRAY[
-				pg_catalog.format('bit_or(%s) FILTER (WHERE s.occurred_at > $2) AS kf_used_30', fbit),
-				pg_catalog.format('bit_or(%s) FILTER (WHERE s.occurred_at <= $5) AS kf_before_adopt', fbit),
-				pg_catalog.format('bit_or(%s) FILTER (WHERE s.occurred_at > $5) AS kf_since_adopt', fbit)];
-		ELSE
-			aggs := aggs || ARRAY['NULL::bigint AS kf_used_30', 'NULL::bigint AS kf_before_adopt', 'NULL::bigint AS kf_since_adopt'];
-		END IF;
-		act_fmt := 'CREATE TEMP TABLE hs_act ON COMMIT DROP AS SELECT a.account_id::text AS account_id, a.events, '
-			|| 'a.events_30, a.last_activity_at, a.decayed, a.users[1] AS users_30, a.users[2] AS users_prev_30, '
-			|| 'a.users[3] AS new_users, a.kf_used_30, a.kf_before_adopt, a.kf_since_adopt FROM (SELECT s.account_id, '
-			|| pg_catalog.array_to_string(aggs, ', ')
-			|| ' FROM (%s) s GROUP BY s.account_id) a';
+		act_fmt := pg_catalog.format(
+			'CREATE TEMP TABLE hs_act ON COMMIT DROP AS SELECT a.account_id::text AS account_id, (a.m).events, '
+			'(a.m).recent_events AS events_30, (a.m).last_at AS last_activity_at, (a.m).decayed, '
+			'a.users[1] AS users_30, a.users[2] AS users_prev_30, a.users[3] AS new_users, '
+			'(a.m).recent_features AS kf_used_30, (a.m).features_before_adopt AS kf_before_adopt, '
+			'(a.m).features_since_adopt AS kf_since_adopt '
+			'FROM (SELECT s.account_id, health_score._activity_measures(s.occurred_at, s.feature, s.weight, $1, $2, $5, '
+			'%L::interval[], %L::text[]) AS m, %s AS users FROM (%%s) s GROUP BY s.account_id) a',
+			halflives, CASE WHEN has_feature THEN kfeatures ELSE '{}' END,
+			CASE WHEN has_users THEN 'health_score.user_windows(s.user_id, s.occurred_at, $1, $2, $3, $4)'
+			     ELSE 'NULL::bigint[]' END);
 		PERFORM health_score._run_stage('activity', 'activity', act_fmt, keytype, usertype, '%1$s <= $1',
 			ARRAY[t, w30, w60, w_new, w_adopt]);
 

@@ -98,6 +98,20 @@ SELECT 'user_windows(uuid)' AS aggregate, * FROM pg_temp.check_parallel($$
 	SELECT account::text, w[1] * 1e8 + w[2] * 1e4 + w[3]
 	  FROM (SELECT account, user_windows(user_uuid, occurred_at, '2024-07-01', '2024-06-01', '2024-05-01', '2024-06-15') w
 			  FROM parallel_activity GROUP BY account) a$$, 0);
+-- _activity_measures' counts and feature bits packed into one number (counts below 1,000 here, bits below
+-- 4), and its second decayed sum.
+SELECT '_activity_measures counts' AS aggregate, * FROM pg_temp.check_parallel($$
+	SELECT account::text, (m).events * 1e9 + (m).recent_events * 1e3 + (m).recent_features * 100
+		   + (m).features_before_adopt * 10 + (m).features_since_adopt
+	  FROM (SELECT account, _activity_measures(occurred_at, CASE user_id % 3 WHEN 0 THEN 'api' WHEN 1 THEN 'report' END,
+											   weight, '2024-07-01', '2024-06-01', '2024-06-15', '{7 days, 14 days}',
+											   '{api, report}') m
+			  FROM parallel_activity GROUP BY account) a$$, 0);
+SELECT '_activity_measures decayed' AS aggregate, * FROM pg_temp.check_parallel($$
+	SELECT account::text, (m).decayed[2]
+	  FROM (SELECT account, _activity_measures(occurred_at, NULL, weight, '2024-07-01', '2024-06-01', '2024-06-15',
+											   '{7 days, 14 days}', '{}') m
+			  FROM parallel_activity GROUP BY account) a$$, 1e-12);
 SELECT 'nps' AS aggregate, * FROM pg_temp.check_parallel($$
 	SELECT account::text, nps(rating) FROM parallel_activity GROUP BY account$$, 0);
 SELECT 'auc' AS aggregate, * FROM pg_temp.check_parallel($$
@@ -163,5 +177,10 @@ ANALYZE windows_by_part;
 SELECT pg_temp.is_partial($$SELECT user_windows(user_id, '2024-06-30', as_of, '2024-06-01', '2024-05-01',
 	'2024-06-15') FROM windows_by_part$$) AS partial;
 SELECT user_windows(user_id, '2024-06-30', as_of, '2024-06-01', '2024-05-01', '2024-06-15') FROM windows_by_part;
+
+-- And so are _activity_measures' constants.
+SELECT pg_temp.is_partial($$SELECT _activity_measures(as_of, NULL, NULL, as_of, '2024-06-01', '2024-06-15', '{14 days}',
+	'{}') FROM windows_by_part$$) AS partial;
+SELECT _activity_measures(as_of, NULL, NULL, as_of, '2024-06-01', '2024-06-15', '{14 days}', '{}') FROM windows_by_part;
 
 DROP TABLE parallel_activity;

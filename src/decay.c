@@ -9,9 +9,6 @@
  */
 #include "postgres.h"
 
-#include <math.h>
-
-#include "common/int.h"
 #include "fmgr.h"
 #include "libpq/pqformat.h"
 #include "utils/timestamp.h"
@@ -37,19 +34,6 @@ PG_FUNCTION_INFO_V1(hs_decayed_sum_serialize);
 PG_FUNCTION_INFO_V1(hs_decayed_sum_deserialize);
 PG_FUNCTION_INFO_V1(hs_decayed_sum_final);
 PG_FUNCTION_INFO_V1(hs_decay_factor);
-
-/* Neumaier's variant of Kahan summation, which also compensates when a term outweighs the sum so far. */
-static inline void
-compensated_add(DecayState *state, double term)
-{
-	double		total = state->sum + term;
-
-	if (fabs(state->sum) >= fabs(term))
-		state->compensation += (state->sum - total) + term;
-	else
-		state->compensation += (term - total) + state->sum;
-	state->sum = total;
-}
 
 static void
 as_of_finite_or_error(TimestampTz as_of)
@@ -95,7 +79,6 @@ decayed_sum_accumulate(FunctionCallInfo fcinfo, int weight_arg)
 	Interval   *half_life;
 	TimestampTz occurred_at;
 	double		weight = 1.0;
-	int64		elapsed_usecs;
 
 	if (PG_ARGISNULL(as_of_arg))
 		ereport(ERROR,
@@ -148,12 +131,8 @@ decayed_sum_accumulate(FunctionCallInfo fcinfo, int weight_arg)
 	if (occurred_at > as_of || TIMESTAMP_IS_NOBEGIN(occurred_at))
 		PG_RETURN_POINTER(state);
 
-	/* Only a span from about 4713 BC to beyond 290000 AD overflows, and then doubles are precise enough. */
-	if (likely(!pg_sub_s64_overflow(as_of, occurred_at, &elapsed_usecs)))
-		compensated_add(state, weight * exp2((double) elapsed_usecs * state->exponent_per_usec));
-	else
-		compensated_add(state, weight * exp2(((double) as_of - (double) occurred_at) *
-											 state->exponent_per_usec));
+	hs_compensated_add(&state->sum, &state->compensation,
+					   weight * hs_decay_term(as_of, occurred_at, state->exponent_per_usec));
 	PG_RETURN_POINTER(state);
 }
 
@@ -201,7 +180,7 @@ hs_decayed_sum_combine(PG_FUNCTION_ARGS)
 
 	if (from->as_of != into->as_of || !same_interval_fields(&from->half_life, &into->half_life))
 		check_same_group_constants(into, from->as_of, &from->half_life);
-	compensated_add(into, from->sum);
+	hs_compensated_add(&into->sum, &into->compensation, from->sum);
 	into->compensation += from->compensation;
 	PG_RETURN_POINTER(into);
 }

@@ -7,6 +7,10 @@
 #define HEALTH_SCORE_H
 
 #include "postgres.h"
+
+#include <math.h>
+
+#include "common/int.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -18,6 +22,37 @@ extern double hs_interval_seconds(const Interval *interval);
  * The half-life in seconds; raises 22023 naming argname when it is NULL (pass NULL) or not positive.
  */
 extern double hs_half_life_seconds(const Interval *half_life, const char *argname);
+
+/*
+ * Neumaier's variant of Kahan summation, which also compensates when a term outweighs the sum so far:
+ * a million terms added naively lose up to a million roundings. The result is sum + compensation.
+ */
+static inline void
+hs_compensated_add(double *sum, double *compensation, double term)
+{
+	double		total = *sum + term;
+
+	if (fabs(*sum) >= fabs(term))
+		*compensation += (*sum - total) + term;
+	else
+		*compensation += (term - total) + *sum;
+	*sum = total;
+}
+
+/*
+ * 2^(-(as_of - occurred_at) / half_life) for an event at or before as_of, given -1 / half-life in
+ * microseconds: a multiply and an exp2 per row.
+ */
+static inline double
+hs_decay_term(TimestampTz as_of, TimestampTz occurred_at, double exponent_per_usec)
+{
+	int64		elapsed_usecs;
+
+	/* Only a span from about 4713 BC to beyond 290000 AD overflows, and then doubles are precise enough. */
+	if (likely(!pg_sub_s64_overflow(as_of, occurred_at, &elapsed_usecs)))
+		return exp2((double) elapsed_usecs * exponent_per_usec);
+	return exp2(((double) as_of - (double) occurred_at) * exponent_per_usec);
+}
 
 /* Raises 22023: argname, a per-group constant of an aggregate, differs between rows of a group. */
 extern void hs_differing_group_constant_error(const char *argname) pg_attribute_noreturn();

@@ -3,7 +3,7 @@
 -- deserialize functions.
 BEGIN;
 CREATE EXTENSION health_score;
-SELECT plan(128);
+SELECT plan(135);
 
 -- name, argument types (spelled as format_type does: some pgTAP functions take no aliases), return type,
 -- aggregate?, strict? (NULL for aggregates, where the support functions decide)
@@ -32,12 +32,16 @@ INSERT INTO primitive VALUES
 	('user_windows', '{uuid, timestamp with time zone, timestamp with time zone, timestamp with time zone,
 		timestamp with time zone, timestamp with time zone}', 'bigint[]', true, NULL),
 	('nps', '{integer}', 'double precision', true, NULL),
-	('auc', '{double precision, boolean}', 'double precision', true, NULL);
+	('auc', '{double precision, boolean}', 'double precision', true, NULL),
+	('_activity_measures', '{timestamp with time zone, text, double precision, timestamp with time zone,
+		timestamp with time zone, timestamp with time zone, interval[], text[]}', 'health_score._activity_measures',
+		true, NULL);
 ALTER TABLE primitive ADD COLUMN signature regprocedure;
 UPDATE primitive
    SET signature = to_regprocedure(format('health_score.%I(%s)', name, array_to_string(args, ',')));
 
--- 18 primitives: 4 tests each, plus 3 for each of the 6 plain functions and 3 for each of the 12 aggregates.
+-- 19 primitives (refresh()'s internal _activity_measures among them): 4 tests each, plus 3 for each of the 6
+-- plain functions and 3 for each of the 13 aggregates.
 SELECT has_function('health_score', name, args) FROM primitive;
 SELECT function_returns('health_score', name, args, returns) FROM primitive;
 SELECT is((SELECT proparallel::text FROM pg_proc WHERE oid = signature), 's',

@@ -1,0 +1,55 @@
+-- What refresh() reads of each account's activity rows, in one pass (src/activity.c). Internal: refresh()
+-- calls it with the bounds of one as_of; the public primitives compute the same measures one at a time.
+
+CREATE TYPE health_score._activity_measures AS (
+	events bigint,                  -- rows at or before as_of
+	recent_events bigint,           -- of which after recent_from
+	last_at timestamptz,            -- the latest of them (NULL without any)
+	decayed float8[],               -- decayed_sum(occurred_at, coalesce(weight, 1), as_of, h) for each h of half_lives
+	recent_features bigint,         -- bit i: key_features[i + 1] used after recent_from
+	features_before_adopt bigint,   -- ... used at or before adopt_from
+	features_since_adopt bigint     -- ... used after adopt_from
+);
+
+CREATE FUNCTION health_score._activity_measures_transition(internal, timestamptz, text, float8, timestamptz,
+														   timestamptz, timestamptz, interval[], text[])
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_activity_measures_transition'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score._activity_measures_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_activity_measures_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score._activity_measures_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_activity_measures_serialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE FUNCTION health_score._activity_measures_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_activity_measures_deserialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE FUNCTION health_score._activity_measures_final(internal)
+RETURNS health_score._activity_measures
+AS 'MODULE_PATHNAME', 'hs_activity_measures_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- SSPACE: the state with two half-lives (src/activity.c, ActivityState).
+CREATE AGGREGATE health_score._activity_measures(occurred_at timestamptz, feature text, weight float8,
+												 as_of timestamptz, recent_from timestamptz, adopt_from timestamptz,
+												 half_lives interval[], key_features text[]) (
+	SFUNC = health_score._activity_measures_transition,
+	STYPE = internal,
+	SSPACE = 88,
+	FINALFUNC = health_score._activity_measures_final,
+	COMBINEFUNC = health_score._activity_measures_combine,
+	SERIALFUNC = health_score._activity_measures_serialize,
+	DESERIALFUNC = health_score._activity_measures_deserialize,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score._activity_measures(timestamptz, text, float8, timestamptz, timestamptz, timestamptz,
+													  interval[], text[]) IS
+	'internal to refresh(): counts, latest time, decayed sums and key-feature bits of the rows up to as_of';
