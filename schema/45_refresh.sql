@@ -177,6 +177,13 @@ BEGIN
 		RETURN;
 	END IF;
 
+	-- a second refresh in the same transaction starts afresh
+	FOR r IN SELECT x FROM pg_catalog.unnest(ARRAY['hs_profile', 'hs_rule', 'hs_acc', 'hs_act', 'hs_flag_changes', 'hs_prev',
+	                                               'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_kf', 'hs_m', 'hs_hits']) x
+	          WHERE pg_catalog.to_regclass('pg_temp.' || x) IS NOT NULL LOOP
+		EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', r.x);
+	END LOOP;
+
 	-- Sources --------------------------------------------------------------------------------------------
 	SELECT s.* INTO acc_src FROM health_score.sources s WHERE s.kind = 'accounts';
 	IF NOT FOUND THEN
@@ -214,14 +221,18 @@ BEGIN
 	         WHERE s.kind = 'activity' AND s.columns ? 'user_id') u;
 
 	-- Configuration ----------------------------------------------------------------------------------------
+	-- Read once: each statement below sees the same profiles and rules, and an edit made while the refresh
+	-- runs takes effect at the next one.
+	CREATE TEMP TABLE hs_profile ON COMMIT DROP AS SELECT * FROM health_score.profile;
+	CREATE TEMP TABLE hs_rule ON COMMIT DROP AS SELECT * FROM health_score.rule;
 	SELECT pg_catalog.jsonb_object_agg(r2.code, coalesce(health_score._rule_defaults(r2.code), '{}') || r2.params),
 	       coalesce(pg_catalog.array_agg(r2.code) FILTER (WHERE r2.enabled), '{}')
 	  INTO rp, enabled_rules
-	  FROM health_score.rule r2;
+	  FROM pg_temp.hs_rule r2;
 	rp := coalesce(rp, '{}');
-	SELECT coalesce(pg_catalog.array_agg(DISTINCT p.half_life), '{}') INTO halflives FROM health_score.profile p;
+	SELECT coalesce(pg_catalog.array_agg(DISTINCT p.half_life), '{}') INTO halflives FROM pg_temp.hs_profile p;
 	SELECT coalesce(pg_catalog.array_agg(DISTINCT f ORDER BY f), '{}') INTO kfeatures
-	  FROM health_score.profile p, pg_catalog.unnest(p.key_features) f;
+	  FROM pg_temp.hs_profile p, pg_catalog.unnest(p.key_features) f;
 
 	w30 := t - interval '30 days'; w60 := t - interval '60 days';
 	w90 := t - interval '90 days'; w120 := t - interval '120 days';
@@ -238,17 +249,11 @@ BEGIN
 	timings := timings || pg_catalog.jsonb_build_object('setup', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - lap)::numeric * 1000, 1));
 	lap := pg_catalog.clock_timestamp();
 
-	-- a second refresh in the same transaction starts afresh
-	FOR r IN SELECT x FROM pg_catalog.unnest(ARRAY['hs_acc', 'hs_act', 'hs_flag_changes', 'hs_prev', 'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_m',
-	                                               'hs_hits']) x
-	          WHERE pg_catalog.to_regclass('pg_temp.' || x) IS NOT NULL LOOP
-		EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', r.x);
-	END LOOP;
-
 	-- Accounts, each with its profile: the most specific match, then the highest priority, then by name.
 	PERFORM health_score._run_stage('accounts', 'accounts', $q$
 		CREATE TEMP TABLE hs_acc ON COMMIT DROP AS
-		WITH s AS MATERIALIZED (
+		-- (read twice, so that the planner sees how few pairs there are and hashes them)
+		WITH s AS NOT MATERIALIZED (
 		     SELECT s.* FROM (%s) s
 		      WHERE s.account_id IS NOT NULL
 		        AND (s.started_at IS NULL OR s.started_at <= $1)
@@ -264,7 +269,7 @@ BEGIN
 		                         coalesce((p.weights ->> 'adoption')::float8, 0), coalesce((p.weights ->> 'support')::float8, 0),
 		                         coalesce((p.weights ->> 'sentiment')::float8, 0), coalesce((p.weights ->> 'relationship')::float8, 0)]
 		                       AS weight_array
-		              FROM health_score.profile p
+		              FROM pg_temp.hs_profile p
 		             WHERE (p.segment IS NULL OR p.segment = x.segment)
 		               AND (p.lifecycle_stage IS NULL OR p.lifecycle_stage = x.lifecycle_stage)
 		             ORDER BY (p.segment IS NOT NULL)::integer + (p.lifecycle_stage IS NOT NULL)::integer DESC,
@@ -422,23 +427,30 @@ BEGIN
 		pg_temp.hs_sup (account_id), pg_temp.hs_srv (account_id), pg_temp.hs_tp (account_id),
 		pg_temp.hs_obs (account_id);
 	BEGIN
+		-- The names of the key features in a bitmask, in the profile's order: built once for each profile and
+		-- bitmask that occurs, not once for each account.
+		CREATE TEMP TABLE hs_kf ON COMMIT DROP AS
+		SELECT x.profile, x.bits,
+		       ARRAY(SELECT f FROM pg_catalog.unnest(p.key_features) f
+		              WHERE (x.bits >> (pg_catalog.array_position(kfeatures, f) - 1)) & 1 = 1) AS features
+		  FROM (SELECT DISTINCT a.profile, b.bits
+		          FROM pg_temp.hs_acc a
+		          JOIN pg_temp.hs_act act ON act.account_id = a.account_id,
+		               LATERAL (VALUES (act.kf_used_30), (act.kf_since_adopt & ~act.kf_before_adopt)) b (bits)) x
+		  JOIN pg_temp.hs_profile p ON p.name = x.profile;
+		ANALYZE pg_temp.hs_kf;
 		CREATE TEMP TABLE hs_m ON COMMIT DROP AS
-		WITH j AS MATERIALIZED (
+		WITH j AS (
 			SELECT a.*,
 			       coalesce(act.events, 0) AS events, coalesce(act.events_30, 0) AS events_30, act.last_activity_at,
 			       coalesce(act.decayed[pg_catalog.array_position(halflives, a.half_life)], 0) AS decayed,
 			       CASE WHEN has_users THEN coalesce(act.users_30, 0) END AS users_30,
 			       CASE WHEN has_users THEN coalesce(act.users_prev_30, 0) END AS users_prev_30,
 			       CASE WHEN has_users THEN coalesce(act.new_users, 0) END AS new_users,
-			       CASE WHEN has_feature AND pg_catalog.cardinality(a.key_features) > 0 THEN
-			            ARRAY(SELECT f FROM pg_catalog.unnest(a.key_features) f
-			                   WHERE (coalesce(act.kf_used_30, 0) >> (pg_catalog.array_position(kfeatures, f) - 1)) & 1 = 1)
-			       END AS features_used,
-			       CASE WHEN has_feature AND pg_catalog.cardinality(a.key_features) > 0 THEN
-			            ARRAY(SELECT f FROM pg_catalog.unnest(a.key_features) f
-			                   WHERE ((coalesce(act.kf_since_adopt, 0) & ~coalesce(act.kf_before_adopt, 0))
-			                          >> (pg_catalog.array_position(kfeatures, f) - 1)) & 1 = 1)
-			       END AS features_new,
+			       CASE WHEN has_feature AND pg_catalog.cardinality(a.key_features) > 0
+			            THEN coalesce(used.features, '{}') END AS features_used,
+			       CASE WHEN has_feature AND pg_catalog.cardinality(a.key_features) > 0
+			            THEN coalesce(adopted.features, '{}') END AS features_new,
 			       sup.cases_30, sup.cases_prev_90, sup.cases_silent, sup.open_cases, sup.aged_open_cases, sup.oldest_open_at,
 			       sup.last_case_at,
 			       srv.responses_90, srv.nps_90, srv.avg_rating_90, srv.promoters_90, srv.detractors_90,
@@ -455,7 +467,10 @@ BEGIN
 			  LEFT JOIN pg_temp.hs_sup sup ON sup.account_id = a.account_id
 			  LEFT JOIN pg_temp.hs_srv srv ON srv.account_id = a.account_id
 			  LEFT JOIN pg_temp.hs_tp tp ON tp.account_id = a.account_id
-			  LEFT JOIN pg_temp.hs_obs obs ON obs.account_id = a.account_id),
+			  LEFT JOIN pg_temp.hs_obs obs ON obs.account_id = a.account_id
+			  LEFT JOIN pg_temp.hs_kf used ON used.profile = a.profile AND used.bits = act.kf_used_30
+			  LEFT JOIN pg_temp.hs_kf adopted ON adopted.profile = a.profile
+			                      AND adopted.bits = act.kf_since_adopt & ~act.kf_before_adopt),
 		c AS (
 			SELECT j.*,
 			       CASE WHEN has_activity THEN health_score.engagement_score(j.decayed, j.expected_per_day, j.half_life) END
@@ -607,7 +622,7 @@ BEGIN
 	  FROM (SELECT f.id, f.account_id, f.rule, f.evidence, f.severity, f.action
 	          FROM health_score.flag f WHERE f.cleared_at IS NULL) f
 	  FULL JOIN pg_temp.hs_hits x ON x.account_id = f.account_id AND x.rule = f.rule
-	  LEFT JOIN health_score.rule r3 ON r3.code = x.rule
+	  LEFT JOIN pg_temp.hs_rule r3 ON r3.code = x.rule
 	 WHERE f.id IS NULL OR x.rule IS NULL
 	    OR (f.evidence, f.severity, f.action) IS DISTINCT FROM (x.evidence, r3.severity, r3.action);
 
