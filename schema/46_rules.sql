@@ -136,15 +136,16 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT 'INSERT INTO pg_temp.hs_hits (account_id, rule, evidence) '
-	    || 'SELECT m.account_id, v.rule, v.evidence FROM pg_temp.hs_m m '
-	    || 'LEFT JOIN pg_temp.hs_prev h ON h.account_id = m.account_id '
-	    -- unnest of two arrays rather than a VALUES list: VALUES compiles its expressions again for every
-	    -- account, and the evidence expressions are large
-	    || 'CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest('
-	    || pg_catalog.format('%L::text[]', pg_catalog.array_agg(x.code ORDER BY x.code)) || '), pg_catalog.unnest(ARRAY['
+	    || 'SELECT v.account_id, v.rule, v.evidence FROM (SELECT m.account_id, '
+	    -- two arrays unnested side by side in the select list rather than a VALUES list, which compiles its
+	    -- expressions again for every account (and the evidence expressions are large), or a function
+	    -- scan, which stores each account's rows before reading them back
+	    || pg_catalog.format('pg_catalog.unnest(%L::text[]) AS rule, ', pg_catalog.array_agg(x.code ORDER BY x.code))
+	    || 'pg_catalog.unnest(ARRAY['
 	    || pg_catalog.string_agg(pg_catalog.format('CASE WHEN %s THEN %s END', r.cond, r.evidence), ', '
 	                             ORDER BY x.code)
-	    || ']::jsonb[])) AS v (rule, evidence) WHERE v.evidence IS NOT NULL'
+	    || ']::jsonb[]) AS evidence FROM pg_temp.hs_m m '
+	    || 'LEFT JOIN pg_temp.hs_prev h ON h.account_id = m.account_id) v WHERE v.evidence IS NOT NULL'
 	  FROM pg_catalog.unnest($1) AS x (code),
 	       LATERAL health_score._rule_sql(x.code, $2 -> x.code, $3, $4, $5, $6, $7) r
 	 WHERE r.cond IS NOT NULL
