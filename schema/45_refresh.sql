@@ -377,7 +377,7 @@ BEGIN
 			detractor_categories text[], last_detractor_at timestamptz) ON COMMIT DROP;
 	END IF;
 
-	-- Touchpoints of the longest window needed, in one scan. $1..$5 = as_of, -90d, silent cut, unreturned cut,
+	-- Touchpoints of the longest window needed, in one scan. $1..$5 = as_of, -30d, silent cut, unreturned cut,
 	-- scan start.
 	IF has_touch THEN
 		PERFORM health_score._run_stage('touchpoints', 'touchpoints', $q$
@@ -386,8 +386,7 @@ BEGIN
 			       (SELECT count(*) FROM pg_catalog.unnest(r.outreach) o
 			         WHERE o > $4 AND (r.last_response_at IS NULL OR o > r.last_response_at)) AS unanswered,
 			       (SELECT count(*) FROM pg_catalog.unnest(r.outreach) o
-			         WHERE o > $1 - interval '30 days' AND (r.last_response_at IS NULL OR o > r.last_response_at))
-			           AS unanswered_30
+			         WHERE o > $2 AND (r.last_response_at IS NULL OR o > r.last_response_at)) AS unanswered_30
 			  FROM (SELECT s.account_id,
 			               max(s.occurred_at) FILTER (WHERE s.direction = 'inbound'
 			                                             OR (s.direction = 'outbound' AND s.answered))
@@ -398,12 +397,14 @@ BEGIN
 			               -- outreach not answered, within the longer of the two windows: kept per account (a few
 			               -- rows) so that one scan serves both, and compared with the last response above
 			               pg_catalog.array_agg(s.occurred_at) FILTER (WHERE s.direction = 'outbound'
-			                   AND s.answered IS FALSE AND s.occurred_at > least($4, $1 - interval '30 days')) AS outreach
-			          -- (OFFSET 0 keeps the subquery, so that the direction is lowered once per row, not per use)
-			          FROM (SELECT s.account_id, s.occurred_at, pg_catalog.lower(s.direction) AS direction, s.answered
+			                   AND s.answered IS FALSE AND s.occurred_at > least($4, $2)) AS outreach
+			          -- (OFFSET 0 keeps the subquery, so that the direction is lowered once per row, not per use;
+			          -- the directions are ASCII words, which the "C" collation lowers byte by byte)
+			          FROM (SELECT s.account_id, s.occurred_at, pg_catalog.lower(s.direction COLLATE "C") AS direction,
+			                       s.answered
 			                  FROM (%s) s OFFSET 0) s
 			         GROUP BY s.account_id) r
-			$q$, keytype, NULL, '%1$s <= $1 AND %1$s > $5', ARRAY[t, w90, w_silent, w_unret, w_tp]);
+			$q$, keytype, NULL, '%1$s <= $1 AND %1$s > $5', ARRAY[t, w30, w_silent, w_unret, w_tp]);
 	ELSE
 		CREATE TEMP TABLE hs_tp (account_id text, last_response_at timestamptz, inbound_silent bigint,
 			answered_silent bigint, unanswered bigint, unanswered_30 bigint) ON COMMIT DROP;

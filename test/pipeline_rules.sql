@@ -93,15 +93,15 @@ INSERT INTO public.r_surveys VALUES
 	(12, pg_temp.t() - interval '20 days', 5, 'Accuracy');
 
 -- Touchpoints: an inbound call 10 days ago for everyone but the silent account; the unreturned-contact
--- account last called in 40 days ago and has not answered three calls since.
+-- account last called in 40 days ago and has not answered three calls since. Directions are in any case.
 INSERT INTO public.r_touches
-SELECT a, pg_temp.t() - interval '10 days', 'inbound', NULL
+SELECT a, pg_temp.t() - interval '10 days', (ARRAY['inbound', 'Inbound', 'INBOUND'])[1 + a % 3], NULL
   FROM generate_series(1, 19) a WHERE a NOT IN (10, 11);
 INSERT INTO public.r_touches VALUES
 	(11, pg_temp.t() - interval '40 days', 'inbound', NULL),
 	(11, pg_temp.t() - interval '20 days', 'outbound', false),
-	(11, pg_temp.t() - interval '15 days', 'outbound', false),
-	(11, pg_temp.t() - interval '5 days', 'outbound', false);
+	(11, pg_temp.t() - interval '15 days', 'Outbound', false),
+	(11, pg_temp.t() - interval '5 days', 'OUTBOUND', false);
 
 -- Observations: one open; on the control, one resolved before T.
 INSERT INTO health_score.observation (account_id, indicator, note, observed_at, resolved_at) VALUES
