@@ -153,7 +153,6 @@ DECLARE
 	drop_days float8;
 	drop_tolerance float8;
 	act_fmt text;
-	i integer;
 	n_accounts integer;
 	n_raised integer := 0;
 	n_cleared integer := 0;
