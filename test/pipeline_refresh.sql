@@ -4,7 +4,7 @@ BEGIN;
 CREATE EXTENSION health_score;
 CREATE EXTENSION dblink;
 SET LOCAL client_min_messages = warning;
-SELECT plan(41);
+SELECT plan(43);
 
 CREATE FUNCTION pg_temp.t() RETURNS timestamptz LANGUAGE sql IMMUTABLE
 AS $$ SELECT '2026-03-01 12:00+00'::timestamptz $$;
@@ -24,18 +24,9 @@ SELECT 'c', 'u1', pg_temp.t() - d * interval '1 day', 'login', 1 FROM generate_s
 INSERT INTO public.f_cases VALUES ('b', pg_temp.t() - interval '20 days', NULL);
 INSERT INTO public.f_surveys VALUES ('a', pg_temp.t() - interval '3 days', 10);
 
-DO $$
-BEGIN
-	PERFORM health_score.add_source('accounts', 'public.f_accounts');
-	PERFORM health_score.add_source('activity', 'public.f_events', '{"occurred_at": "ts"}');
-	PERFORM health_score.add_source('support_cases', 'public.f_cases');
-	PERFORM health_score.add_source('surveys', 'public.f_surveys');
-END
-$$;
-UPDATE health_score.profile SET key_features = '{report}' WHERE name = 'default';
-
 -- Two refreshes never interleave: while another session holds the refresh lock, refresh(wait => false)
--- returns at once and logs the skip, and refresh() waits (here up to lock_timeout).
+-- returns at once and logs the skip, and refresh() waits (here up to lock_timeout). (Before any source is
+-- registered here: add_source takes the same lock, until this test's transaction ends.)
 DO $$
 BEGIN
 	PERFORM dblink_connect('other', format('host=%s port=%s dbname=%s user=%s', current_setting('unix_socket_directories'),
@@ -51,6 +42,11 @@ SELECT results_eq($$SELECT status, message FROM health_score.refresh_log$$,
                   $$VALUES ('skipped', 'another refresh held the lock')$$, 'and logs the skip');
 SET LOCAL lock_timeout = '200ms';
 SELECT throws_ok($$SELECT health_score.refresh(pg_temp.t())$$, '55P03', NULL, 'refresh() waits for the lock');
+-- Sources change between refreshes, never during one.
+SELECT throws_ok($$SELECT health_score.add_source('accounts', 'public.f_accounts')$$, '55P03', NULL,
+                 'add_source waits for a running refresh');
+SELECT throws_ok($$SELECT health_score.drop_source('activity', 'public.f_events')$$, '55P03', NULL,
+                 'and so does drop_source');
 SET LOCAL lock_timeout = 0;
 DO $$
 BEGIN
@@ -58,6 +54,16 @@ BEGIN
 END
 $$;
 DELETE FROM health_score.refresh_log;
+
+DO $$
+BEGIN
+	PERFORM health_score.add_source('accounts', 'public.f_accounts');
+	PERFORM health_score.add_source('activity', 'public.f_events', '{"occurred_at": "ts"}');
+	PERFORM health_score.add_source('support_cases', 'public.f_cases');
+	PERFORM health_score.add_source('surveys', 'public.f_surveys');
+END
+$$;
+UPDATE health_score.profile SET key_features = '{report}' WHERE name = 'default';
 
 -- The return row.
 CREATE TEMP TABLE r1 AS SELECT * FROM health_score.refresh(pg_temp.t());
