@@ -638,26 +638,31 @@ BEGIN
 	 WHERE c.rule IS NOT NULL AND f.id = c.id;
 
 	-- NOTIFY payloads are limited to 8000 bytes: the payload lists as many new flags as fit, most severe
-	-- first, measured once each as a running total of their text (each followed by ", ").
+	-- first, measured once each as a running total of their text (each followed by ", "). An entry takes at
+	-- least 60 bytes ({"id": 1, "rule": "", "severity": "red", "account_id": ""} and the separator), so no
+	-- more than 128 fit in 7,700: only the first 130 are built.
 	WITH ins AS (
 		INSERT INTO health_score.flag (account_id, rule, severity, raised_at, updated_at, evidence, action)
 		SELECT c.account_id, c.rule, c.severity, t, t, c.evidence, c.action
 		  FROM pg_temp.hs_flag_changes c
 		 WHERE c.id IS NULL
 		RETURNING id, account_id, rule, severity),
+	ranked AS (
+		SELECT ins.*, pg_catalog.row_number() OVER (ORDER BY pg_catalog.array_position(ARRAY['red', 'amber', 'opportunity', 'info'],
+		                                                                              ins.severity), ins.id) AS o
+		  FROM ins),
 	listed AS (
 		SELECT l.e, l.o, pg_catalog.sum(pg_catalog.octet_length(l.e::text) + 2) OVER (ORDER BY l.o) AS running
-		  FROM (SELECT pg_catalog.jsonb_build_object('id', ins.id, 'account_id', ins.account_id, 'rule', ins.rule,
-		                                             'severity', ins.severity) AS e,
-		               pg_catalog.row_number() OVER (ORDER BY pg_catalog.array_position(ARRAY['red', 'amber', 'opportunity', 'info'],
-		                                                                                 ins.severity), ins.id) AS o
-		          FROM ins) l)
-	SELECT count(*)::integer,
-	       pg_catalog.jsonb_build_object('as_of', t, 'raised', count(*),
-	           'truncated', count(*) FILTER (WHERE listed.running <= 7700) < count(*),
-	           'flags', coalesce(pg_catalog.jsonb_agg(listed.e ORDER BY listed.o) FILTER (WHERE listed.running <= 7700), '[]'))
+		  FROM (SELECT pg_catalog.jsonb_build_object('id', r.id, 'account_id', r.account_id, 'rule', r.rule,
+		                                             'severity', r.severity) AS e, r.o
+		          FROM ranked r WHERE r.o <= 130) l)
+	SELECT c.n::integer,
+	       pg_catalog.jsonb_build_object('as_of', t, 'raised', c.n,
+	           'truncated', (SELECT count(*) FROM listed WHERE listed.running <= 7700) < c.n,
+	           'flags', coalesce((SELECT pg_catalog.jsonb_agg(listed.e ORDER BY listed.o) FROM listed
+	                               WHERE listed.running <= 7700), '[]'))
 	  INTO n_raised, payload
-	  FROM listed;
+	  FROM (SELECT count(*) AS n FROM ranked) c;
 	IF n_raised > 0 THEN
 		PERFORM pg_catalog.pg_notify('health_score_flags', payload::text);
 	ELSE

@@ -1,7 +1,8 @@
 /*
  * health_score.h
  *	  Declarations shared by the health_score C files: argument checks that several
- *	  functions apply with the same wording, so every error reads alike.
+ *	  functions apply with the same wording, so every error reads alike, and the decay
+ *	  arithmetic that decayed_sum and _activity_measures must compute to the same bit.
  */
 #ifndef HEALTH_SCORE_H
 #define HEALTH_SCORE_H
