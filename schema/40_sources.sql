@@ -136,9 +136,9 @@ DECLARE
 	k text;
 	kinds constant text[] := ARRAY['accounts', 'activity', 'support_cases', 'surveys', 'touchpoints'];
 BEGIN
-	-- Sources change between refreshes, never during one: this waits for a running refresh() (its lock,
-	-- held until the transaction ends), and a refresh started meanwhile waits for this transaction.
-	PERFORM pg_catalog.pg_advisory_xact_lock(1751474540, 1);
+	-- Sources change between refreshes, never during one: this waits for a running refresh(), and a
+	-- refresh started meanwhile waits for this transaction.
+	PERFORM health_score._refresh_lock(true);
 	IF kind IS NULL OR NOT kind = ANY (kinds) THEN
 		RAISE EXCEPTION 'unknown source kind %', coalesce(health_score._q(kind), 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',
@@ -272,7 +272,7 @@ DECLARE
 	removed boolean;
 BEGIN
 	-- as in add_source: never during a refresh
-	PERFORM pg_catalog.pg_advisory_xact_lock(1751474540, 1);
+	PERFORM health_score._refresh_lock(true);
 	IF kind IS NULL OR kind NOT IN ('accounts', 'activity', 'support_cases', 'surveys', 'touchpoints') THEN
 		RAISE EXCEPTION 'unknown source kind %', coalesce(health_score._q(kind), 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',

@@ -122,6 +122,23 @@ BEGIN
 END
 $$;
 
+-- The refresh lock: one refresh at a time per database, and sources change only between refreshes. Key
+-- (1751474540 = 'heal', 1), held until the transaction ends. With wait, waits for it (lock_timeout applies);
+-- without, returns whether it was free.
+CREATE FUNCTION health_score._refresh_lock(wait boolean)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF wait THEN
+		PERFORM pg_catalog.pg_advisory_xact_lock(1751474540, 1);
+		RETURN true;
+	END IF;
+	RETURN pg_catalog.pg_try_advisory_xact_lock(1751474540, 1);
+END
+$$;
+
 CREATE FUNCTION health_score.refresh(as_of timestamptz DEFAULT now(), wait boolean DEFAULT true)
 RETURNS TABLE (accounts integer, flags_raised integer, flags_cleared integer, elapsed interval)
 LANGUAGE plpgsql
@@ -165,10 +182,7 @@ BEGIN
 		RAISE EXCEPTION 'as_of must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 
-	-- One refresh at a time per database: key (1751474540 = 'heal', 1), held until the transaction ends.
-	IF wait THEN
-		PERFORM pg_catalog.pg_advisory_xact_lock(1751474540, 1);
-	ELSIF NOT pg_catalog.pg_try_advisory_xact_lock(1751474540, 1) THEN
+	IF NOT health_score._refresh_lock(wait) THEN
 		RAISE NOTICE 'health_score refresh skipped: another refresh is running';
 		INSERT INTO health_score.refresh_log (started_at, finished_at, as_of, status, message)
 		VALUES (t0, pg_catalog.clock_timestamp(), t, 'skipped', 'another refresh held the lock');
