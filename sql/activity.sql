@@ -39,6 +39,13 @@ SELECT _activity_measures(occurred_at, feature, weight, '2024-01-01', '2023-12-0
 SELECT _activity_measures(occurred_at, feature, weight, '2024-07-01', '2024-06-01', '2024-06-24', '{}', '{}')
   FROM act WHERE account = 1;
 
+-- A row exactly at adopt_from is before the adoption window; a feature named twice in key_features takes
+-- its first position's bit.
+SELECT (m).features_before_adopt, (m).features_since_adopt, (m).recent_features
+  FROM (SELECT _activity_measures(at, feature, NULL, '2024-07-01', '2024-06-01', '2024-06-24', '{}',
+								  '{api, report, report}') AS m
+		  FROM (VALUES (timestamptz '2024-06-24', 'report')) v(at, feature)) a;
+
 -- The constants may differ between groups (here as_of), not within one.
 SELECT account, (_activity_measures(occurred_at, feature, weight,
 		CASE account WHEN 1 THEN timestamptz '2024-07-01' ELSE '2024-06-15' END, '2024-06-01', '2024-06-24',
