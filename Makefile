@@ -5,13 +5,16 @@
 #   make bench   benchmarks against same-run baselines (not part of make test)
 
 EXTENSION  = health_score
-EXTVERSION = 0.1.0
+# The one version source is health_score.control.
+EXTVERSION = $(shell sed -n "s/^default_version = '\\(.*\\)'/\\1/p" $(EXTENSION).control)
 
 MODULE_big = health_score
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
-# The install script is assembled from schema/*.sql in name order, one topic per file.
+# The install script of the current version is assembled from schema/*.sql in name order, one topic per
+# file. Released versions' install scripts and the upgrade scripts between versions are frozen files.
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+DATA       = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
 
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --load-extension=$(EXTENSION)

@@ -218,9 +218,8 @@ hs_decayed_sum_deserialize(PG_FUNCTION_ARGS)
 		elog(ERROR, "decayed_sum_deserialize called in non-aggregate context");
 	serialized = PG_GETARG_BYTEA_PP(0);
 
-	initStringInfo(&buf);
-	appendBinaryStringInfo(&buf, VARDATA_ANY(serialized), VARSIZE_ANY_EXHDR(serialized));
-
+	hs_state_begin(&buf, serialized);
+	hs_state_need(&buf, 8 + 8 + 4 + 4 + 8 + 8, "decayed_sum");
 	state = (DecayState *) palloc(sizeof(DecayState));
 	state->as_of = pq_getmsgint64(&buf);
 	state->half_life.time = pq_getmsgint64(&buf);
@@ -228,8 +227,7 @@ hs_decayed_sum_deserialize(PG_FUNCTION_ARGS)
 	state->half_life.month = pq_getmsgint(&buf, sizeof(int32));
 	state->sum = pq_getmsgfloat8(&buf);
 	state->compensation = pq_getmsgfloat8(&buf);
-	pq_getmsgend(&buf);
-	pfree(buf.data);
+	hs_state_end(&buf, "decayed_sum");
 
 	/* The transition function never builds a state like these, so the bytes were not ours. */
 	as_of_finite_or_error(state->as_of);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make test: install what is missing, build, install, run the pg_regress suite (sql/, expected/) and the
-# pgTAP suite (test/*.sql) on a throwaway cluster, print "N passed, N failed" and stop the cluster.
+# make test: install what is missing, build, install, run the pg_regress suite (sql/, expected/), the upgrade
+# test (tools/upgrade_test.sh) and the pgTAP suite (test/*.sql) on a throwaway cluster, print
+# "N passed, N failed" and stop the cluster.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . tools/common.sh
@@ -30,6 +31,16 @@ regress_total=$(wc -w <<<"$regress_tests")
 regress_failed=$((regress_total - regress_passed))
 [[ -s $outdir/regression.diffs ]] && head -n 300 "$outdir/regression.diffs"
 
+# ALTER EXTENSION UPDATE from every released version against a fresh install (HS_UPGRADE=0 skips it).
+upgrade_passed=0 upgrade_failed=0
+if [[ ${HS_UPGRADE:-1} != 0 ]]; then
+	tools/upgrade_test.sh "$work" 2>&1 | tee "$work/upgrade.out"
+	upgrade_passed=$(sed -nE 's/^upgrade: ([0-9]+) passed, ([0-9]+) failed$/\1/p' "$work/upgrade.out")
+	upgrade_failed=$(sed -nE 's/^upgrade: ([0-9]+) passed, ([0-9]+) failed$/\2/p' "$work/upgrade.out")
+	# no closing line: it died
+	[[ -n $upgrade_failed ]] || upgrade_passed=0 upgrade_failed=1
+fi
+
 tap_passed=0 tap_failed=0
 shopt -s nullglob
 tap_files=(${HS_TAP:-test/*.sql})
@@ -45,8 +56,9 @@ if ((${#tap_files[@]})); then
 	fi
 fi
 
-echo "pg_regress: $regress_passed passed, $regress_failed failed; pgTAP: $tap_passed passed, $tap_failed failed"
-passed=$((regress_passed + tap_passed))
-failed=$((regress_failed + tap_failed))
+echo "pg_regress: $regress_passed passed, $regress_failed failed; upgrade: $upgrade_passed passed," \
+	"$upgrade_failed failed; pgTAP: $tap_passed passed, $tap_failed failed"
+passed=$((regress_passed + upgrade_passed + tap_passed))
+failed=$((regress_failed + upgrade_failed + tap_failed))
 echo "$passed passed, $failed failed"
 ((failed == 0 && passed > 0))
