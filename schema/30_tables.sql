@@ -132,8 +132,20 @@ CREATE TABLE health_score.refresh_log (
 	accounts integer,
 	flags_raised integer,
 	flags_cleared integer,
-	status text NOT NULL CHECK (status IN ('ok', 'failed', 'skipped')),
+	status text NOT NULL CONSTRAINT refresh_log_status_check CHECK (status IN ('ok', 'failed', 'skipped', 'running')),
 	message text,
 	-- Per-stage timings (ms) and the NOTIFY payload sent, if any.
-	details jsonb NOT NULL DEFAULT '{}'
+	details jsonb NOT NULL DEFAULT '{}',
+	-- The session of a 'running' row (run_refresh commits one before it starts): a row whose session has
+	-- ended without finishing it was interrupted, and the next refresh marks it failed.
+	pid integer,
+	backend_start timestamptz
 );
+
+-- The refresh lock: a refresh holds this empty table in SHARE UPDATE EXCLUSIVE mode until its transaction
+-- ends, and so do add_source, drop_source and a rename or delete of a rule. LOCK TABLE in that mode needs
+-- UPDATE, DELETE or TRUNCATE on the table (or owning it), so only the roles given those rights, the roles
+-- allowed to refresh, can hold refreshes up; SELECT on it allows only modes that never conflict.
+CREATE TABLE health_score.refresh_lock ();
+COMMENT ON TABLE health_score.refresh_lock IS
+	'always empty: a refresh holds it in SHARE UPDATE EXCLUSIVE mode, so one refresh runs at a time and sources and rules change only between refreshes';

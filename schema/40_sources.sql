@@ -124,6 +124,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	rel_kind "char";
+	rel_persistence "char";
 	col record;
 	mapped text;
 	att record;
@@ -136,9 +137,6 @@ DECLARE
 	k text;
 	kinds constant text[] := ARRAY['accounts', 'activity', 'support_cases', 'surveys', 'touchpoints'];
 BEGIN
-	-- Sources change between refreshes, never during one: this waits for a running refresh(), and a
-	-- refresh started meanwhile waits for this transaction.
-	PERFORM health_score._refresh_lock(true);
 	IF kind IS NULL OR NOT kind = ANY (kinds) THEN
 		RAISE EXCEPTION 'unknown source kind %', coalesce(health_score._q(kind), 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',
@@ -154,13 +152,18 @@ BEGIN
 			      HINT = 'For example ''{"occurred_at": "ts"}''.';
 	END IF;
 
-	SELECT c.relkind INTO rel_kind FROM pg_catalog.pg_class c WHERE c.oid = relation;
+	SELECT c.relkind, c.relpersistence INTO rel_kind, rel_persistence FROM pg_catalog.pg_class c WHERE c.oid = relation;
 	IF rel_kind IS NULL THEN
 		RAISE EXCEPTION 'relation with OID % does not exist', relation::oid USING ERRCODE = 'undefined_table';
 	END IF;
 	IF rel_kind NOT IN ('r', 'p', 'v', 'm', 'f') THEN
 		RAISE EXCEPTION '% is not a table, view, materialized view or foreign table', relation
 			USING ERRCODE = 'wrong_object_type';
+	END IF;
+	IF rel_persistence = 't' THEN
+		RAISE EXCEPTION '% is temporary: other sessions, the scheduled refresh among them, cannot read it', relation
+			USING ERRCODE = 'wrong_object_type',
+			      HINT = 'Register a permanent table or view (an unlogged table will do).';
 	END IF;
 	IF NOT pg_catalog.has_any_column_privilege(relation, 'SELECT') THEN
 		RAISE EXCEPTION 'permission denied to read relation %', relation
@@ -248,6 +251,9 @@ BEGIN
 		END IF;
 	END IF;
 
+	-- Sources change between refreshes, never during one: this waits for a running refresh(), and a
+	-- refresh started meanwhile waits for this transaction.
+	PERFORM health_score._refresh_lock(true);
 	INSERT INTO health_score.sources AS s (kind, relation, columns, key_type)
 	VALUES (kind, relation, resolved, keytype)
 	ON CONFLICT ON CONSTRAINT sources_pkey DO UPDATE
@@ -271,13 +277,13 @@ AS $$
 DECLARE
 	removed boolean;
 BEGIN
-	-- as in add_source: never during a refresh
-	PERFORM health_score._refresh_lock(true);
 	IF kind IS NULL OR kind NOT IN ('accounts', 'activity', 'support_cases', 'surveys', 'touchpoints') THEN
 		RAISE EXCEPTION 'unknown source kind %', coalesce(health_score._q(kind), 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',
 			      HINT = 'Use one of: accounts, activity, support_cases, surveys, touchpoints.';
 	END IF;
+	-- as in add_source: never during a refresh
+	PERFORM health_score._refresh_lock(true);
 	DELETE FROM health_score.sources s WHERE s.kind = drop_source.kind AND s.relation = drop_source.relation;
 	removed := FOUND;
 	IF removed AND kind = 'accounts' THEN

@@ -69,7 +69,10 @@ INSERT INTO health_score.rule (code, description, severity, params, action, seed
 
 INSERT INTO health_score.profile (name, seeded) VALUES ('default', true);
 
--- Validation of rule parameters: seeded codes accept only their own parameters, as numbers (band: a band).
+-- Validation of rule parameters. Every rule's params is an object of numbers, strings and booleans; a
+-- number is finite, and a number of days (a parameter named days or ending in _days) is between 0 and
+-- 36500, so that no window reaches outside the calendar. Seeded codes accept only their own parameters, as
+-- non-negative numbers (band: a band).
 CREATE FUNCTION health_score._rule_validate()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -78,29 +81,49 @@ AS $$
 DECLARE
 	defaults jsonb := health_score._rule_defaults(NEW.code);
 	k text;
+	v jsonb;
+	n float8;
 BEGIN
 	IF NEW.params IS NULL OR pg_catalog.jsonb_typeof(NEW.params) <> 'object' THEN
 		RAISE EXCEPTION 'params of rule % must be a JSON object', NEW.code
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF defaults IS NULL THEN
-		RETURN NEW;  -- a custom rule: its parameters are its own business
-	END IF;
-	FOR k IN SELECT pg_catalog.jsonb_object_keys(NEW.params) LOOP
-		IF NOT defaults ? k THEN
+	FOR k, v IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(NEW.params) e LOOP
+		IF defaults IS NOT NULL AND NOT defaults ? k THEN
 			RAISE EXCEPTION 'rule % has no parameter %', NEW.code, health_score._q(k)
 				USING ERRCODE = 'invalid_parameter_value',
 				      HINT = 'Its parameters are: ' ||
 				             (SELECT pg_catalog.string_agg(d, ', ' ORDER BY d) FROM pg_catalog.jsonb_object_keys(defaults) d) || '.';
 		END IF;
-		IF k = 'band' THEN
-			IF NOT (NEW.params ->> k) = ANY (pg_catalog.enum_range(NULL::health_score.health_band)::text[])
-			   OR pg_catalog.jsonb_typeof(NEW.params -> k) <> 'string' THEN
+		IF pg_catalog.jsonb_typeof(v) NOT IN ('number', 'string', 'boolean') THEN
+			RAISE EXCEPTION 'parameter % of rule % must be a number, a string or a boolean, not %', k, NEW.code, v
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		IF k = 'band' AND defaults IS NOT NULL THEN
+			IF NOT (v #>> '{}') = ANY (pg_catalog.enum_range(NULL::health_score.health_band)::text[])
+			   OR pg_catalog.jsonb_typeof(v) <> 'string' THEN
 				RAISE EXCEPTION 'parameter band of rule % must be one of poor, average, good', NEW.code
 					USING ERRCODE = 'invalid_parameter_value';
 			END IF;
-		ELSIF pg_catalog.jsonb_typeof(NEW.params -> k) <> 'number' OR (NEW.params ->> k)::float8 < 0 THEN
-			RAISE EXCEPTION 'parameter % of rule % must be a non-negative number, not %', k, NEW.code, NEW.params -> k
+			CONTINUE;
+		END IF;
+		IF (defaults IS NOT NULL OR k = 'days' OR k LIKE '%\_days') AND pg_catalog.jsonb_typeof(v) <> 'number' THEN
+			RAISE EXCEPTION 'parameter % of rule % must be a number, not %', k, NEW.code, v
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		CONTINUE WHEN pg_catalog.jsonb_typeof(v) <> 'number';
+		BEGIN
+			n := (v #>> '{}')::float8;
+		EXCEPTION WHEN numeric_value_out_of_range THEN
+			RAISE EXCEPTION 'parameter % of rule % is out of range for a float8', k, NEW.code
+				USING ERRCODE = 'numeric_value_out_of_range';
+		END;
+		IF defaults IS NOT NULL AND n < 0 THEN
+			RAISE EXCEPTION 'parameter % of rule % must be a non-negative number, not %', k, NEW.code, v
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		IF (k = 'days' OR k LIKE '%\_days') AND NOT (n >= 0 AND n <= 36500) THEN
+			RAISE EXCEPTION 'parameter % of rule % must be a number of days from 0 to 36500, not %', k, NEW.code, v
 				USING ERRCODE = 'invalid_parameter_value';
 		END IF;
 	END LOOP;
@@ -110,7 +133,25 @@ $$;
 CREATE TRIGGER rule_validate BEFORE INSERT OR UPDATE ON health_score.rule
 	FOR EACH ROW EXECUTE FUNCTION health_score._rule_validate();
 
--- Validation of profiles: weights name components and are non-negative numbers, at least one positive.
+-- A flag names its rule, and a refresh raises flags for the rules it read when it started: renaming or
+-- deleting a rule waits for a running refresh (and a refresh started meanwhile waits for the edit to end).
+-- Other edits need not wait: a running refresh has read the rules already, the next one sees them.
+CREATE FUNCTION health_score._rule_wait_for_refresh()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM health_score._refresh_lock(true);
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER rule_wait_for_refresh BEFORE UPDATE OF code OR DELETE ON health_score.rule
+	FOR EACH STATEMENT EXECUTE FUNCTION health_score._rule_wait_for_refresh();
+
+-- Validation of profiles: weights name components and are non-negative numbers up to 1,000,000 (they are
+-- relative), at least one positive; the figures a score divides by or compares with are finite; the band
+-- thresholds lie on the 0-100 scale.
 CREATE FUNCTION health_score._profile_validate()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -118,6 +159,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	k text;
+	w float8;
 	total float8 := 0;
 BEGIN
 	IF NEW.weights IS NULL OR pg_catalog.jsonb_typeof(NEW.weights) <> 'object' THEN
@@ -130,11 +172,14 @@ BEGIN
 				USING ERRCODE = 'invalid_parameter_value',
 				      HINT = 'The components are engagement, utilisation, adoption, support, sentiment and relationship.';
 		END IF;
-		IF pg_catalog.jsonb_typeof(NEW.weights -> k) <> 'number' OR (NEW.weights ->> k)::float8 < 0 THEN
-			RAISE EXCEPTION 'weight % of profile % must be a non-negative number, not %', k, NEW.name, NEW.weights -> k
-				USING ERRCODE = 'invalid_parameter_value';
+		IF pg_catalog.jsonb_typeof(NEW.weights -> k) <> 'number'
+		   OR (NEW.weights ->> k)::numeric < 0 OR (NEW.weights ->> k)::numeric > 1000000 THEN
+			RAISE EXCEPTION 'weight % of profile % must be a number from 0 to 1000000, not %', k, NEW.name, NEW.weights -> k
+				USING ERRCODE = 'invalid_parameter_value',
+				      HINT = 'Weights are relative: {"engagement": 30, "support": 15} weighs engagement twice as much as support.';
 		END IF;
-		total := total + (NEW.weights ->> k)::float8;
+		w := (NEW.weights ->> k)::float8;
+		total := total + w;
 	END LOOP;
 	IF total <= 0 THEN
 		RAISE EXCEPTION 'weights of profile % must give at least one component a positive weight', NEW.name
@@ -143,6 +188,24 @@ BEGIN
 	IF pg_catalog.array_position(NEW.key_features, NULL) IS NOT NULL THEN
 		RAISE EXCEPTION 'key_features of profile % must not contain NULL', NEW.name
 			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NEW.expected_events_per_user_day = 'Infinity' OR NEW.expected_events_per_user_day = 'NaN' THEN
+		RAISE EXCEPTION 'expected_events_per_user_day of profile % must be a finite positive number, not %',
+			NEW.name, NEW.expected_events_per_user_day
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NEW.target_utilisation = 'Infinity' OR NEW.target_utilisation = 'NaN' THEN
+		RAISE EXCEPTION 'target_utilisation of profile % must be a finite positive number, not %',
+			NEW.name, NEW.target_utilisation
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT (NEW.poor_below >= 0 AND NEW.poor_below <= 100) THEN
+		RAISE EXCEPTION 'poor_below of profile % must be a score from 0 to 100, not %', NEW.name, NEW.poor_below
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT (NEW.good_from >= 0 AND NEW.good_from <= 100) THEN
+		RAISE EXCEPTION 'good_from of profile % must be a score from 0 to 100, not %', NEW.name, NEW.good_from
+			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	RETURN NEW;
 END

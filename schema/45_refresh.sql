@@ -77,9 +77,12 @@ END
 $$;
 
 -- Runs one stage's query; on failure re-raises with the stage named, and for a source stage finds which
--- relation fails by running the stage once per source (only on the failure path).
+-- relation fails by running the stage once per source (only on the failure path). sql_fmt is a format()
+-- string whose %s is the sources' query: values never go into it, they are parameters ($1..$5 the
+-- timestamps of args, $6 extra, $7 intervals).
 CREATE FUNCTION health_score._run_stage(stage text, kind text, sql_fmt text, keytype text, usertype text,
-										where_fmt text, args timestamptz[], extra text[] DEFAULT NULL)
+										where_fmt text, args timestamptz[], extra text[] DEFAULT NULL,
+										intervals interval[] DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -93,7 +96,7 @@ BEGIN
 	BEGIN
 		-- scalar parameters: an array element would be fetched again for every row and aggregate
 		EXECUTE pg_catalog.format(sql_fmt, health_score._source_sql(kind, keytype, usertype, where_fmt))
-			USING args[1], args[2], args[3], args[4], args[5], extra;
+			USING args[1], args[2], args[3], args[4], args[5], extra, intervals;
 		RETURN;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT,
@@ -107,7 +110,7 @@ BEGIN
 		FOR src IN SELECT s.relation FROM health_score.sources s WHERE s.kind = _run_stage.kind ORDER BY s.relation::oid LOOP
 			BEGIN
 				EXECUTE pg_catalog.format(sql_fmt, health_score._source_sql(kind, keytype, usertype, where_fmt, src.relation))
-					USING args[1], args[2], args[3], args[4], args[5], extra;
+					USING args[1], args[2], args[3], args[4], args[5], extra, intervals;
 				-- the stage creates a temp table: undo it so the next probe can too
 				RAISE EXCEPTION USING ERRCODE = 'HS000';
 			EXCEPTION
@@ -122,9 +125,10 @@ BEGIN
 END
 $$;
 
--- The refresh lock: one refresh at a time per database, and sources change only between refreshes. Key
--- (1751474540 = 'heal', 1), held until the transaction ends. With wait, waits for it (lock_timeout applies);
--- without, returns whether it was free.
+-- The refresh lock: one refresh at a time per database, and sources and rules change only between
+-- refreshes. A lock on the extension's own table refresh_lock (30_tables.sql), held until the transaction
+-- ends: only roles allowed to refresh can take it. With wait, waits for it (lock_timeout applies); without,
+-- returns whether it was free.
 CREATE FUNCTION health_score._refresh_lock(wait boolean)
 RETURNS boolean
 LANGUAGE plpgsql
@@ -132,14 +136,54 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF wait THEN
-		PERFORM pg_catalog.pg_advisory_xact_lock(1751474540, 1);
+		LOCK TABLE health_score.refresh_lock IN SHARE UPDATE EXCLUSIVE MODE;
 		RETURN true;
 	END IF;
-	RETURN pg_catalog.pg_try_advisory_xact_lock(1751474540, 1);
+	BEGIN
+		LOCK TABLE health_score.refresh_lock IN SHARE UPDATE EXCLUSIVE MODE NOWAIT;
+	EXCEPTION WHEN lock_not_available THEN
+		RETURN false;
+	END;
+	RETURN true;
+EXCEPTION WHEN insufficient_privilege THEN
+	RAISE EXCEPTION 'permission denied to take the health_score refresh lock'
+		USING ERRCODE = 'insufficient_privilege',
+		      DETAIL = 'Refreshing, changing sources and renaming or deleting rules take the refresh lock, a lock on table health_score.refresh_lock.',
+		      HINT = pg_catalog.format('A superuser runs: SELECT health_score.grant_refresh(%L);', current_user);
 END
 $$;
 
-CREATE FUNCTION health_score.refresh(as_of timestamptz DEFAULT now(), wait boolean DEFAULT true)
+-- The setting health_score.max_unscored_share: the largest share of the accounts scored now that one refresh
+-- may stop scoring (cancelled, gone from the accounts source) without force. 0.5 unless set, e.g. with
+-- ALTER DATABASE ... SET health_score.max_unscored_share = 0.2 (or ALTER ROLE, or SET).
+CREATE FUNCTION health_score._max_unscored_share()
+RETURNS float8
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	setting text := pg_catalog.current_setting('health_score.max_unscored_share', true);
+	share float8;
+BEGIN
+	IF coalesce(setting, '') = '' THEN
+		RETURN 0.5;
+	END IF;
+	BEGIN
+		share := setting::float8;
+	EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
+		share := NULL;
+	END;
+	IF share IS NULL OR NOT (share >= 0 AND share <= 1) THEN
+		RAISE EXCEPTION 'health_score.max_unscored_share must be a number from 0 to 1, not %', pg_catalog.quote_literal(setting)
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'SET health_score.max_unscored_share = 0.5; (the default) or RESET health_score.max_unscored_share;';
+	END IF;
+	RETURN share;
+END
+$$;
+
+CREATE FUNCTION health_score.refresh(as_of timestamptz DEFAULT now(), wait boolean DEFAULT true,
+									 force boolean DEFAULT false)
 RETURNS TABLE (accounts integer, flags_raised integer, flags_cleared integer, elapsed interval)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -160,6 +204,7 @@ DECLARE
 	has_activity boolean; has_users boolean; has_feature boolean;
 	has_support boolean; has_surveys boolean; has_touch boolean;
 	halflives interval[];
+	halflife_seconds float8[];
 	kfeatures text[];
 	rp jsonb;              -- rule code -> effective params
 	enabled_rules text[];
@@ -177,10 +222,20 @@ DECLARE
 	r record;
 	msg text; det text; hnt text; st text;
 	dup text;
+	n_scored_before integer;
+	n_unscored integer;
+	max_unscored_share float8;
 BEGIN
 	IF t IS NULL THEN
 		RAISE EXCEPTION 'as_of must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
+	-- Windows reach back up to years before as_of and history is kept by day: only real calendar times.
+	IF NOT pg_catalog.isfinite(t) OR t < '1900-01-01' OR t >= '10000-01-01' THEN
+		RAISE EXCEPTION 'as_of must be a time from 1900-01-01 to 9999-12-31, not %', t
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'Pass the point in time to score, such as now() or ''2026-03-01''.';
+	END IF;
+	max_unscored_share := health_score._max_unscored_share();
 
 	IF NOT health_score._refresh_lock(wait) THEN
 		RAISE NOTICE 'health_score refresh skipped: another refresh is running';
@@ -189,6 +244,14 @@ BEGIN
 		RETURN QUERY SELECT NULL::integer, NULL::integer, NULL::integer, pg_catalog.clock_timestamp() - t0;
 		RETURN;
 	END IF;
+
+	-- A run_refresh() whose session ended before it finished (terminated, crashed, disconnected) left its
+	-- 'running' row: the lock is ours now, so that run is over.
+	UPDATE health_score.refresh_log l
+	   SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
+	       message = 'interrupted: the session running this refresh ended before it finished (terminated, crashed or disconnected)'
+	 WHERE l.status = 'running'
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a WHERE a.pid = l.pid AND a.backend_start = l.backend_start);
 
 	-- a second refresh in the same transaction starts afresh
 	FOR r IN SELECT x FROM pg_catalog.unnest(ARRAY['hs_profile', 'hs_rule', 'hs_acc', 'hs_act', 'hs_flag_changes', 'hs_prev',
@@ -205,7 +268,7 @@ BEGIN
 			      HINT = 'Register one: SELECT health_score.add_source(''accounts'', ''public.accounts'');';
 	END IF;
 	keytype := health_score._key_type(acc_src.key_type::regtype);
-	FOR r IN SELECT s.kind, s.relation, s.key_type FROM health_score.sources s ORDER BY s.kind, s.relation::oid LOOP
+	FOR r IN SELECT s.kind, s.relation, s.key_type, s.columns FROM health_score.sources s ORDER BY s.kind, s.relation::oid LOOP
 		IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = r.relation) THEN
 			RAISE EXCEPTION 'refresh failed: the % source with OID % no longer exists', r.kind, r.relation::oid
 				USING ERRCODE = 'undefined_table',
@@ -215,6 +278,14 @@ BEGIN
 			RAISE EXCEPTION 'refresh failed reading % source %: its account keys are %, the accounts source''s are %',
 				r.kind, r.relation, r.key_type, acc_src.key_type
 				USING ERRCODE = 'datatype_mismatch';
+		END IF;
+		PERFORM health_score._check_source_trust(r.kind, r.relation);
+		IF EXISTS (SELECT FROM pg_catalog.jsonb_each_text(r.columns) c
+		            WHERE NOT pg_catalog.has_column_privilege(r.relation, c.value, 'SELECT')) THEN
+			RAISE EXCEPTION 'refresh failed: permission denied to read % source %', r.kind, r.relation
+				USING ERRCODE = 'insufficient_privilege',
+				      HINT = pg_catalog.format('GRANT SELECT ON %s TO %I; or, as a superuser, SELECT health_score.grant_refresh(%L);',
+				                               r.relation, current_user, current_user);
 		END IF;
 	END LOOP;
 	SELECT bool_or(s.kind = 'activity'), bool_or(s.kind = 'activity' AND s.columns ? 'user_id'),
@@ -243,7 +314,14 @@ BEGIN
 	  INTO rp, enabled_rules
 	  FROM pg_temp.hs_rule r2;
 	rp := coalesce(rp, '{}');
-	SELECT coalesce(pg_catalog.array_agg(DISTINCT p.half_life), '{}') INTO halflives FROM pg_temp.hs_profile p;
+	-- One decayed sum per half-life, told apart by its length in seconds as the decay counts it: intervals
+	-- compare '1 year' equal to '360 days', which decay at different rates.
+	SELECT coalesce(pg_catalog.array_agg(h.half_life ORDER BY h.seconds), '{}'),
+	       coalesce(pg_catalog.array_agg(h.seconds ORDER BY h.seconds), '{}')
+	  INTO halflives, halflife_seconds
+	  FROM (SELECT DISTINCT ON (pg_catalog.date_part('epoch', p.half_life)) p.half_life,
+	               pg_catalog.date_part('epoch', p.half_life) AS seconds
+	          FROM pg_temp.hs_profile p ORDER BY 2) h;
 	SELECT coalesce(pg_catalog.array_agg(DISTINCT f ORDER BY f), '{}') INTO kfeatures
 	  FROM pg_temp.hs_profile p, pg_catalog.unnest(p.key_features) f;
 
@@ -309,6 +387,21 @@ BEGIN
 			      HINT = 'Keep a catch-all profile (segment and lifecycle_stage NULL), such as the seeded ''default''.';
 	END IF;
 	SELECT count(*) INTO n_accounts FROM pg_temp.hs_acc;
+
+	-- An accounts source emptied or cut short (mid-ETL, a broken view) would clear the flags of every account
+	-- it lost, and raise them again as new, their history gone, once it is back: stop instead, unless forced.
+	SELECT count(*), count(*) FILTER (WHERE h.account_id NOT IN (SELECT a.account_id FROM pg_temp.hs_acc a))
+	  INTO n_scored_before, n_unscored
+	  FROM health_score.account_health h;
+	IF NOT force AND n_unscored > 0 AND n_unscored > max_unscored_share * n_scored_before THEN
+		RAISE EXCEPTION 'refresh would stop scoring % of the % accounts scored now (% %%), more than health_score.max_unscored_share (%)',
+			n_unscored, n_scored_before, pg_catalog.round(100.0 * n_unscored / n_scored_before, 1), max_unscored_share
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = pg_catalog.format('The accounts source %s gives %s accounts started and not cancelled by as_of %s. Nothing was changed.',
+			                                 acc_src.relation, n_accounts, t),
+			      HINT = 'If the accounts are really gone (cancelled, removed from the source), refresh with force => true: '
+			             'SELECT * FROM health_score.refresh(force => true); if the source is being reloaded, refresh once it is complete.';
+	END IF;
 	timings := timings || pg_catalog.jsonb_build_object('accounts', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - lap)::numeric * 1000, 1));
 	lap := pg_catalog.clock_timestamp();
 
@@ -328,12 +421,11 @@ BEGIN
 			'(a.m).recent_features AS kf_used_30, (a.m).features_before_adopt AS kf_before_adopt, '
 			'(a.m).features_since_adopt AS kf_since_adopt '
 			'FROM (SELECT s.account_id, health_score._activity_measures(s.occurred_at, s.feature, s.weight, $1, $2, $5, '
-			'%L::interval[], %L::text[]) AS m, %s AS users FROM (%%s) s GROUP BY s.account_id) a',
-			halflives, CASE WHEN has_feature THEN kfeatures ELSE '{}' END,
+			'$7, $6) AS m, %s AS users FROM (%%s) s GROUP BY s.account_id) a',
 			CASE WHEN has_users THEN 'health_score.user_windows(s.user_id, s.occurred_at, $1, $2, $3, $4)'
 			     ELSE 'NULL::bigint[]' END);
 		PERFORM health_score._run_stage('activity', 'activity', act_fmt, keytype, usertype, '%1$s <= $1',
-			ARRAY[t, w30, w60, w_new, w_adopt]);
+			ARRAY[t, w30, w60, w_new, w_adopt], CASE WHEN has_feature THEN kfeatures ELSE '{}' END, halflives);
 
 	ELSE
 		CREATE TEMP TABLE hs_act (account_id text, events bigint, events_30 bigint, last_activity_at timestamptz,
@@ -457,7 +549,8 @@ BEGIN
 		WITH j AS (
 			SELECT a.*,
 			       coalesce(act.events, 0) AS events, coalesce(act.events_30, 0) AS events_30, act.last_activity_at,
-			       coalesce(act.decayed[pg_catalog.array_position(halflives, a.half_life)], 0) AS decayed,
+			       coalesce(act.decayed[pg_catalog.array_position(halflife_seconds, pg_catalog.date_part('epoch', a.half_life))], 0)
+			           AS decayed,
 			       CASE WHEN has_users THEN coalesce(act.users_30, 0) END AS users_30,
 			       CASE WHEN has_users THEN coalesce(act.users_prev_30, 0) END AS users_prev_30,
 			       CASE WHEN has_users THEN coalesce(act.new_users, 0) END AS new_users,
@@ -692,6 +785,6 @@ BEGIN
 	RETURN QUERY SELECT n_accounts, n_raised, n_cleared, pg_catalog.clock_timestamp() - t0;
 END
 $$;
-COMMENT ON FUNCTION health_score.refresh(timestamptz, boolean) IS
-	'score every account as of as_of, write account_health, health_history and flags; one refresh at a time';
-REVOKE EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION health_score.refresh(timestamptz, boolean, boolean) IS
+	'score every account as of as_of, write account_health, health_history and flags; one refresh at a time; force lets it stop scoring more than health_score.max_unscored_share of the accounts';
+REVOKE EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean, boolean) FROM PUBLIC;

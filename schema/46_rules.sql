@@ -21,8 +21,12 @@ AS $$
 DECLARE
 	-- a parameter as a SQL literal: numbers as float8, band as text
 	n text;
-	d text := pg_catalog.format('(%s::float8 * interval ''1 day'')', coalesce(health_score._num(p, 'days'), '0'));
+	d text;
 BEGIN
+	IF health_score._rule_defaults(code) IS NULL THEN
+		RETURN;  -- a custom rule: nothing evaluates it, and its parameters are not read
+	END IF;
+	d := pg_catalog.format('(%s::float8 * interval ''1 day'')', coalesce(health_score._num(p, 'days'), '0'));
 	CASE code
 	WHEN 'inactive' THEN
 		cond := CASE WHEN has_activity THEN pg_catalog.format(
@@ -121,9 +125,6 @@ BEGIN
 	WHEN 'feature_adopted' THEN
 		cond := CASE WHEN has_feature THEN 'pg_catalog.cardinality(m.features_new) > 0' ELSE 'false' END;
 		evidence := pg_catalog.format($e$pg_catalog.jsonb_build_object('features', m.features_new, 'days', %s)$e$, health_score._num(p, 'days'));
-	ELSE
-		cond := NULL;  -- a custom rule: nothing evaluates it
-		evidence := NULL;
 	END CASE;
 END
 $$;

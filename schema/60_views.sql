@@ -3,27 +3,39 @@
 -- accounts source is registered. Being created at run time they are not members of the extension (pg_dump
 -- dumps them as ordinary views; DROP EXTENSION needs CASCADE once they exist).
 
--- Percentages of a set of counts, rounded to `decimals` places by the largest-remainder method, so that they
--- add up to exactly 100 (a breakdown of 1, 1, 1 is 33.4, 33.3, 33.3, never 33.3 three times). NULL counts
--- count as 0; when the counts add up to 0 every percentage is NULL.
+-- Percentages of a set of counts, rounded to `decimals` places (0 to 15) by the largest-remainder method, so
+-- that they add up to exactly 100 (a breakdown of 1, 1, 1 is 33.4, 33.3, 33.3, never 33.3 three times). NULL
+-- counts count as 0; when the counts add up to 0 every percentage is NULL. Negative counts are rejected.
 CREATE FUNCTION health_score.percentages(counts bigint[], decimals integer DEFAULT 1) RETURNS numeric[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT pg_catalog.array_agg(
-	         CASE WHEN y.total > 0 THEN
-	           pg_catalog.round((y.fl + CASE WHEN y.rk <= y.units - y.sum_fl THEN 1 ELSE 0 END) / y.scale, decimals)
-	         END ORDER BY y.i)
-	  FROM (SELECT x.i, x.fl, x.total, x.scale, x.units,
-	               pg_catalog.row_number() OVER (ORDER BY x.t - x.fl DESC, x.i) AS rk,
-	               pg_catalog.sum(x.fl) OVER () AS sum_fl
-	          FROM (SELECT u.i, s.total, s.scale, 100 * s.scale AS units,
-	                       100 * s.scale * coalesce(u.c, 0) / nullif(s.total, 0) AS t,
-	                       pg_catalog.floor(100 * s.scale * coalesce(u.c, 0)
-	                                        / nullif(s.total, 0)) AS fl
-	                  FROM pg_catalog.unnest(counts) WITH ORDINALITY AS u(c, i),
-	                       (SELECT pg_catalog.sum(coalesce(c, 0))::numeric AS total,
-	                               pg_catalog.power(10::numeric, greatest(decimals, 0)) AS scale
-	                          FROM pg_catalog.unnest(counts) AS c) s) x) y
+BEGIN
+	IF decimals IS NULL OR decimals < 0 OR decimals > 15 THEN
+		RAISE EXCEPTION 'decimals must be from 0 to 15, not %', coalesce(decimals::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'Pass the decimal places of the percentages: 1 gives 33.3.';
+	END IF;
+	IF 0 > ANY (counts) THEN
+		RAISE EXCEPTION 'counts must not be negative: %', counts
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN (
+		SELECT pg_catalog.array_agg(
+		         CASE WHEN y.total > 0 THEN
+		           pg_catalog.round((y.fl + CASE WHEN y.rk <= y.units - y.sum_fl THEN 1 ELSE 0 END) / y.scale, decimals)
+		         END ORDER BY y.i)
+		  FROM (SELECT x.i, x.fl, x.total, x.scale, x.units,
+		               pg_catalog.row_number() OVER (ORDER BY x.t - x.fl DESC, x.i) AS rk,
+		               pg_catalog.sum(x.fl) OVER () AS sum_fl
+		          FROM (SELECT u.i, s.total, s.scale, 100 * s.scale AS units,
+		                       100 * s.scale * coalesce(u.c, 0) / nullif(s.total, 0) AS t,
+		                       pg_catalog.floor(100 * s.scale * coalesce(u.c, 0)
+		                                        / nullif(s.total, 0)) AS fl
+		                  FROM pg_catalog.unnest(counts) WITH ORDINALITY AS u(c, i),
+		                       (SELECT pg_catalog.sum(coalesce(c, 0))::numeric AS total,
+		                               pg_catalog.power(10::numeric, decimals) AS scale
+		                          FROM pg_catalog.unnest(counts) AS c) s) x) y);
+END
 $$;
 COMMENT ON FUNCTION health_score.percentages(bigint[], integer) IS
 	'percentages of the counts rounded by the largest-remainder method so they add up to exactly 100';
@@ -67,6 +79,7 @@ DECLARE
 	c_arr text;
 	open_flags text;    -- per-account summary of open flags, shared by several views
 	history_30d text;   -- the lateral lookup of the score 30 days before as_of
+	visible text;       -- the keys of the accounts the invoking role may see in the accounts source
 	r record;
 BEGIN
 	-- Drop only what exists (no NOTICE per missing view); without CASCADE, so a user's own view built on one
@@ -92,6 +105,12 @@ BEGIN
 		THEN format('(a.%I)::timestamptz', src.columns ->> 'cancelled_at') ELSE 'NULL::timestamptz' END;
 	c_arr := CASE WHEN src.columns ? 'arr'
 		THEN format('(a.%I)::numeric', src.columns ->> 'arr') ELSE 'NULL::numeric' END;
+
+	-- Every view showing accounts, or figures over them, shows only those the role querying it may read in
+	-- the accounts source (its privileges, row-level security, the source view's own filter): the views run
+	-- with the invoker's rights (security_invoker), and the extension's own tables hold every account.
+	visible := format('SELECT (v.%I)::%s::text FROM %s v', src.columns ->> 'account_id',
+	                  health_score._key_type(src.key_type::regtype), src.relation);
 
 	-- Open red and amber flags per account, for the views that aggregate over all accounts.
 	open_flags := $q$
@@ -134,9 +153,10 @@ SELECT h.account_id::%1$s AS account_id,
 	       pg_catalog.count(*) FILTER (WHERE x.severity = 'amber') AS amber
 	  FROM health_score.flag x
 	 WHERE x.account_id = h.account_id AND x.cleared_at IS NULL) f ON true
-$q$, k, history_30d);
+ WHERE h.account_id IN (%3$s)
+$q$, k, history_30d, visible);
 
-	EXECUTE $q$
+	EXECUTE format($q$
 CREATE VIEW health_score.band_breakdown WITH (security_invoker = true) AS
 SELECT g.dimension, g.value, g.accounts, g.good, g.average, g.poor,
        pc.p[1] AS good_pct, pc.p[2] AS average_pct, pc.p[3] AS poor_pct,
@@ -160,11 +180,12 @@ SELECT g.dimension, g.value, g.accounts, g.good, g.average, g.poor,
                coalesce(pg_catalog.sum(h.arr) FILTER (WHERE h.band = 'average'), 0) AS arr_average,
                coalesce(pg_catalog.sum(h.arr) FILTER (WHERE h.band = 'poor'), 0) AS arr_poor
           FROM health_score.account_health h
+         WHERE h.account_id IN (%1$s)
          GROUP BY GROUPING SETS ((), (h.segment), (h.plan), (h.lifecycle_stage), (h.owner))) g,
        LATERAL (SELECT health_score.percentages(ARRAY[g.good, g.average, g.poor]) AS p) pc
-$q$;
+$q$, visible);
 
-	EXECUTE $q$
+	EXECUTE format($q$
 CREATE VIEW health_score.health_trend WITH (security_invoker = true) AS
 SELECT g.day, g.accounts, g.average_score, g.good, g.average, g.poor,
        pc.p[1] AS good_pct, pc.p[2] AS average_pct, pc.p[3] AS poor_pct,
@@ -178,9 +199,10 @@ SELECT g.day, g.accounts, g.average_score, g.good, g.average, g.poor,
                coalesce(pg_catalog.sum(hh.arr) FILTER (WHERE hh.band IS NOT NULL), 0) AS arr,
                coalesce(pg_catalog.sum(hh.arr) FILTER (WHERE hh.band = 'poor'), 0) AS arr_poor
           FROM health_score.health_history hh
+         WHERE hh.account_id IN (%1$s)
          GROUP BY hh.day) g,
        LATERAL (SELECT health_score.percentages(ARRAY[g.good, g.average, g.poor]) AS p) pc
-$q$;
+$q$, visible);
 
 	-- Months run from the first month any account started or cancelled to the current month. An account
 	-- counts as active at the start of a month when it started before that month (or has no start date) and
@@ -251,6 +273,7 @@ WITH a AS (
 	       (coalesce(h.band = 'poor', false) OR coalesce(f.red, 0) > 0) AS at_risk
 	  FROM health_score.account_health h
 	  LEFT JOIN (%1$s) f ON f.account_id = h.account_id
+	 WHERE h.account_id IN (%2$s)
 ), o AS (
 	SELECT a.owner,
 	       pg_catalog.count(*) AS accounts,
@@ -270,7 +293,7 @@ SELECT o.owner, o.accounts, o.poor,
        o.average_score, o.open_red_flags, o.at_risk_accounts, o.arr, o.arr_at_risk,
        (o.poor >= 2 AND 2 * o.poor * t.accounts >= 3 * t.poor * o.accounts) AS notably_more_poor
   FROM o CROSS JOIN t
-$q$, open_flags);
+$q$, open_flags, visible);
 
 	-- The weekly review list: red and amber flags explain the risk; info and opportunity flags are plays.
 	-- The accounts at risk are picked first (band poor, or an open red flag through the flag_open index), and
@@ -319,15 +342,16 @@ SELECT pg_catalog.row_number() OVER (ORDER BY h.arr DESC NULLS LAST, h.score NUL
 	  LEFT JOIN ru ON ru.code = fl.rule
   ) f ON true
   %2$s
- WHERE h.band = 'poor'
-    OR EXISTS (SELECT FROM health_score.flag y
-                WHERE y.account_id = h.account_id AND y.cleared_at IS NULL AND y.severity = 'red')
+ WHERE (h.band = 'poor'
+        OR EXISTS (SELECT FROM health_score.flag y
+                    WHERE y.account_id = h.account_id AND y.cleared_at IS NULL AND y.severity = 'red'))
+   AND h.account_id IN (%3$s)
  ORDER BY h.arr DESC NULLS LAST, h.score NULLS FIRST, h.account_id
-$q$, k, history_30d);
+$q$, k, history_30d, visible);
 
 	-- Each scored account in exactly one band (or 'unscored') and one open-flag severity (its worst red or
 	-- amber flag, else 'none'); 'all' rows are the totals, so the view is a pivotable cube.
-	EXECUTE $q$
+	EXECUTE format($q$
 CREATE VIEW health_score.revenue_at_risk WITH (security_invoker = true) AS
 WITH a AS (
 	SELECT coalesce(h.band::text, 'unscored') AS band,
@@ -340,6 +364,7 @@ WITH a AS (
 	               FROM health_score.flag x
 	              WHERE x.cleared_at IS NULL AND x.severity IN ('red', 'amber')
 	              GROUP BY x.account_id) f ON f.account_id = h.account_id
+	 WHERE h.account_id IN (%1$s)
 ), c AS (
 	SELECT CASE WHEN grouping(a.band) = 0 THEN a.band ELSE 'all' END AS band,
 	       CASE WHEN grouping(a.severity) = 0 THEN a.severity ELSE 'all' END AS open_flag_severity,
@@ -354,7 +379,7 @@ SELECT c.band, c.open_flag_severity, c.accounts, c.arr,
        (c.band = 'poor' OR c.open_flag_severity = 'red') AS at_risk
   FROM c
   CROSS JOIN (SELECT c2.accounts, c2.arr FROM c c2 WHERE c2.band = 'all' AND c2.open_flag_severity = 'all') t
-$q$;
+$q$, visible);
 
 	EXECUTE format($q$
 CREATE VIEW health_score.plays WITH (security_invoker = true) AS
@@ -374,7 +399,8 @@ SELECT f.id AS flag_id,
   JOIN health_score.account_health h ON h.account_id = f.account_id
   LEFT JOIN ru ON ru.code = f.rule
  WHERE f.cleared_at IS NULL AND f.severity IN ('info', 'opportunity')
-$q$, k);
+   AND h.account_id IN (%2$s)
+$q$, k, visible);
 
 	FOR r IN
 		SELECT v.view, v.comment FROM (VALUES

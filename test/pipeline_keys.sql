@@ -57,11 +57,12 @@ SELECT set_eq($$SELECT account_id || ':' || rule FROM health_score.flag WHERE cl
               ARRAY['42:long_open_case', '9000000000:observation', '9000000000:licence_gap'], 'bigint: flags by account');
 SELECT ok(pg_temp.teardown('bigint'), 'bigint: drop_source unregisters every source');
 
--- text (the user keys are text too)
+-- text (the user keys are text too). Each scenario replaces the accounts source: every account of the one
+-- before stops being scored at once, which a refresh does only when forced.
 SELECT ok(pg_temp.scenario('text', 'text', 'ACME-1', 'globex', '{ann,bob,cy}'), 'scenario registered');
 SELECT is((SELECT key_type FROM health_score.sources WHERE kind = 'accounts'), 'text', 'text: the key type is recorded');
 INSERT INTO health_score.observation (account_id, indicator, observed_at) VALUES ('globex', 'disengaged_owner', pg_temp.t() - interval '1 day');
-SELECT is((SELECT accounts FROM health_score.refresh(pg_temp.t())), 2, 'text: both accounts are scored');
+SELECT is((SELECT accounts FROM health_score.refresh(pg_temp.t(), force => true)), 2, 'text: both accounts are scored');
 SELECT results_eq($$SELECT account_id, (inputs #>> '{utilisation,active_users_30d}')::integer FROM health_score.account_health ORDER BY 1$$,
                   $$VALUES ('ACME-1', 3), ('globex', 1)$$, 'text: keys as they are, active users counted');
 SELECT set_eq($$SELECT account_id || ':' || rule FROM health_score.flag WHERE cleared_at IS NULL$$,
@@ -78,7 +79,7 @@ INSERT INTO health_score.observation (account_id, indicator, observed_at)
 VALUES ('B1FFCD00-0D1C-4FF9-8C7E-7CC0CE491B22', 'no_exec_sponsor', pg_temp.t() - interval '1 day');
 SELECT is((SELECT account_id FROM health_score.observation), 'b1ffcd00-0d1c-4ff9-8c7e-7cc0ce491b22',
           'uuid: an upper-case observation key is normalised');
-SELECT is((SELECT accounts FROM health_score.refresh(pg_temp.t())), 2, 'uuid: both accounts are scored');
+SELECT is((SELECT accounts FROM health_score.refresh(pg_temp.t(), force => true)), 2, 'uuid: both accounts are scored');
 SELECT results_eq($$SELECT account_id, (inputs #>> '{utilisation,active_users_30d}')::integer FROM health_score.account_health ORDER BY 1$$,
                   $$VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 3), ('b1ffcd00-0d1c-4ff9-8c7e-7cc0ce491b22', 1)$$,
                   'uuid: keys as text, active users counted');
@@ -98,7 +99,7 @@ SELECT lives_ok($$SELECT health_score.drop_source('support_cases', 'public.k_cas
                   SELECT health_score.add_source('accounts', 'public.k_accounts_bigint', '{"account_id": "id"}');
                   SELECT health_score.add_source('activity', 'public.k_small')$$,
                 'integer activity keys match bigint account keys');
-SELECT is((SELECT accounts FROM health_score.refresh(pg_temp.t())), 2, 'and refresh reads them');
+SELECT is((SELECT accounts FROM health_score.refresh(pg_temp.t(), force => true)), 2, 'and refresh reads them');
 
 SELECT * FROM finish();
 ROLLBACK;

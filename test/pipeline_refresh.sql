@@ -2,9 +2,8 @@
 -- disabled rules, the run log and NOTIFY payload, failures that leave previous results intact, the lock.
 BEGIN;
 CREATE EXTENSION health_score;
-CREATE EXTENSION dblink;
 SET LOCAL client_min_messages = warning;
-SELECT plan(43);
+SELECT plan(36);
 
 CREATE FUNCTION pg_temp.t() RETURNS timestamptz LANGUAGE sql IMMUTABLE
 AS $$ SELECT '2026-03-01 12:00+00'::timestamptz $$;
@@ -24,36 +23,7 @@ SELECT 'c', 'u1', pg_temp.t() - d * interval '1 day', 'login', 1 FROM generate_s
 INSERT INTO public.f_cases VALUES ('b', pg_temp.t() - interval '20 days', NULL);
 INSERT INTO public.f_surveys VALUES ('a', pg_temp.t() - interval '3 days', 10);
 
--- Two refreshes never interleave: while another session holds the refresh lock, refresh(wait => false)
--- returns at once and logs the skip, and refresh() waits (here up to lock_timeout). (Before any source is
--- registered here: add_source takes the same lock, until this test's transaction ends.)
-DO $$
-BEGIN
-	PERFORM dblink_connect('other', format('host=%s port=%s dbname=%s user=%s', current_setting('unix_socket_directories'),
-	                                       current_setting('port'), current_database(), current_user));
-END
-$$;
-SELECT ok((SELECT x FROM dblink('other', 'SELECT pg_try_advisory_lock(1751474540, 1)') AS d (x boolean)),
-          'another session takes the refresh lock');
-SELECT results_eq($$SELECT accounts, flags_raised, flags_cleared FROM health_score.refresh(pg_temp.t(), wait => false)$$,
-                  $$VALUES (NULL::integer, NULL::integer, NULL::integer)$$,
-                  'refresh(wait => false) returns at once without scoring');
-SELECT results_eq($$SELECT status, message FROM health_score.refresh_log$$,
-                  $$VALUES ('skipped', 'another refresh held the lock')$$, 'and logs the skip');
-SET LOCAL lock_timeout = '200ms';
-SELECT throws_ok($$SELECT health_score.refresh(pg_temp.t())$$, '55P03', NULL, 'refresh() waits for the lock');
--- Sources change between refreshes, never during one.
-SELECT throws_ok($$SELECT health_score.add_source('accounts', 'public.f_accounts')$$, '55P03', NULL,
-                 'add_source waits for a running refresh');
-SELECT throws_ok($$SELECT health_score.drop_source('activity', 'public.f_events')$$, '55P03', NULL,
-                 'and so does drop_source');
-SET LOCAL lock_timeout = 0;
-DO $$
-BEGIN
-	PERFORM * FROM dblink('other', 'SELECT pg_advisory_unlock(1751474540, 1)') AS d (x boolean);
-END
-$$;
-DELETE FROM health_score.refresh_log;
+-- The refresh lock across sessions is tested by specs/refresh_lock.spec.
 
 DO $$
 BEGIN
@@ -73,8 +43,6 @@ SELECT results_eq('SELECT accounts, flags_raised, flags_cleared FROM r1',
 SELECT ok((SELECT elapsed > interval '0' FROM r1), 'and how long it took');
 SELECT set_eq($$SELECT account_id || ':' || rule FROM health_score.flag$$,
               ARRAY['b:long_open_case', 'c:inactive'], 'the expected flags are raised');
-SELECT ok((SELECT NOT x FROM dblink('other', 'SELECT pg_try_advisory_lock(1751474540, 1)') AS d (x boolean)),
-          'the refresh holds its lock until the transaction ends');
 SELECT is((SELECT band::text FROM health_score.account_health WHERE account_id = 'a'), 'good', 'account a is good');
 SELECT is((SELECT inputs #>> '{utilisation,active_users_30d}' FROM health_score.account_health WHERE account_id = 'a'), '4',
           'inputs explain the utilisation: active users');
@@ -187,7 +155,7 @@ CREATE TEMP TABLE snap2 AS SELECT account_id, score, as_of FROM health_score.acc
 CREATE VIEW public.f_bad_events AS
 SELECT account_id, user_id, ts + (1 / (length(account_id) - 1)) * interval '1 day' AS occurred_at FROM public.f_events;
 SELECT lives_ok($$SELECT health_score.add_source('activity', 'public.f_bad_events')$$, 'a second activity source: a view');
-SELECT throws_ok($$SELECT health_score.refresh(pg_temp.t() + interval '6 hours')$$, '22012',
+SELECT throws_ok($$SELECT health_score.refresh(pg_temp.t() + interval '6 hours', force => true)$$, '22012',
                  'refresh failed reading activity source public.f_bad_events: division by zero',
                  'a failing source is named in the error');
 SELECT bag_eq('SELECT account_id, score, as_of FROM health_score.account_health', 'SELECT * FROM snap2',

@@ -61,6 +61,8 @@ CREATE ROLE regress_hs_analyst;
 GRANT USAGE ON SCHEMA health_score TO regress_hs_analyst;
 GRANT EXECUTE ON FUNCTION health_score.add_source(text, regclass, jsonb) TO regress_hs_analyst;
 GRANT SELECT, INSERT, UPDATE ON health_score.sources TO regress_hs_analyst;
+-- (sources change between refreshes: registering takes the refresh lock)
+GRANT UPDATE ON health_score.refresh_lock TO regress_hs_analyst;
 CREATE TABLE public.s_events (account_id bigint, occurred_at timestamptz, secret text);
 GRANT SELECT (account_id, occurred_at) ON public.s_events TO regress_hs_analyst;
 SET LOCAL ROLE regress_hs_analyst;

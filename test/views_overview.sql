@@ -12,6 +12,8 @@ CREATE TABLE public.crm_accounts (account_id bigint PRIMARY KEY, name text, segm
 	cancelled_at timestamptz);
 SELECT lives_ok($$SELECT health_score.add_source('accounts', 'public.crm_accounts')$$,
 	'registering the accounts source creates the views');
+-- The views show the accounts the querying role may read in the accounts source: all of them here.
+INSERT INTO public.crm_accounts (account_id) SELECT g FROM generate_series(1, 9) g;
 
 --  id  segment     stage      plan        owner  arr    score band
 --   1  SMB         adoption   Starter     ann     1000   80   good     open red detractor flag

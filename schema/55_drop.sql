@@ -1,0 +1,33 @@
+-- Dropping the extension leaves nothing of it running: the event trigger health_score_before_drop
+-- (src/drop.c) fires before DROP EXTENSION health_score or DROP SCHEMA health_score and calls
+-- _before_drop(), which unschedules the refresh job of this database. (A job scheduled from another
+-- database with cron.schedule_in_database is out of reach there: unschedule it where it was made.)
+
+CREATE FUNCTION health_score._before_drop()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	job record;
+BEGIN
+	IF EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_cron') THEN
+		FOR job IN SELECT j.jobid, j.username FROM cron.job j
+		            WHERE j.jobname = health_score._job_name() AND j.database = pg_catalog.current_database() LOOP
+			PERFORM cron.unschedule(job.jobid);
+			RAISE NOTICE 'unscheduled pg_cron job % (%), which ran the health_score refresh as role %',
+				job.jobid, health_score._job_name(), pg_catalog.quote_ident(job.username);
+		END LOOP;
+	END IF;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION health_score._before_drop() FROM PUBLIC;
+
+CREATE FUNCTION health_score._before_drop_trigger()
+RETURNS event_trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'hs_before_drop';
+
+CREATE EVENT TRIGGER health_score_before_drop ON ddl_command_start
+	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
+	EXECUTE FUNCTION health_score._before_drop_trigger();
