@@ -4,7 +4,8 @@
 # observations, refreshes with history and flags) is updated with ALTER EXTENSION ... UPDATE and must then
 #   - be at the current version and equal a fresh install of it, object by object (tools/catalog.sql),
 #   - keep every row of the user's sources, configuration, history, flags and log as it was,
-#   - refresh again at the same as_of without raising or clearing a flag.
+#   - refresh again at the same as_of without raising or clearing a flag,
+#   - dump with pg_dump and restore into a new database with the same objects and rows.
 # Prints TAP-style "ok N - ..." lines and "upgrade: N passed, N failed"; exits non-zero on a failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -101,6 +102,19 @@ refresh_changes_nothing() {	# refresh_changes_nothing DB: at the latest as_of ag
 	[[ $out == "0|0" ]]
 }
 
+dump_restores() {	# dump_restores DB DIR: a pg_dump of DB restores into a new database with the same objects and rows
+	local copy=${1}_restored t
+	snapshot "$1" "$2/dumped" &&
+		pg_dump --format=custom --dbname="$1" --file="$2/dump" &&
+		psql_db postgres -c "CREATE DATABASE $copy" &&
+		pg_restore --exit-on-error --dbname="$copy" "$2/dump" &&
+		catalog "$copy" "$2/catalog.restored" && diff -u "$2/catalog" "$2/catalog.restored" &&
+		snapshot "$copy" "$2/restored" || return 1
+	for t in $tables; do
+		cmp "$2/dumped/$t" "$2/restored/$t" || return 1
+	done
+}
+
 fresh=hs_upgrade_fresh
 set_up_at $fresh "$current" >/dev/null && use_database $fresh && catalog $fresh "$work/catalog.fresh" ||
 	{ echo "upgrade: cannot set up a fresh install of $current" >&2; echo "upgrade: 0 passed, 1 failed"; exit 1; }
@@ -120,6 +134,7 @@ for script in health_score--*.sql; do
 	check "the updated database equals a fresh install of $current" equals_fresh "$db" "$dir/catalog"
 	check "every row of every table is kept" kept "$db" "$dir"
 	check "a refresh at the same as_of raises and clears no flag" refresh_changes_nothing "$db"
+	check "its pg_dump restores into a new database with the same objects and rows" dump_restores "$db" "$dir"
 done
 
 echo "upgrade: $passed passed, $failed failed"
