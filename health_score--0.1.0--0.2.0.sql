@@ -212,6 +212,7 @@ DECLARE
 	k text;
 	v jsonb;
 	n float8;
+	is_days boolean;
 BEGIN
 	IF NEW.params IS NULL OR pg_catalog.jsonb_typeof(NEW.params) <> 'object' THEN
 		RAISE EXCEPTION 'params of rule % must be a JSON object', NEW.code
@@ -236,7 +237,8 @@ BEGIN
 			END IF;
 			CONTINUE;
 		END IF;
-		IF (defaults IS NOT NULL OR k = 'days' OR k LIKE '%\_days') AND pg_catalog.jsonb_typeof(v) <> 'number' THEN
+		is_days := k = 'days' OR k LIKE '%\_days';
+		IF (defaults IS NOT NULL OR is_days) AND pg_catalog.jsonb_typeof(v) <> 'number' THEN
 			RAISE EXCEPTION 'parameter % of rule % must be a number, not %', k, NEW.code, v
 				USING ERRCODE = 'invalid_parameter_value';
 		END IF;
@@ -251,7 +253,7 @@ BEGIN
 			RAISE EXCEPTION 'parameter % of rule % must be a non-negative number, not %', k, NEW.code, v
 				USING ERRCODE = 'invalid_parameter_value';
 		END IF;
-		IF (k = 'days' OR k LIKE '%\_days') AND NOT (n >= 0 AND n <= 36500) THEN
+		IF is_days AND NOT (n >= 0 AND n <= 36500) THEN
 			RAISE EXCEPTION 'parameter % of rule % must be a number of days from 0 to 36500, not %', k, NEW.code, v
 				USING ERRCODE = 'invalid_parameter_value';
 		END IF;
@@ -278,7 +280,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	k text;
-	w float8;
 	total float8 := 0;
 BEGIN
 	IF NEW.weights IS NULL OR pg_catalog.jsonb_typeof(NEW.weights) <> 'object' THEN
@@ -297,8 +298,7 @@ BEGIN
 				USING ERRCODE = 'invalid_parameter_value',
 				      HINT = 'Weights are relative: {"engagement": 30, "support": 15} weighs engagement twice as much as support.';
 		END IF;
-		w := (NEW.weights ->> k)::float8;
-		total := total + w;
+		total := total + (NEW.weights ->> k)::float8;
 	END LOOP;
 	IF total <= 0 THEN
 		RAISE EXCEPTION 'weights of profile % must give at least one component a positive weight', NEW.name
@@ -308,12 +308,12 @@ BEGIN
 		RAISE EXCEPTION 'key_features of profile % must not contain NULL', NEW.name
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	IF NEW.expected_events_per_user_day = 'Infinity' OR NEW.expected_events_per_user_day = 'NaN' THEN
+	IF NEW.expected_events_per_user_day IN ('Infinity', 'NaN') THEN
 		RAISE EXCEPTION 'expected_events_per_user_day of profile % must be a finite positive number, not %',
 			NEW.name, NEW.expected_events_per_user_day
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF NEW.target_utilisation = 'Infinity' OR NEW.target_utilisation = 'NaN' THEN
+	IF NEW.target_utilisation IN ('Infinity', 'NaN') THEN
 		RAISE EXCEPTION 'target_utilisation of profile % must be a finite positive number, not %',
 			NEW.name, NEW.target_utilisation
 			USING ERRCODE = 'invalid_parameter_value';
@@ -1013,9 +1013,12 @@ BEGIN
 	       adoption = excluded.adoption, support = excluded.support, sentiment = excluded.sentiment,
 	       relationship = excluded.relationship, inputs = excluded.inputs, as_of = excluded.as_of,
 	       refreshed_at = excluded.refreshed_at;
-	-- (NOT IN: one hashed pass over the scored keys, which are NOT NULL, rather than sorting both sides)
-	DELETE FROM health_score.account_health h
-	 WHERE h.account_id NOT IN (SELECT m.account_id FROM pg_temp.hs_m m);
+	-- (NOT IN: one hashed pass over the scored keys, which are NOT NULL, rather than sorting both sides; the
+	-- accounts stage counted them, so without any the pass is skipped)
+	IF n_unscored > 0 THEN
+		DELETE FROM health_score.account_health h
+		 WHERE h.account_id NOT IN (SELECT m.account_id FROM pg_temp.hs_m m);
+	END IF;
 
 	-- One history row per account and as_of day (in the session's time zone); a rerun that day replaces it.
 	-- A row the rerun would leave as it is (arr compared as text: 1.0 and 1.00 differ) is not rewritten: new

@@ -83,6 +83,7 @@ DECLARE
 	k text;
 	v jsonb;
 	n float8;
+	is_days boolean;
 BEGIN
 	IF NEW.params IS NULL OR pg_catalog.jsonb_typeof(NEW.params) <> 'object' THEN
 		RAISE EXCEPTION 'params of rule % must be a JSON object', NEW.code
@@ -107,7 +108,8 @@ BEGIN
 			END IF;
 			CONTINUE;
 		END IF;
-		IF (defaults IS NOT NULL OR k = 'days' OR k LIKE '%\_days') AND pg_catalog.jsonb_typeof(v) <> 'number' THEN
+		is_days := k = 'days' OR k LIKE '%\_days';
+		IF (defaults IS NOT NULL OR is_days) AND pg_catalog.jsonb_typeof(v) <> 'number' THEN
 			RAISE EXCEPTION 'parameter % of rule % must be a number, not %', k, NEW.code, v
 				USING ERRCODE = 'invalid_parameter_value';
 		END IF;
@@ -122,7 +124,7 @@ BEGIN
 			RAISE EXCEPTION 'parameter % of rule % must be a non-negative number, not %', k, NEW.code, v
 				USING ERRCODE = 'invalid_parameter_value';
 		END IF;
-		IF (k = 'days' OR k LIKE '%\_days') AND NOT (n >= 0 AND n <= 36500) THEN
+		IF is_days AND NOT (n >= 0 AND n <= 36500) THEN
 			RAISE EXCEPTION 'parameter % of rule % must be a number of days from 0 to 36500, not %', k, NEW.code, v
 				USING ERRCODE = 'invalid_parameter_value';
 		END IF;
@@ -159,7 +161,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	k text;
-	w float8;
 	total float8 := 0;
 BEGIN
 	IF NEW.weights IS NULL OR pg_catalog.jsonb_typeof(NEW.weights) <> 'object' THEN
@@ -178,8 +179,7 @@ BEGIN
 				USING ERRCODE = 'invalid_parameter_value',
 				      HINT = 'Weights are relative: {"engagement": 30, "support": 15} weighs engagement twice as much as support.';
 		END IF;
-		w := (NEW.weights ->> k)::float8;
-		total := total + w;
+		total := total + (NEW.weights ->> k)::float8;
 	END LOOP;
 	IF total <= 0 THEN
 		RAISE EXCEPTION 'weights of profile % must give at least one component a positive weight', NEW.name
@@ -189,12 +189,12 @@ BEGIN
 		RAISE EXCEPTION 'key_features of profile % must not contain NULL', NEW.name
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	IF NEW.expected_events_per_user_day = 'Infinity' OR NEW.expected_events_per_user_day = 'NaN' THEN
+	IF NEW.expected_events_per_user_day IN ('Infinity', 'NaN') THEN
 		RAISE EXCEPTION 'expected_events_per_user_day of profile % must be a finite positive number, not %',
 			NEW.name, NEW.expected_events_per_user_day
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF NEW.target_utilisation = 'Infinity' OR NEW.target_utilisation = 'NaN' THEN
+	IF NEW.target_utilisation IN ('Infinity', 'NaN') THEN
 		RAISE EXCEPTION 'target_utilisation of profile % must be a finite positive number, not %',
 			NEW.name, NEW.target_utilisation
 			USING ERRCODE = 'invalid_parameter_value';

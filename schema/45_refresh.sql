@@ -688,9 +688,12 @@ BEGIN
 	       adoption = excluded.adoption, support = excluded.support, sentiment = excluded.sentiment,
 	       relationship = excluded.relationship, inputs = excluded.inputs, as_of = excluded.as_of,
 	       refreshed_at = excluded.refreshed_at;
-	-- (NOT IN: one hashed pass over the scored keys, which are NOT NULL, rather than sorting both sides)
-	DELETE FROM health_score.account_health h
-	 WHERE h.account_id NOT IN (SELECT m.account_id FROM pg_temp.hs_m m);
+	-- (NOT IN: one hashed pass over the scored keys, which are NOT NULL, rather than sorting both sides; the
+	-- accounts stage counted them, so without any the pass is skipped)
+	IF n_unscored > 0 THEN
+		DELETE FROM health_score.account_health h
+		 WHERE h.account_id NOT IN (SELECT m.account_id FROM pg_temp.hs_m m);
+	END IF;
 
 	-- One history row per account and as_of day (in the session's time zone); a rerun that day replaces it.
 	-- A row the rerun would leave as it is (arr compared as text: 1.0 and 1.00 differ) is not rewritten: new

@@ -179,6 +179,11 @@ BEGIN;
 DELETE FROM sec_accts WHERE account_id > 9;
 SELECT accounts FROM health_score.refresh('2026-03-01', force => true);
 ROLLBACK;
+BEGIN;
+DELETE FROM sec_accts WHERE account_id > 9;
+CALL health_score.run_refresh('2026-03-01', force => true);
+SELECT count(*) AS scored FROM health_score.account_health;
+ROLLBACK;
 SET health_score.max_unscored_share = 'most';
 SELECT health_score.refresh('2026-03-01');
 SET health_score.max_unscored_share = 1.5;
@@ -209,6 +214,10 @@ SELECT status, finished_at IS NULL AS unfinished FROM health_score.refresh_log O
 SELECT accounts FROM health_score.refresh('2026-03-01');
 SELECT status, message FROM health_score.refresh_log ORDER BY id;
 SELECT health_score.drop_source('activity', 'sec_slow_evts');
+-- A run that succeeds leaves its own row, 'ok', in place of its 'running' one.
+DELETE FROM health_score.refresh_log;
+CALL health_score.run_refresh('2026-03-01');
+SELECT status, accounts, finished_at IS NOT NULL AS finished FROM health_score.refresh_log;
 
 -- 11. A temporary table is no source.
 CREATE TEMP TABLE tmp_events (account_id bigint, occurred_at timestamptz);
@@ -251,6 +260,7 @@ SELECT round((h.inputs #>> '{engagement,decayed_events}')::numeric, 3)
 SELECT health_score.percentages('{2,2,2}', -1);
 SELECT health_score.percentages('{2,-1,3}');
 SELECT health_score.percentages('{1,1,1}', NULL);
+SELECT health_score.percentages('{1,1,1}', 16);
 SELECT health_score.percentages('{1,1,1}', 2);
 
 -- Clean up: the suites after this one share the database.

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION health_score;
 SET LOCAL client_min_messages = warning;
-SELECT plan(20);
+SELECT plan(21);
 
 CREATE TEMP TABLE job1 AS SELECT health_score.schedule_refresh() AS jobid;
 SELECT ok((SELECT j.jobid = job1.jobid AND j.schedule = '*/30 * * * *' AND j.command = 'CALL health_score.run_refresh()'
@@ -48,6 +48,9 @@ SELECT ok(health_score.schedule_refresh('*/5 * * * *', run_as => 'regress_hs_ref
 SELECT results_eq($$SELECT username, schedule, command FROM cron.job WHERE jobname = 'health_score_refresh'$$,
                   $$VALUES ('regress_hs_refresher'::text, '*/5 * * * *'::text, 'CALL health_score.run_refresh()'::text)$$,
                   'one job in this database, run as the refresh role; the superuser''s job is gone');
+SAVEPOINT run_as_job;
+SELECT is(health_score.unschedule_refresh(), true, 'a superuser unschedules the job that runs as another role');
+ROLLBACK TO SAVEPOINT run_as_job;
 CREATE ROLE regress_hs_nologin;
 SELECT health_score.grant_refresh('regress_hs_nologin');
 SELECT throws_ok($$SELECT health_score.schedule_refresh('*/5 * * * *', run_as => 'regress_hs_nologin')$$, '22023',
