@@ -35,7 +35,7 @@ all install installcheck:
 	@exit 1
 endif
 
-$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*.sql))
+$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*/*.sql))
 	cat $^ > $@
 
 .PHONY: deps test bench demo demo-stop

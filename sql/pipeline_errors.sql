@@ -79,9 +79,16 @@ CREATE VIEW nan_evts AS SELECT account_id, ts AS occurred_at, 'NaN'::float8 AS w
 SELECT kind FROM health_score.add_source('activity', 'nan_evts');
 SELECT * FROM health_score.refresh('2026-03-02');
 SELECT health_score.drop_source('activity', 'nan_evts');
-CREATE VIEW dup_accts AS SELECT id FROM accts UNION ALL SELECT 1;
+-- An accounts source with an account twice: add_source refuses it while it can see the duplicate, and a
+-- refresh once it appears later.
+CREATE TABLE dup_on ();
+CREATE VIEW dup_accts AS SELECT id FROM accts UNION ALL SELECT 1 FROM dup_on;
 SELECT health_score.drop_source('accounts', 'accts');
+INSERT INTO dup_on DEFAULT VALUES;
 SELECT kind FROM health_score.add_source('accounts', 'dup_accts', '{"account_id": "id"}');
+DELETE FROM dup_on;
+SELECT kind FROM health_score.add_source('accounts', 'dup_accts', '{"account_id": "id"}');
+INSERT INTO dup_on DEFAULT VALUES;
 SELECT * FROM health_score.refresh('2026-03-02');
 SELECT health_score.drop_source('accounts', 'dup_accts');
 SELECT kind FROM health_score.add_source('accounts', 'accts', '{"account_id": "id", "seats": "id"}');

@@ -138,10 +138,10 @@ SELECT accounts FROM health_score.refresh('2026-03-01');
 SELECT account_id, inputs #> '{adoption,used_30d}' AS used FROM health_score.account_health WHERE account_id IN ('1', '2', '6') ORDER BY 1;
 
 -- 7. Rules and profiles are validated when written, naming the field.
-INSERT INTO health_score.rule (code, description, severity, params) VALUES ('qbr_due', 'QBR overdue', 'amber', '{"days": "soon"}');
-INSERT INTO health_score.rule (code, description, severity, params) VALUES ('qbr_due', 'QBR overdue', 'amber', '{"days": 1e9}');
-INSERT INTO health_score.rule (code, description, severity, params) VALUES ('qbr_due', 'QBR overdue', 'amber', '{"days": 90, "who": ["a"]}');
-INSERT INTO health_score.rule (code, description, severity, params) VALUES ('qbr_due', 'QBR overdue', 'amber', '{"days": 90, "owner": "csm"}');
+INSERT INTO health_score.rule (code, description, severity, condition, params) VALUES ('qbr_due', 'QBR overdue', 'amber', 'days_since_business_review > {days}', '{"days": "soon"}');
+INSERT INTO health_score.rule (code, description, severity, condition, params) VALUES ('qbr_due', 'QBR overdue', 'amber', 'days_since_business_review > {days}', '{"days": 1e9}');
+INSERT INTO health_score.rule (code, description, severity, condition, params) VALUES ('qbr_due', 'QBR overdue', 'amber', 'days_since_business_review > {days} OR {who} IS NULL', '{"days": 90, "who": ["a"]}');
+INSERT INTO health_score.rule (code, description, severity, condition, params) VALUES ('qbr_due', 'QBR overdue', 'amber', 'days_since_business_review > {days} AND {owner} <> ''''', '{"days": 90, "owner": "csm"}');
 UPDATE health_score.rule SET params = '{"min_drop": 1e400}' WHERE code = 'score_drop';
 UPDATE health_score.profile SET target_utilisation = 'NaN' WHERE name = 'default';
 UPDATE health_score.profile SET expected_events_per_user_day = 'Infinity' WHERE name = 'default';

@@ -11,12 +11,14 @@ SELECT set_eq($$SELECT code FROM health_score.rule WHERE seeded AND enabled$$,
                     'active_users_decline', 'support_spike', 'long_open_case', 'silent_account', 'unreturned_contact',
                     'detractor', 'observation', 'renewal_risk', 'score_drop', 'new_users', 'feature_adopted'],
               'the sixteen rules are seeded and enabled');
-SELECT is_empty($$SELECT FROM health_score.rule WHERE params IS DISTINCT FROM health_score._rule_defaults(code)
-                                                    OR action IS NULL OR description IS NULL$$,
-                'each with its thresholds in params, a description and an action');
+SELECT is_empty($$SELECT FROM health_score.rule
+                   WHERE action IS NULL OR description IS NULL OR measures = '{}'
+                      OR ARRAY(SELECT k FROM jsonb_object_keys(params) k ORDER BY k)
+                         <> ARRAY(SELECT k FROM unnest(health_score._condition_params(condition)) k ORDER BY k)$$,
+                'each with a condition over measures, its thresholds in params, a description and an action');
 SELECT results_eq($$SELECT code, severity FROM health_score.rule WHERE severity <> 'amber' ORDER BY code$$,
                   $$VALUES ('detractor', 'red'), ('feature_adopted', 'info'), ('inactive', 'red'), ('new_users', 'info'),
-                           ('over_licensed', 'opportunity'), ('renewal_risk', 'red')$$,
+                           ('over_licensed', 'opportunity'), ('renewal_approaching', 'info'), ('renewal_risk', 'red')$$,
                   'severities: red, amber, info and opportunity');
 SELECT results_eq($$SELECT name, half_life, target_utilisation, poor_below, good_from, seeded FROM health_score.profile$$,
                   $$VALUES ('default', interval '14 days', 0.8::float8, 40::float8, 70::float8, true)$$,
@@ -24,6 +26,7 @@ SELECT results_eq($$SELECT name, half_life, target_utilisation, poor_below, good
 
 SELECT set_eq($$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'health_score'$$,
               ARRAY['health_score.sources', 'health_score.profile', 'health_score.rule', 'health_score.observation',
+                    'health_score.measure', 'health_score.component',
                     'health_score.account_health', 'health_score.health_history', 'health_score.flag',
                     'health_score.refresh_log', 'health_score.observation_id_seq', 'health_score.flag_id_seq',
                     'health_score.refresh_log_id_seq'],
@@ -32,20 +35,20 @@ SELECT set_eq($$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE
 -- A restore: CREATE EXTENSION seeds, then the dump's rows arrive.
 UPDATE health_score.rule SET params = '{"days": 45}', enabled = false WHERE code = 'inactive';
 UPDATE health_score.profile SET key_features = '{report}' WHERE name = 'default';
-INSERT INTO health_score.rule (code, description, severity, params, action)
-VALUES ('churn_keyword', 'Custom: "cancel" in a case subject', 'red', '{"word": "cancel"}', 'Call now.');
+INSERT INTO health_score.rule (code, description, severity, condition, params, action)
+VALUES ('urgent_cases', 'Custom: open high-priority cases', 'red', 'open_high_priority_cases >= {min}', '{"min": 1}', 'Call now.');
 CREATE TEMP TABLE dumped_rule AS SELECT * FROM health_score.rule;
 CREATE TEMP TABLE dumped_profile AS SELECT * FROM health_score.profile;
 DELETE FROM health_score.rule WHERE NOT seeded;
-UPDATE health_score.rule r SET params = health_score._rule_defaults(r.code), enabled = true;
+UPDATE health_score.rule SET params = '{"days": 30}', enabled = true WHERE code = 'inactive';
 UPDATE health_score.profile SET key_features = '{}';
 SELECT lives_ok($$INSERT INTO health_score.rule SELECT * FROM dumped_rule$$, 'restoring the dumped rules raises no duplicate key');
 SELECT lives_ok($$INSERT INTO health_score.profile SELECT * FROM dumped_profile$$, 'nor the dumped profiles');
 SELECT results_eq($$SELECT params, enabled FROM health_score.rule WHERE code = 'inactive'$$,
                   $$VALUES ('{"days": 45}'::jsonb, false)$$, 'an edited seeded rule keeps its edits');
 SELECT is((SELECT key_features FROM health_score.profile WHERE name = 'default'), '{report}', 'and so does the default profile');
-SELECT is((SELECT count(*)::integer FROM health_score.rule), 17, 'the custom rule is back, nothing is duplicated');
-SELECT throws_ok($$INSERT INTO health_score.rule (code, description, severity) VALUES ('inactive', 'again', 'red')$$,
+SELECT is((SELECT count(*)::integer FROM health_score.rule), 19, 'the custom rule is back, nothing is duplicated');
+SELECT throws_ok($$INSERT INTO health_score.rule (code, description, severity, condition) VALUES ('inactive', 'again', 'red', 'true')$$,
                  '23505', NULL, 'an ordinary insert of an existing code still fails');
 
 -- Validation.

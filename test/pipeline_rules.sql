@@ -150,26 +150,31 @@ SELECT bag_eq('SELECT account, rule FROM open_flags',
 
 -- Evidence: the numbers that tripped the rule and the thresholds.
 SELECT is((SELECT evidence FROM health_score.flag WHERE rule = 'licence_gap' AND cleared_at IS NULL),
-          '{"below": 0.5, "seats": 20, "utilisation": 0.400, "active_users_30d": 8}'::jsonb,
+          '{"below": 0.5, "utilisation": 0.400}'::jsonb,
           'licence_gap evidence: 8 active users on 20 seats against 0.5');
-SELECT is((SELECT evidence - 'monthly_average_previous_90d' FROM health_score.flag WHERE rule = 'support_spike' AND cleared_at IS NULL),
-          '{"factor": 2, "cases_30d": 4, "min_cases": 3, "cases_previous_90d": 1}'::jsonb,
+SELECT is((SELECT evidence FROM health_score.flag WHERE rule = 'support_spike' AND cleared_at IS NULL),
+          '{"factor": 2, "cases_30d": 4, "min_cases": 3, "cases_prev_90d": 1}'::jsonb,
           'support_spike evidence: 4 cases in 30 days against 1 in the 90 days before');
-SELECT is((SELECT evidence -> 'decline' FROM health_score.flag WHERE rule = 'active_users_decline' AND cleared_at IS NULL),
-          '0.300'::jsonb, 'active_users_decline evidence: active users down 30% (10 -> 7)');
-SELECT is((SELECT (evidence ->> 'new_users')::integer FROM health_score.flag WHERE rule = 'new_users' AND cleared_at IS NULL),
-          10, 'new_users evidence: 10 users first seen in 30 days');
-SELECT is((SELECT evidence -> 'features' FROM health_score.flag WHERE rule = 'feature_adopted' AND cleared_at IS NULL),
-          '["dashboard"]'::jsonb, 'feature_adopted evidence names the newly used key feature');
-SELECT is((SELECT evidence -> 'categories' FROM health_score.flag WHERE rule = 'detractor' AND cleared_at IS NULL),
-          '["Accuracy"]'::jsonb, 'detractor evidence names the category rated 6 or less');
-SELECT ok((SELECT (evidence ->> 'drop')::float8 >= 15 AND (evidence ->> 'previous_as_of')::timestamptz = pg_temp.t() - interval '30 days'
+SELECT is((SELECT evidence FROM health_score.flag WHERE rule = 'active_users_decline' AND cleared_at IS NULL),
+          '{"min_decline": 0.2, "min_previous_users": 3, "active_users_decline": 0.300, "active_users_prev_30d": 10}'::jsonb,
+          'active_users_decline evidence: active users down 30% (10 -> 7)');
+SELECT is((SELECT evidence FROM health_score.flag WHERE rule = 'new_users' AND cleared_at IS NULL),
+          '{"days": 30, "new_users": 10, "min_new_users": 10}'::jsonb,
+          'new_users evidence: 10 users first seen in 30 days, the window coming from the measure');
+SELECT is((SELECT evidence FROM health_score.flag WHERE rule = 'feature_adopted' AND cleared_at IS NULL),
+          '{"days": 7, "key_features_adopted": 1}'::jsonb, 'feature_adopted evidence: one key feature newly used in 7 days');
+SELECT is((SELECT evidence FROM health_score.flag WHERE rule = 'detractor' AND cleared_at IS NULL),
+          '{"days": 90, "max_rating": 6, "detractor_responses": 1}'::jsonb, 'detractor evidence: one rating of 6 or less in 90 days');
+SELECT ok((SELECT (evidence ->> 'score_earlier')::float8 - (evidence ->> 'score')::float8 >= 15
+                  AND evidence @> '{"days": 30, "min_drop": 15, "tolerance_days": 7}'
              FROM health_score.flag WHERE rule = 'score_drop' AND cleared_at IS NULL),
           'score_drop evidence: a drop of 15 points or more against the score 30 days earlier');
-SELECT is((SELECT (evidence ->> 'unanswered_outbound')::integer FROM health_score.flag WHERE rule = 'unreturned_contact' AND cleared_at IS NULL),
-          3, 'unreturned_contact evidence: three unanswered calls since the customer last responded');
-SELECT is((SELECT evidence #>> '{observations,0,indicator}' FROM health_score.flag WHERE rule = 'observation' AND cleared_at IS NULL),
-          'no_exec_sponsor', 'observation evidence lists the open observation');
+SELECT is((SELECT evidence FROM health_score.flag WHERE rule = 'unreturned_contact' AND cleared_at IS NULL),
+          '{"days": 30, "min_unanswered": 3, "unanswered_outreach": 3}'::jsonb,
+          'unreturned_contact evidence: three unanswered calls since the customer last responded');
+SELECT is((SELECT evidence FROM health_score.flag WHERE rule = 'silent_account' AND cleared_at IS NULL),
+          '{"days": 90, "open_cases": 0, "account_age_days": 424.500, "days_since_contact": "Infinity"}'::jsonb,
+          'silent_account evidence: never in contact (days since: Infinity), no open case');
 SELECT is_empty($$SELECT FROM health_score.flag f JOIN health_score.rule r ON r.code = f.rule
                   WHERE f.cleared_at IS NULL AND (f.action IS DISTINCT FROM r.action OR f.severity <> r.severity
                                                   OR f.raised_at IS NULL)$$,

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION health_score;
 SET LOCAL timezone = 'UTC';
-SELECT plan(56);
+SELECT plan(57);
 
 -- The accounts source: a bigint-keyed table. The views read the scores from account_health; rows are put
 -- there by hand so every expected number below follows from this file alone.
@@ -175,10 +175,15 @@ SELECT is((SELECT reasons[2] FROM health_score.at_risk_accounts WHERE account_id
 SELECT is((SELECT reasons FROM health_score.at_risk_accounts WHERE account_id = 1),
 	'{"A survey rating of 6 or less in 90 days, overall or in any category"}'::text[],
 	'a good account with a red flag: the flag is the reason');
-UPDATE health_score.rule SET params = '{"days": 45}' WHERE code = 'inactive';
+UPDATE health_score.flag SET evidence = evidence || '{"days": 45}' WHERE account_id = '5' AND rule = 'inactive';
 SELECT is((SELECT reasons[2] FROM health_score.at_risk_accounts WHERE account_id = 5),
 	'No activity for 45 days (accounts younger than that are not judged)',
-	'reasons follow the rule''s current thresholds');
+	'reasons give the thresholds that applied to the flag (its profile''s, in its evidence)');
+UPDATE health_score.flag SET evidence = evidence - 'days' WHERE account_id = '5' AND rule = 'inactive';
+UPDATE health_score.rule SET params = '{"days": 60}' WHERE code = 'inactive';
+SELECT is((SELECT reasons[2] FROM health_score.at_risk_accounts WHERE account_id = 5),
+	'No activity for 60 days (accounts younger than that are not judged)',
+	'a threshold the evidence lacks is the rule''s current one');
 SELECT is((SELECT evidence -> 'inactive' ->> 'days_since_activity' FROM health_score.at_risk_accounts WHERE account_id = 5),
 	'45', 'evidence keyed by rule code');
 SELECT is((SELECT evidence ? 'licence_gap' FROM health_score.at_risk_accounts WHERE account_id = 5), true,

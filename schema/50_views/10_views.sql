@@ -297,13 +297,11 @@ $q$, open_flags, visible);
 
 	-- The weekly review list: red and amber flags explain the risk; info and opportunity flags are plays.
 	-- The accounts at risk are picked first (band poor, or an open red flag through the flag_open index), and
-	-- each rule's description is filled in once per rule, with its current thresholds.
+	-- each flag's reason is its rule's description with the thresholds that applied to it (its evidence).
 	EXECUTE format($q$
 CREATE VIEW health_score.at_risk_accounts WITH (security_invoker = true) AS
 WITH ru AS MATERIALIZED (
-	SELECT r.code, r.action,
-	       health_score.rule_text(r.description,
-	           coalesce(health_score._rule_defaults(r.code), '{}'::jsonb) || coalesce(r.params, '{}'::jsonb)) AS reason
+	SELECT r.code, r.action, r.description, r.params
 	  FROM health_score.rule r
 )
 SELECT pg_catalog.row_number() OVER (ORDER BY h.arr DESC NULLS LAST, h.score NULLS FIRST, h.account_id)
@@ -330,7 +328,9 @@ SELECT pg_catalog.row_number() OVER (ORDER BY h.arr DESC NULLS LAST, h.score NUL
 	SELECT pg_catalog.array_agg(fl.rule ORDER BY fl.ord, fl.rule) AS codes,
 	       pg_catalog.count(*) FILTER (WHERE fl.severity = 'red') AS red,
 	       pg_catalog.count(*) FILTER (WHERE fl.severity = 'amber') AS amber,
-	       pg_catalog.array_agg(coalesce(ru.reason, fl.rule) ORDER BY fl.ord, fl.rule) AS reasons,
+	       -- the thresholds as they applied to the account (its profile's), from the evidence
+	       pg_catalog.array_agg(coalesce(health_score.rule_text(ru.description, ru.params || fl.evidence), fl.rule)
+	                            ORDER BY fl.ord, fl.rule) AS reasons,
 	       pg_catalog.array_agg(coalesce(fl.action, ru.action) ORDER BY fl.ord, fl.rule)
 	           FILTER (WHERE coalesce(fl.action, ru.action) IS NOT NULL) AS actions,
 	       pg_catalog.jsonb_object_agg(fl.rule, fl.evidence) AS evidence
@@ -384,15 +384,13 @@ $q$, visible);
 	EXECUTE format($q$
 CREATE VIEW health_score.plays WITH (security_invoker = true) AS
 WITH ru AS MATERIALIZED (
-	SELECT r.code, r.action,
-	       health_score.rule_text(r.description,
-	           coalesce(health_score._rule_defaults(r.code), '{}'::jsonb) || coalesce(r.params, '{}'::jsonb)) AS description
+	SELECT r.code, r.action, r.description, r.params
 	  FROM health_score.rule r
 )
 SELECT f.id AS flag_id,
        h.account_id::%1$s AS account_id,
        h.name, h.segment, h.plan, h.owner, h.arr, h.renewal_date, h.score, h.band,
-       f.rule, f.severity, coalesce(ru.description, f.rule) AS description,
+       f.rule, f.severity, coalesce(health_score.rule_text(ru.description, ru.params || f.evidence), f.rule) AS description,
        f.raised_at, f.updated_at, f.evidence,
        coalesce(f.action, ru.action) AS action
   FROM health_score.flag f

@@ -10,15 +10,16 @@
 -- second accounts source.
 
 -- The canonical columns of each kind: what a source may provide, of which class of type, and whether it must.
+-- This list is the one definition of the source kinds.
 --   key: the account key (bigint/integer/smallint, text/varchar, or uuid)   user: a user key (same families)
 --   time: timestamptz, timestamp or date     label: any type, read as text    count: an integer or numeric
 --   number: any numeric type                 flag: boolean
-CREATE FUNCTION health_score._source_columns(kind text)
-RETURNS TABLE (canonical text, class text, required boolean, ord integer)
+CREATE FUNCTION health_score._source_catalog()
+RETURNS TABLE (kind text, canonical text, class text, required boolean, ord integer)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT c.canonical, c.class, c.required, c.ord::integer
+	SELECT c.kind, c.canonical, c.class, c.required, c.ord::integer
 	  FROM (VALUES
 		('accounts', 'account_id', 'key', true, 1), ('accounts', 'name', 'label', false, 2),
 		('accounts', 'segment', 'label', false, 3), ('accounts', 'lifecycle_stage', 'label', false, 4),
@@ -34,11 +35,42 @@ AS $$
 		('surveys', 'account_id', 'key', true, 1), ('surveys', 'responded_at', 'time', true, 2),
 		('surveys', 'rating', 'number', false, 3), ('surveys', 'category', 'label', false, 4),
 		('touchpoints', 'account_id', 'key', true, 1), ('touchpoints', 'occurred_at', 'time', true, 2),
-		('touchpoints', 'direction', 'label', false, 3), ('touchpoints', 'answered', 'flag', false, 4)
+		('touchpoints', 'direction', 'label', false, 3), ('touchpoints', 'answered', 'flag', false, 4),
+		('touchpoints', 'kind', 'label', false, 5),
+		('metrics', 'account_id', 'key', true, 1), ('metrics', 'metric', 'label', true, 2),
+		('metrics', 'value', 'number', true, 3), ('metrics', 'measured_at', 'time', true, 4)
 	  ) AS c (kind, canonical, class, required, ord)
-	 WHERE c.kind = $1
-	 ORDER BY c.ord
 $$;
+
+CREATE FUNCTION health_score._source_columns(kind text)
+RETURNS TABLE (canonical text, class text, required boolean, ord integer)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT c.canonical, c.class, c.required, c.ord FROM health_score._source_catalog() c WHERE c.kind = $1 ORDER BY c.ord
+$$;
+
+-- The source kinds, alphabetically.
+CREATE FUNCTION health_score._source_kinds()
+RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_catalog.array_agg(DISTINCT c.kind ORDER BY c.kind) FROM health_score._source_catalog() c $$;
+
+-- Registered sources. columns holds the resolved mapping: for every canonical column the relation provides
+-- (mapped explicitly or found under its canonical name), canonical name -> the relation's column name.
+-- Optional canonical columns the relation lacks are absent. key_type is format_type() of account_id.
+CREATE TABLE health_score.sources (
+	kind text NOT NULL CHECK (kind = ANY (health_score._source_kinds())),
+	relation regclass NOT NULL,
+	columns jsonb NOT NULL,
+	key_type text NOT NULL,
+	added_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (kind, relation)
+);
+-- Exactly one accounts source.
+CREATE UNIQUE INDEX sources_one_accounts ON health_score.sources (kind) WHERE kind = 'accounts';
+SELECT pg_catalog.pg_extension_config_dump('health_score.sources', '');
 
 -- The family of a type, looking through domains: integer, numeric, text, uuid, time, boolean, enum or other.
 CREATE FUNCTION health_score._type_family(typ regtype)
@@ -135,7 +167,8 @@ DECLARE
 	accounts_row health_score.sources;
 	result health_score.sources;
 	k text;
-	kinds constant text[] := ARRAY['accounts', 'activity', 'support_cases', 'surveys', 'touchpoints'];
+	dup text;
+	kinds constant text[] := health_score._source_kinds();
 BEGIN
 	IF kind IS NULL OR NOT kind = ANY (kinds) THEN
 		RAISE EXCEPTION 'unknown source kind %', coalesce(health_score._q(kind), 'NULL')
@@ -251,6 +284,24 @@ BEGIN
 		END IF;
 	END IF;
 
+	-- One row per account: a unique index on the key says so; otherwise the current rows must (refresh
+	-- checks again, since a view or a table without the index may change).
+	IF kind = 'accounts' AND NOT EXISTS (
+			SELECT FROM pg_catalog.pg_index i
+			  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+			 WHERE i.indrelid = relation AND i.indisunique AND i.indnkeyatts = 1 AND i.indpred IS NULL
+			   AND i.indexprs IS NULL AND a.attname = resolved ->> 'account_id') THEN
+		EXECUTE pg_catalog.format('SELECT s.%1$I::text FROM %2$s s WHERE s.%1$I IS NOT NULL GROUP BY s.%1$I HAVING count(*) > 1 LIMIT 1',
+		                          resolved ->> 'account_id', relation)
+		   INTO dup;
+		IF dup IS NOT NULL THEN
+			RAISE EXCEPTION 'account_id % appears more than once in %', dup, relation
+				USING ERRCODE = 'unique_violation',
+				      DETAIL = 'An accounts source has one row per account.',
+				      HINT = 'Register a relation with one row per account, such as a view with DISTINCT ON (account_id).';
+		END IF;
+	END IF;
+
 	-- Sources change between refreshes, never during one: this waits for a running refresh(), and a
 	-- refresh started meanwhile waits for this transaction.
 	PERFORM health_score._refresh_lock(true);
@@ -262,6 +313,10 @@ BEGIN
 
 	IF kind = 'accounts' THEN
 		PERFORM health_score.rebuild_views();
+	END IF;
+	-- the metric names and touchpoint kinds it holds become measures, so rules can use them at once
+	IF kind IN ('metrics', 'touchpoints') THEN
+		PERFORM health_score._discover_measures(relation);
 	END IF;
 	RETURN result;
 END
@@ -277,10 +332,10 @@ AS $$
 DECLARE
 	removed boolean;
 BEGIN
-	IF kind IS NULL OR kind NOT IN ('accounts', 'activity', 'support_cases', 'surveys', 'touchpoints') THEN
+	IF kind IS NULL OR NOT kind = ANY (health_score._source_kinds()) THEN
 		RAISE EXCEPTION 'unknown source kind %', coalesce(health_score._q(kind), 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',
-			      HINT = 'Use one of: accounts, activity, support_cases, surveys, touchpoints.';
+			      HINT = 'Use one of: ' || pg_catalog.array_to_string(health_score._source_kinds(), ', ') || '.';
 	END IF;
 	-- as in add_source: never during a refresh
 	PERFORM health_score._refresh_lock(true);

@@ -95,6 +95,56 @@ BEGIN
 END
 $$;
 
+-- The same rule for a measure's query (36_query_measures.sql): a superuser's refresh runs it only when a
+-- superuser added it and every object it reads, recursively as for a source view, is a superuser's. The
+-- objects are found by creating the query as a temporary view, $1 read as a NULL timestamptz.
+CREATE FUNCTION health_score._check_measure_trust(name text, owner regrole, query text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	untrusted record;
+	probe regclass;
+	hint constant text := 'Refresh as a role without superuser rights: SELECT health_score.grant_refresh(''health_score_refresher''); '
+	                      'then refresh or schedule as it (README, Security).';
+BEGIN
+	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+		RETURN;
+	END IF;
+	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = owner) THEN
+		RAISE EXCEPTION 'refresh as superuser % refuses measure %: it was added by role %, which is not a superuser',
+			health_score._q(current_user), name, health_score._q(owner::text)
+			USING ERRCODE = 'insufficient_privilege',
+			      DETAIL = 'A refresh runs measure queries with the rights of the role that refreshes.',
+			      HINT = hint;
+	END IF;
+	BEGIN
+		EXECUTE pg_catalog.format('CREATE TEMP VIEW hs_measure_probe AS SELECT * FROM (%s) q',
+		                          pg_catalog.regexp_replace(query, '\$1(?![0-9])', '(NULL::timestamptz)', 'g'));
+	EXCEPTION WHEN OTHERS THEN
+		RAISE EXCEPTION 'refresh as superuser % refuses measure %: the objects its query reads cannot be listed', health_score._q(current_user), name
+			USING ERRCODE = 'insufficient_privilege', DETAIL = SQLERRM, HINT = hint;
+	END;
+	probe := 'pg_temp.hs_measure_probe'::regclass;
+	SELECT o.kind, o.name, r.rolname INTO untrusted
+	  FROM health_score._source_objects(probe) o
+	  JOIN pg_catalog.pg_roles r ON r.oid = o.owner
+	 WHERE NOT r.rolsuper
+	 ORDER BY o.kind, o.name
+	 LIMIT 1;
+	DROP VIEW pg_temp.hs_measure_probe;
+	IF FOUND THEN
+		RAISE EXCEPTION 'refresh as superuser % refuses measure %: % % is owned by role %, which is not a superuser',
+			health_score._q(current_user), name, untrusted.kind, untrusted.name, health_score._q(untrusted.rolname)
+			USING ERRCODE = 'insufficient_privilege',
+			      DETAIL = 'A refresh runs measure queries with the rights of the role that refreshes, and '
+			               'code that a role without those rights can change must not run with a superuser''s.',
+			      HINT = hint;
+	END IF;
+END
+$$;
+
 CREATE FUNCTION health_score.grant_refresh(role regrole)
 RETURNS void
 LANGUAGE plpgsql
@@ -111,7 +161,9 @@ BEGIN
 	EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean, boolean) TO %s', role);
 	EXECUTE pg_catalog.format('GRANT EXECUTE ON PROCEDURE health_score.run_refresh(timestamptz, boolean) TO %s', role);
 	EXECUTE pg_catalog.format('GRANT SELECT ON health_score.sources, health_score.profile, health_score.rule, '
-	                          'health_score.observation TO %s', role);
+	                          'health_score.observation, health_score.component TO %s', role);
+	-- INSERT: a refresh adds the metric names and touchpoint kinds the sources now hold as measures
+	EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON health_score.measure TO %s', role);
 	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE ON health_score.account_health, '
 	                          'health_score.health_history TO %s', role);
 	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE ON health_score.flag, health_score.refresh_log TO %s', role);

@@ -1,0 +1,130 @@
+-- Stage measures: one row per scored account, a column per measure of the catalog (hs_measure) except the
+-- composite's own (score, band, score_earlier: the rules stage adds them). This SELECT list is the one
+-- definition of each built-in measure; measure.description says the same in words.
+--   reads   hs_acc, hs_act, hs_sup, hs_srv, hs_tp, hs_obs, hs_met, hs_qm, hs_profile, hs_measure; run
+--   writes  hs_m: account_id, every measure by name, and what the components need besides, in columns
+--           whose names start with _ (no measure's can): _profile, _half_life, _expected_per_day,
+--           _target_utilisation, _key_features, _features_used, _last_activity_at, _weights, _poor_below,
+--           _good_from, _observations, _last_response_at
+-- A measure whose source kind is not registered is NULL; a count whose source is, 0 where nothing was
+-- counted; days since something that never happened, +Infinity.
+CREATE FUNCTION health_score._stage_measures(run health_score._run)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	extra text;
+	msg text; det text; hnt text; st text;
+BEGIN
+	-- temp tables have no statistics until analyzed; without them the joins below plan badly (the join
+	-- key is all the planner needs: analyzing only it skips the wide columns)
+	ANALYZE pg_temp.hs_act (account_id), pg_temp.hs_sup (account_id), pg_temp.hs_srv (account_id),
+		pg_temp.hs_tp (account_id), pg_temp.hs_obs (account_id), pg_temp.hs_met (account_id), pg_temp.hs_qm (account_id);
+	-- The names of the key features in a bitmask, in the profile's order: built once for each profile and
+	-- bitmask that occurs, not once for each account.
+	CREATE TEMP TABLE hs_kf ON COMMIT DROP AS
+	SELECT x.profile, x.bits,
+	       ARRAY(SELECT f FROM pg_catalog.unnest(p.key_features) f
+	              WHERE (x.bits >> (pg_catalog.array_position(run.key_features, f) - 1)) & 1 = 1) AS features
+	  FROM (SELECT DISTINCT a.profile, b.bits
+	          FROM pg_temp.hs_acc a
+	          JOIN pg_temp.hs_act act ON act.account_id = a.account_id,
+	               LATERAL (VALUES (act.kf_used_30), (act.kf_since_adopt & ~act.kf_before_adopt)) b (bits)) x
+	  JOIN pg_temp.hs_profile p ON p.name = x.profile;
+	ANALYZE pg_temp.hs_kf;
+
+	-- the measures of the other kinds: the last touchpoint of a kind, a metric, a query's value
+	SELECT coalesce(pg_catalog.string_agg(CASE m.kind
+	           WHEN 'touchpoint' THEN CASE WHEN run.has_touch_kind
+	                THEN pg_catalog.format(', coalesce(pg_catalog.date_part(''epoch'', $1 - tp.%1$I) / 86400, ''Infinity'') AS %1$I', m.name)
+	                ELSE pg_catalog.format(', NULL::float8 AS %I', m.name) END
+	           WHEN 'metric' THEN pg_catalog.format(', met.%1$I AS %1$I', m.name)
+	           WHEN 'query' THEN pg_catalog.format(', qm.%1$I AS %1$I', m.name) END, '' ORDER BY m.name), '')
+	  INTO extra
+	  FROM pg_temp.hs_measure m WHERE m.kind <> 'builtin';
+
+	BEGIN
+		EXECUTE pg_catalog.format($q$
+		CREATE TEMP TABLE hs_m ON COMMIT DROP AS
+		SELECT a.account_id,
+		       -- accounts
+		       a.seats,
+		       a.arr,
+		       a.renewal_date - $1::date AS days_to_renewal,
+		       pg_catalog.date_part('epoch', $1 - a.started_at) / 86400 AS account_age_days,
+		       -- activity
+		       CASE WHEN $2 THEN coalesce(act.events, 0) END AS events_total,
+		       CASE WHEN $2 THEN coalesce(act.events_30, 0) END AS events_30d,
+		       CASE WHEN $2 THEN coalesce(pg_catalog.date_part('epoch', $1 - act.last_activity_at) / 86400, 'Infinity') END
+		           AS days_since_activity,
+		       CASE WHEN $2 THEN coalesce(act.decayed[pg_catalog.array_position($8, pg_catalog.date_part('epoch', a.half_life))], 0) END
+		           AS decayed_events,
+		       CASE WHEN $3 THEN coalesce(act.users_30, 0) END AS active_users_30d,
+		       CASE WHEN $3 THEN coalesce(act.users_prev_30, 0) END AS active_users_prev_30d,
+		       CASE WHEN $3 AND act.users_prev_30 > 0
+		            THEN (act.users_prev_30 - coalesce(act.users_30, 0))::float8 / act.users_prev_30 END AS active_users_decline,
+		       CASE WHEN $3 THEN coalesce(act.new_users, 0) END AS new_users,
+		       CASE WHEN $3 AND act.users_30 > 0 THEN act.events_30::float8 / act.users_30 END AS events_per_active_user_30d,
+		       health_score.utilisation(CASE WHEN $3 THEN coalesce(act.users_30, 0) END, a.seats) AS utilisation,
+		       CASE WHEN $4 AND pg_catalog.cardinality(a.key_features) > 0
+		            THEN pg_catalog.cardinality(coalesce(used.features, '{}')) END AS key_features_used_30d,
+		       CASE WHEN $4 AND pg_catalog.cardinality(a.key_features) > 0
+		            THEN pg_catalog.cardinality(coalesce(adopted.features, '{}')) END AS key_features_adopted,
+		       -- support cases
+		       CASE WHEN $5 THEN coalesce(sup.cases_30, 0) END AS cases_30d,
+		       CASE WHEN $5 THEN coalesce(sup.cases_prev_90, 0) END AS cases_prev_90d,
+		       CASE WHEN $5 THEN coalesce(sup.open_cases, 0) END AS open_cases,
+		       CASE WHEN $5 THEN coalesce(sup.aged_open_cases, 0) END AS aged_open_cases,
+		       pg_catalog.date_part('epoch', $1 - sup.oldest_open_at) / 86400 AS oldest_open_case_days,
+		       CASE WHEN $5 THEN coalesce(pg_catalog.date_part('epoch', $1 - sup.last_case_at) / 86400, 'Infinity') END
+		           AS days_since_last_case,
+		       CASE WHEN $5 THEN coalesce(sup.open_high, 0) END AS open_high_priority_cases,
+		       -- surveys
+		       CASE WHEN $6 THEN coalesce(srv.responses_90, 0) END AS responses_90d,
+		       srv.nps_90 AS nps_90d,
+		       srv.avg_rating_90 AS average_rating_90d,
+		       CASE WHEN $6 THEN coalesce(srv.promoters_90, 0) END AS promoters_90d,
+		       CASE WHEN $6 THEN coalesce(srv.detractors_90, 0) END AS detractors_90d,
+		       srv.min_rating_90 AS lowest_rating_90d,
+		       CASE WHEN $6 THEN coalesce(srv.detractor_responses, 0) END AS detractor_responses,
+		       -- touchpoints
+		       CASE WHEN $7 THEN coalesce(pg_catalog.date_part('epoch', $1 - tp.last_response_at) / 86400, 'Infinity') END
+		           AS days_since_response,
+		       CASE WHEN $7 THEN coalesce(pg_catalog.date_part('epoch', $1 - greatest(tp.last_response_at, sup.last_case_at)) / 86400,
+		                                  'Infinity') END AS days_since_contact,
+		       CASE WHEN $7 THEN coalesce(tp.unanswered_30, 0) END AS unanswered_outreach_30d,
+		       CASE WHEN $7 THEN coalesce(tp.unanswered, 0) END AS unanswered_outreach,
+		       -- observations
+		       coalesce(obs.open_observations, 0) AS open_observations
+		       %s,
+		       -- for the components
+		       a.profile AS _profile, a.half_life AS _half_life, a.target_utilisation AS _target_utilisation,
+		       a.expected_events_per_user_day
+		           * CASE WHEN a.seats > 0 THEN a.seats * a.target_utilisation
+		                  ELSE greatest(coalesce(act.users_30, 0), 1) END AS _expected_per_day,
+		       a.key_features AS _key_features,
+		       CASE WHEN $4 AND pg_catalog.cardinality(a.key_features) > 0 THEN coalesce(used.features, '{}') END AS _features_used,
+		       act.last_activity_at AS _last_activity_at, a.weight_array AS _weights, a.poor_below AS _poor_below,
+		       a.good_from AS _good_from, obs.observations AS _observations, tp.last_response_at AS _last_response_at
+		  FROM pg_temp.hs_acc a
+		  LEFT JOIN pg_temp.hs_act act ON act.account_id = a.account_id
+		  LEFT JOIN pg_temp.hs_sup sup ON sup.account_id = a.account_id
+		  LEFT JOIN pg_temp.hs_srv srv ON srv.account_id = a.account_id
+		  LEFT JOIN pg_temp.hs_tp tp ON tp.account_id = a.account_id
+		  LEFT JOIN pg_temp.hs_obs obs ON obs.account_id = a.account_id
+		  LEFT JOIN pg_temp.hs_met met ON met.account_id = a.account_id
+		  LEFT JOIN pg_temp.hs_qm qm ON qm.account_id = a.account_id
+		  LEFT JOIN pg_temp.hs_kf used ON used.profile = a.profile AND used.bits = act.kf_used_30
+		  LEFT JOIN pg_temp.hs_kf adopted ON adopted.profile = a.profile
+		                      AND adopted.bits = act.kf_since_adopt & ~act.kf_before_adopt
+		$q$, extra)
+		USING run.as_of, run.has_activity, run.has_users, run.has_feature, run.has_support, run.has_surveys,
+		      run.has_touch, run.halflife_seconds;
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT, st = RETURNED_SQLSTATE;
+		PERFORM health_score._reraise('refresh failed computing the measures: ' || msg, st, det, hnt);
+	END;
+	ANALYZE pg_temp.hs_m (account_id);
+END
+$$;

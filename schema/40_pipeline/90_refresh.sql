@@ -1,0 +1,125 @@
+-- refresh(): the orchestrator. It validates its arguments, takes the refresh lock, then calls the stages
+-- in order (00_stage.sql lists them with their contracts), timing each in refresh_log.details, and logs the
+-- run. Everything happens in the caller's transaction: a refresh that fails changes nothing.
+
+CREATE FUNCTION health_score.refresh(as_of timestamptz DEFAULT now(), wait boolean DEFAULT true,
+									 force boolean DEFAULT false)
+RETURNS TABLE (accounts integer, flags_raised integer, flags_cleared integer, elapsed interval)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+-- Short set-based statements: compiling them costs more than it saves. The activity pass keeps a few
+-- hash sets per account; 256MB keeps 50,000 accounts in memory (ALTER FUNCTION ... SET work_mem to change).
+SET jit = off
+SET work_mem = '256MB'
+AS $$
+#variable_conflict use_column
+DECLARE
+	t constant timestamptz := refresh.as_of;
+	t0 constant timestamptz := pg_catalog.clock_timestamp();
+	lap timestamptz;
+	timings jsonb := '{}';
+	run health_score._run;
+	max_unscored_share float8;
+	acc record;
+	fl record;
+	analyzed text[];
+	x text;
+BEGIN
+	IF t IS NULL THEN
+		RAISE EXCEPTION 'as_of must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	-- Windows reach back up to years before as_of and history is kept by day: only real calendar times.
+	IF NOT pg_catalog.isfinite(t) OR t < '1900-01-01' OR t >= '10000-01-01' THEN
+		RAISE EXCEPTION 'as_of must be a time from 1900-01-01 to 9999-12-31, not %', t
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'Pass the point in time to score, such as now() or ''2026-03-01''.';
+	END IF;
+	max_unscored_share := health_score._max_unscored_share();
+
+	IF NOT health_score._refresh_lock(wait) THEN
+		RAISE NOTICE 'health_score refresh skipped: another refresh is running';
+		INSERT INTO health_score.refresh_log (started_at, finished_at, as_of, status, message)
+		VALUES (t0, pg_catalog.clock_timestamp(), t, 'skipped', 'another refresh held the lock');
+		RETURN QUERY SELECT NULL::integer, NULL::integer, NULL::integer, pg_catalog.clock_timestamp() - t0;
+		RETURN;
+	END IF;
+
+	-- A run_refresh() whose session ended before it finished (terminated, crashed, disconnected) left its
+	-- 'running' row: the lock is ours now, so that run is over.
+	UPDATE health_score.refresh_log l
+	   SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
+	       message = 'interrupted: the session running this refresh ended before it finished (terminated, crashed or disconnected)'
+	 WHERE l.status = 'running'
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a WHERE a.pid = l.pid AND a.backend_start = l.backend_start);
+
+	-- a second refresh in the same transaction starts afresh
+	FOREACH x IN ARRAY ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc', 'hs_act', 'hs_sup',
+	                         'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_qm', 'hs_kf', 'hs_m', 'hs_score', 'hs_earlier',
+	                         'hs_hits', 'hs_flag_changes'] LOOP
+		IF pg_catalog.to_regclass('pg_temp.' || x) IS NOT NULL THEN
+			EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', x);
+		END IF;
+	END LOOP;
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_config();
+	run := health_score._stage_sources(t);
+	timings := health_score._timing(timings, 'setup', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	acc := health_score._stage_accounts(run, force, max_unscored_share);
+	timings := health_score._timing(timings, 'accounts', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_activity(run);
+	timings := health_score._timing(timings, 'activity', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_support_cases(run);
+	PERFORM health_score._stage_surveys(run);
+	PERFORM health_score._stage_touchpoints(run);
+	PERFORM health_score._stage_observations(run);
+	PERFORM health_score._stage_metrics(run);
+	timings := health_score._timing(timings, 'other_sources', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_query_measures(run);
+	timings := health_score._timing(timings, 'query_measures', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_measures(run);
+	timings := health_score._timing(timings, 'measures', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_components(run);
+	timings := health_score._timing(timings, 'components', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_rules(run);
+	timings := health_score._timing(timings, 'rules', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_results(run, acc.n_unscored);
+	timings := health_score._timing(timings, 'results', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	fl := health_score._stage_flags(run);
+	timings := health_score._timing(timings, 'flags', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	analyzed := health_score._stage_analyze();
+	timings := health_score._timing(timings, 'analyze', lap);
+
+	INSERT INTO health_score.refresh_log (started_at, finished_at, as_of, accounts, flags_raised, flags_cleared,
+		status, details)
+	VALUES (t0, pg_catalog.clock_timestamp(), t, acc.n_accounts, fl.n_raised, fl.n_cleared, 'ok',
+		pg_catalog.jsonb_build_object('timings_ms', timings)
+		|| CASE WHEN fl.payload IS NOT NULL THEN pg_catalog.jsonb_build_object('notify', fl.payload) ELSE '{}' END
+		|| CASE WHEN pg_catalog.cardinality(analyzed) > 0 THEN pg_catalog.jsonb_build_object('analyzed', analyzed) ELSE '{}' END);
+
+	RETURN QUERY SELECT acc.n_accounts, fl.n_raised, fl.n_cleared, pg_catalog.clock_timestamp() - t0;
+END
+$$;
+COMMENT ON FUNCTION health_score.refresh(timestamptz, boolean, boolean) IS
+	'score every account as of as_of, write account_health, health_history and flags; one refresh at a time; force lets it stop scoring more than health_score.max_unscored_share of the accounts';
+REVOKE EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean, boolean) FROM PUBLIC;
