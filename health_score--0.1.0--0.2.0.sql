@@ -1,27 +1,465 @@
 -- health_score 0.1.0 to 0.2.0 (ALTER EXTENSION health_score UPDATE TO '0.2.0').
--- Security and robustness: see CHANGELOG.md. tools/upgrade_test.sh checks that the result equals a fresh
--- install of 0.2.0 and keeps every row of the user's sources, configuration, history and flags.
+-- See CHANGELOG.md. tools/upgrade_test.sh checks that the result equals a fresh install of 0.2.0, keeps
+-- every row of the user's sources, configuration, history and flags (a rule's window parameters move to the
+-- measure they are counted over), and scores as a fresh install does.
 
 \echo Use "ALTER EXTENSION health_score UPDATE TO '0.2.0'" to load this file. \quit
 
--- Tables ---------------------------------------------------------------------------------------------------
+-- The views (created by add_source, not members of the extension) use functions this update replaces:
+-- dropped here, rebuilt at the end.
+DO $$
+DECLARE
+	v record;
+BEGIN
+	FOR v IN SELECT c.relname FROM pg_catalog.pg_class c
+	          WHERE c.relnamespace = 'health_score'::regnamespace AND c.relkind = 'v' LOOP
+		EXECUTE pg_catalog.format('DROP VIEW health_score.%I', v.relname);
+	END LOOP;
+END
+$$;
+
+-- Results and the refresh lock ----------------------------------------------------------------------------------
 ALTER TABLE health_score.refresh_log DROP CONSTRAINT refresh_log_status_check;
 ALTER TABLE health_score.refresh_log
 	ADD CONSTRAINT refresh_log_status_check CHECK (status IN ('ok', 'failed', 'skipped', 'running')),
 	ADD COLUMN pid integer,
 	ADD COLUMN backend_start timestamptz;
-
+ALTER TABLE health_score.account_health ADD COLUMN components jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE health_score.health_history ADD COLUMN components jsonb NOT NULL DEFAULT '{}';
 CREATE TABLE health_score.refresh_lock ();
 COMMENT ON TABLE health_score.refresh_lock IS
 	'always empty: a refresh holds it in SHARE UPDATE EXCLUSIVE mode, so one refresh runs at a time and sources and rules change only between refreshes';
 
--- Functions whose arguments changed ---------------------------------------------------------------------------
-DROP FUNCTION health_score.refresh(timestamptz, boolean);
+-- The run passed from stage to stage --------------------------------------------------------------------------
+CREATE TYPE health_score._run AS (
+	as_of timestamptz,
+	keytype text,
+	usertype text,
+	has_activity boolean,
+	has_users boolean,
+	has_feature boolean,
+	has_support boolean,
+	has_surveys boolean,
+	has_touch boolean,
+	has_touch_kind boolean,
+	has_metrics boolean,
+	halflives interval[],
+	halflife_seconds float8[],
+	key_features text[],
+	w30 timestamptz,
+	w60 timestamptz,
+	w90 timestamptz,
+	w120 timestamptz,
+	new_users_from timestamptz,
+	adopted_from timestamptz,
+	aged_before timestamptz,
+	unanswered_from timestamptz,
+	detractor_from timestamptz,
+	detractor_max_rating float8,
+	earlier_to timestamptz,
+	earlier_from timestamptz
+);
+
+-- Source kinds: metrics, and touchpoints' kind -------------------------------------------------------------
+CREATE OR REPLACE FUNCTION health_score._source_catalog()
+RETURNS TABLE (kind text, canonical text, class text, required boolean, ord integer)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT c.kind, c.canonical, c.class, c.required, c.ord::integer
+	  FROM (VALUES
+		('accounts', 'account_id', 'key', true, 1), ('accounts', 'name', 'label', false, 2),
+		('accounts', 'segment', 'label', false, 3), ('accounts', 'lifecycle_stage', 'label', false, 4),
+		('accounts', 'plan', 'label', false, 5), ('accounts', 'owner', 'label', false, 6),
+		('accounts', 'seats', 'count', false, 7), ('accounts', 'arr', 'number', false, 8),
+		('accounts', 'renewal_date', 'time', false, 9), ('accounts', 'started_at', 'time', false, 10),
+		('accounts', 'cancelled_at', 'time', false, 11),
+		('activity', 'account_id', 'key', true, 1), ('activity', 'user_id', 'user', false, 2),
+		('activity', 'occurred_at', 'time', true, 3), ('activity', 'feature', 'label', false, 4),
+		('activity', 'weight', 'number', false, 5),
+		('support_cases', 'account_id', 'key', true, 1), ('support_cases', 'opened_at', 'time', true, 2),
+		('support_cases', 'closed_at', 'time', false, 3), ('support_cases', 'priority', 'label', false, 4),
+		('surveys', 'account_id', 'key', true, 1), ('surveys', 'responded_at', 'time', true, 2),
+		('surveys', 'rating', 'number', false, 3), ('surveys', 'category', 'label', false, 4),
+		('touchpoints', 'account_id', 'key', true, 1), ('touchpoints', 'occurred_at', 'time', true, 2),
+		('touchpoints', 'direction', 'label', false, 3), ('touchpoints', 'answered', 'flag', false, 4),
+		('touchpoints', 'kind', 'label', false, 5),
+		('metrics', 'account_id', 'key', true, 1), ('metrics', 'metric', 'label', true, 2),
+		('metrics', 'value', 'number', true, 3), ('metrics', 'measured_at', 'time', true, 4)
+	  ) AS c (kind, canonical, class, required, ord)
+$$;
+CREATE OR REPLACE FUNCTION health_score._source_kinds()
+RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_catalog.array_agg(DISTINCT c.kind ORDER BY c.kind) FROM health_score._source_catalog() c $$;
+ALTER TABLE health_score.sources DROP CONSTRAINT sources_kind_check,
+	ADD CONSTRAINT sources_kind_check CHECK (kind = ANY (health_score._source_kinds()));
+
+-- The catalog: measures, components, rule conditions, per-profile rule parameters -----------------------------
+CREATE TABLE health_score.measure (
+	name text PRIMARY KEY
+		CHECK (pg_catalog.octet_length(name) BETWEEN 1 AND 63 AND name !~ '^_' AND name <> 'account_id'),
+	kind text NOT NULL CHECK (kind IN ('builtin', 'query', 'metric', 'touchpoint')),
+	-- the source kind it comes from (builtin), or the pipeline stage: observations, composite
+	source text,
+	type text NOT NULL DEFAULT 'float8' CHECK (type IN ('float8', 'bigint', 'integer', 'numeric', 'text')),
+	unit text,
+	description text,
+	params jsonb NOT NULL DEFAULT '{}',
+	query text,
+	-- who wrote the query (set by the validation trigger): a refresh run by a superuser runs only queries a
+	-- superuser wrote (05_trust.sql)
+	owner regrole NOT NULL DEFAULT current_user::regrole,
+	seeded boolean NOT NULL DEFAULT false,
+	CHECK ((kind = 'query') = (query IS NOT NULL))
+);
+COMMENT ON TABLE health_score.measure IS
+	'the per-account figures at as_of that components and rules use, built-in and added with add_measure';
+SELECT pg_catalog.pg_extension_config_dump('health_score.measure', '');
+CREATE TABLE health_score.component (
+	name text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]*$' AND pg_catalog.octet_length(name) <= 63),
+	kind text NOT NULL CHECK (kind IN ('builtin', 'linear')),
+	measure text REFERENCES health_score.measure (name),
+	worst float8,
+	best float8,
+	description text,
+	seeded boolean NOT NULL DEFAULT false,
+	CHECK ((kind = 'linear') = (measure IS NOT NULL AND worst IS NOT NULL AND best IS NOT NULL)),
+	CHECK (worst <> best AND worst NOT IN ('Infinity', '-Infinity', 'NaN') AND best NOT IN ('Infinity', '-Infinity', 'NaN'))
+);
+COMMENT ON TABLE health_score.component IS
+	'the 0-100 components the composite score weighs: six built in, others linear over a measure (add_component)';
+SELECT pg_catalog.pg_extension_config_dump('health_score.component', '');
+ALTER TABLE health_score.profile ADD COLUMN rule_params jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE health_score.rule ADD COLUMN condition text, ADD COLUMN measures text[] NOT NULL DEFAULT '{}';
+
+-- Functions that are gone ----------------------------------------------------------------------------------
+DROP FUNCTION health_score._num(jsonb, text);
+DROP FUNCTION health_score._rule_defaults(text);
+DROP FUNCTION health_score._rule_sql(text, jsonb, boolean, boolean, boolean, boolean, boolean);
+DROP FUNCTION health_score._rules_sql(text[], jsonb, boolean, boolean, boolean, boolean, boolean);
 DROP FUNCTION health_score._run_stage(text, text, text, text, text, text, timestamptz[], text[]);
+DROP FUNCTION health_score.refresh(timestamptz, boolean);
 DROP PROCEDURE health_score.run_refresh(timestamptz);
 DROP FUNCTION health_score.schedule_refresh(text);
 
--- Functions, new and changed, as in the install script -----------------------------------------------------
+-- Functions, as in the install script ------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION health_score.decayed_sum_transition(internal, timestamptz, float8, timestamptz, interval)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_decayed_sum_transition'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.decayed_sum_transition(internal, timestamptz, timestamptz, interval)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_decayed_sum_transition_unweighted'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.decayed_sum_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_decayed_sum_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.decayed_sum_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_decayed_sum_serialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE OR REPLACE FUNCTION health_score.decayed_sum_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_decayed_sum_deserialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE OR REPLACE FUNCTION health_score.decayed_sum_final(internal)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'hs_decayed_sum_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.decay_factor(elapsed interval, half_life interval)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'hs_decay_factor'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION health_score.decay_factor(interval, interval) IS
+	'2^(-elapsed / half_life): multiply a decayed sum by it to carry the sum elapsed later';
+
+CREATE OR REPLACE FUNCTION health_score.engagement_score(decayed float8, expected_per_day float8, half_life interval)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'hs_engagement_score'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION health_score.engagement_score(float8, float8, interval) IS
+	'0-100: a decayed sum against the steady state of expected_per_day events a day, capped at 100';
+
+CREATE OR REPLACE FUNCTION health_score.composite(scores float8[], weights float8[])
+RETURNS float8
+AS 'MODULE_PATHNAME', 'hs_composite'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+COMMENT ON FUNCTION health_score.composite(float8[], float8[]) IS
+	'weighted mean of the non-NULL scores, the weights re-normalised over them; NULL when none is present';
+
+CREATE OR REPLACE FUNCTION health_score.band(score float8, poor_below float8 DEFAULT 40, good_from float8 DEFAULT 70)
+RETURNS health_score.health_band
+AS 'MODULE_PATHNAME', 'hs_band'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION health_score.band(float8, float8, float8) IS
+	'poor below poor_below, good from good_from, average between';
+
+CREATE OR REPLACE FUNCTION health_score.active_users_transition(internal, bigint)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_active_users_trans_int8'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.active_users_transition(internal, text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_active_users_trans_text'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.active_users_transition(internal, uuid)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_active_users_trans_uuid'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.licence_utilisation_transition(internal, bigint, integer)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_licence_utilisation_trans_int8'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.licence_utilisation_transition(internal, text, integer)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_licence_utilisation_trans_text'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.licence_utilisation_transition(internal, uuid, integer)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_licence_utilisation_trans_uuid'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.users_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_users_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.users_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_users_serialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE OR REPLACE FUNCTION health_score.users_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_users_deserialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE OR REPLACE FUNCTION health_score.active_users_final(internal)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'hs_active_users_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.licence_utilisation_final(internal)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'hs_licence_utilisation_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.utilisation(active_users bigint, seats integer)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'hs_utilisation'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION health_score.utilisation(bigint, integer) IS
+	'active_users / seats; NULL when either is NULL or seats is 0; over 1 means more users than licences';
+
+CREATE OR REPLACE FUNCTION health_score.user_windows_transition(internal, bigint, timestamptz, timestamptz, timestamptz,
+													 timestamptz, timestamptz)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_user_windows_trans_int8'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.user_windows_transition(internal, text, timestamptz, timestamptz, timestamptz,
+													 timestamptz, timestamptz)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_user_windows_trans_text'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.user_windows_transition(internal, uuid, timestamptz, timestamptz, timestamptz,
+													 timestamptz, timestamptz)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_user_windows_trans_uuid'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.user_windows_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_user_windows_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.user_windows_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_user_windows_serialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE OR REPLACE FUNCTION health_score.user_windows_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_user_windows_deserialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE OR REPLACE FUNCTION health_score.user_windows_final(internal)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'hs_user_windows_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.nps_transition(internal, integer)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_nps_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.nps_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_nps_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.nps_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_nps_serialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE OR REPLACE FUNCTION health_score.nps_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_nps_deserialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE OR REPLACE FUNCTION health_score.nps_final(internal)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'hs_nps_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.auc_transition(internal, float8, boolean)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_auc_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.auc_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_auc_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.auc_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_auc_serialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE OR REPLACE FUNCTION health_score.auc_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_auc_deserialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE OR REPLACE FUNCTION health_score.auc_final(internal)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'hs_auc_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score._activity_measures_transition(internal, timestamptz, text, float8, timestamptz,
+														   timestamptz, timestamptz, interval[], text[])
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_activity_measures_transition'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score._activity_measures_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_activity_measures_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score._activity_measures_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_activity_measures_serialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE OR REPLACE FUNCTION health_score._activity_measures_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_activity_measures_deserialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE OR REPLACE FUNCTION health_score._activity_measures_final(internal)
+RETURNS health_score._activity_measures
+AS 'MODULE_PATHNAME', 'hs_activity_measures_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score._source_columns(kind text)
+RETURNS TABLE (canonical text, class text, required boolean, ord integer)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT c.canonical, c.class, c.required, c.ord FROM health_score._source_catalog() c WHERE c.kind = $1 ORDER BY c.ord
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._type_family(typ regtype)
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t oid := typ;
+	base oid;
+	cat "char";
+BEGIN
+	LOOP
+		SELECT p.typbasetype, p.typcategory INTO base, cat FROM pg_catalog.pg_type p WHERE p.oid = t;
+		EXIT WHEN base IS NULL OR base = 0;
+		t := base;
+	END LOOP;
+	RETURN CASE
+		WHEN t IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN 'integer'
+		WHEN cat = 'N' THEN 'numeric'
+		WHEN cat = 'S' THEN 'text'
+		WHEN t = 'uuid'::regtype THEN 'uuid'
+		WHEN t IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN 'time'
+		WHEN t = 'bool'::regtype THEN 'boolean'
+		WHEN cat = 'E' THEN 'enum'
+		ELSE 'other'
+	END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._key_type(typ regtype)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE health_score._type_family($1)
+		WHEN 'integer' THEN 'bigint' WHEN 'text' THEN 'text' WHEN 'uuid' THEN 'uuid' END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._class_accepts(class text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE $1
+		WHEN 'key' THEN 'bigint, integer, text, varchar or uuid'
+		WHEN 'user' THEN 'bigint, integer, text, varchar or uuid'
+		WHEN 'time' THEN 'timestamptz, timestamp or date'
+		WHEN 'count' THEN 'a numeric type'
+		WHEN 'number' THEN 'a numeric type'
+		WHEN 'flag' THEN 'boolean'
+		ELSE 'any type' END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._class_accepts_family(class text, family text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE $1
+		WHEN 'key' THEN $2 IN ('integer', 'text', 'uuid')
+		WHEN 'user' THEN $2 IN ('integer', 'text', 'uuid')
+		WHEN 'time' THEN $2 = 'time'
+		WHEN 'count' THEN $2 IN ('integer', 'numeric')
+		WHEN 'number' THEN $2 IN ('integer', 'numeric')
+		WHEN 'flag' THEN $2 = 'boolean'
+		ELSE true END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._q(name text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '"' || pg_catalog.replace($1, '"', '""') || '"' $$;
+
 CREATE OR REPLACE FUNCTION health_score.add_source(kind text, relation regclass, columns jsonb DEFAULT '{}')
 RETURNS health_score.sources
 LANGUAGE plpgsql
@@ -40,7 +478,8 @@ DECLARE
 	accounts_row health_score.sources;
 	result health_score.sources;
 	k text;
-	kinds constant text[] := ARRAY['accounts', 'activity', 'support_cases', 'surveys', 'touchpoints'];
+	dup text;
+	kinds constant text[] := health_score._source_kinds();
 BEGIN
 	IF kind IS NULL OR NOT kind = ANY (kinds) THEN
 		RAISE EXCEPTION 'unknown source kind %', coalesce(health_score._q(kind), 'NULL')
@@ -156,6 +595,24 @@ BEGIN
 		END IF;
 	END IF;
 
+	-- One row per account: a unique index on the key says so; otherwise the current rows must (refresh
+	-- checks again, since a view or a table without the index may change).
+	IF kind = 'accounts' AND NOT EXISTS (
+			SELECT FROM pg_catalog.pg_index i
+			  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+			 WHERE i.indrelid = relation AND i.indisunique AND i.indnkeyatts = 1 AND i.indpred IS NULL
+			   AND i.indexprs IS NULL AND a.attname = resolved ->> 'account_id') THEN
+		EXECUTE pg_catalog.format('SELECT s.%1$I::text FROM %2$s s WHERE s.%1$I IS NOT NULL GROUP BY s.%1$I HAVING count(*) > 1 LIMIT 1',
+		                          resolved ->> 'account_id', relation)
+		   INTO dup;
+		IF dup IS NOT NULL THEN
+			RAISE EXCEPTION 'account_id % appears more than once in %', dup, relation
+				USING ERRCODE = 'unique_violation',
+				      DETAIL = 'An accounts source has one row per account.',
+				      HINT = 'Register a relation with one row per account, such as a view with DISTINCT ON (account_id).';
+		END IF;
+	END IF;
+
 	-- Sources change between refreshes, never during one: this waits for a running refresh(), and a
 	-- refresh started meanwhile waits for this transaction.
 	PERFORM health_score._refresh_lock(true);
@@ -167,6 +624,10 @@ BEGIN
 
 	IF kind = 'accounts' THEN
 		PERFORM health_score.rebuild_views();
+	END IF;
+	-- the metric names and touchpoint kinds it holds become measures, so rules can use them at once
+	IF kind IN ('metrics', 'touchpoints') THEN
+		PERFORM health_score._discover_measures(relation);
 	END IF;
 	RETURN result;
 END
@@ -183,10 +644,10 @@ AS $$
 DECLARE
 	removed boolean;
 BEGIN
-	IF kind IS NULL OR kind NOT IN ('accounts', 'activity', 'support_cases', 'surveys', 'touchpoints') THEN
+	IF kind IS NULL OR NOT kind = ANY (health_score._source_kinds()) THEN
 		RAISE EXCEPTION 'unknown source kind %', coalesce(health_score._q(kind), 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',
-			      HINT = 'Use one of: accounts, activity, support_cases, surveys, touchpoints.';
+			      HINT = 'Use one of: ' || pg_catalog.array_to_string(health_score._source_kinds(), ', ') || '.';
 	END IF;
 	-- as in add_source: never during a refresh
 	PERFORM health_score._refresh_lock(true);
@@ -202,76 +663,359 @@ COMMENT ON FUNCTION health_score.drop_source(text, regclass) IS
 	'unregister a source; true if it was registered';
 REVOKE EXECUTE ON FUNCTION health_score.drop_source(text, regclass) FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION health_score._rule_validate()
+CREATE OR REPLACE FUNCTION health_score._touchpoint_kind(kind text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_catalog.btrim(pg_catalog.regexp_replace(pg_catalog.lower($1), '[^a-z0-9]+', '_', 'g'), '_') $$;
+
+CREATE OR REPLACE FUNCTION health_score._measure_validate()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	defaults jsonb := health_score._rule_defaults(NEW.code);
 	k text;
 	v jsonb;
-	n float8;
-	is_days boolean;
 BEGIN
-	IF NEW.params IS NULL OR pg_catalog.jsonb_typeof(NEW.params) <> 'object' THEN
-		RAISE EXCEPTION 'params of rule % must be a JSON object', NEW.code
-			USING ERRCODE = 'invalid_parameter_value';
+	IF TG_OP = 'UPDATE' AND (NEW.name, NEW.kind, NEW.source, NEW.type) IS DISTINCT FROM (OLD.name, OLD.kind, OLD.source, OLD.type) THEN
+		RAISE EXCEPTION 'the name, kind, source and type of measure % cannot change', OLD.name
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'Add a measure under a new name: SELECT health_score.add_measure(name, query);';
 	END IF;
-	FOR k, v IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(NEW.params) e LOOP
-		IF defaults IS NOT NULL AND NOT defaults ? k THEN
-			RAISE EXCEPTION 'rule % has no parameter %', NEW.code, health_score._q(k)
-				USING ERRCODE = 'invalid_parameter_value',
-				      HINT = 'Its parameters are: ' ||
-				             (SELECT pg_catalog.string_agg(d, ', ' ORDER BY d) FROM pg_catalog.jsonb_object_keys(defaults) d) || '.';
-		END IF;
-		IF pg_catalog.jsonb_typeof(v) NOT IN ('number', 'string', 'boolean') THEN
-			RAISE EXCEPTION 'parameter % of rule % must be a number, a string or a boolean, not %', k, NEW.code, v
-				USING ERRCODE = 'invalid_parameter_value';
-		END IF;
-		IF k = 'band' AND defaults IS NOT NULL THEN
-			IF NOT (v #>> '{}') = ANY (pg_catalog.enum_range(NULL::health_score.health_band)::text[])
-			   OR pg_catalog.jsonb_typeof(v) <> 'string' THEN
-				RAISE EXCEPTION 'parameter band of rule % must be one of poor, average, good', NEW.code
+	-- the trust rule reads owner (05_trust.sql): it is whoever wrote the query, never what the row says
+	IF NEW.kind = 'query' AND (TG_OP = 'INSERT' OR NEW.query IS DISTINCT FROM OLD.query) THEN
+		NEW.owner := current_user::regrole;
+	END IF;
+	IF NEW.params IS NULL OR pg_catalog.jsonb_typeof(NEW.params) <> 'object' THEN
+		RAISE EXCEPTION 'params of measure % must be a JSON object', NEW.name USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF TG_OP = 'UPDATE' AND NEW.kind = 'builtin' THEN
+		FOR k, v IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(NEW.params) e LOOP
+			IF NOT OLD.params ? k THEN
+				RAISE EXCEPTION 'measure % has no parameter %', NEW.name, health_score._q(k)
+					USING ERRCODE = 'invalid_parameter_value',
+					      HINT = coalesce('Its parameters are: ' || (SELECT pg_catalog.string_agg(d, ', ' ORDER BY d)
+					                                                     FROM pg_catalog.jsonb_object_keys(OLD.params) d) || '.',
+					                      'It has none.');
+			END IF;
+			IF pg_catalog.jsonb_typeof(v) <> 'number'
+			   OR NOT (v::text::numeric >= 0 AND v::text::numeric <= CASE k WHEN 'max_rating' THEN 10 ELSE 36500 END) THEN
+				RAISE EXCEPTION 'parameter % of measure % must be a number from 0 to %, not %',
+					k, NEW.name, CASE k WHEN 'max_rating' THEN 10 ELSE 36500 END, v
 					USING ERRCODE = 'invalid_parameter_value';
 			END IF;
-			CONTINUE;
+		END LOOP;
+		IF EXISTS (SELECT FROM pg_catalog.jsonb_object_keys(OLD.params) d WHERE NOT NEW.params ? d) THEN
+			RAISE EXCEPTION 'params of measure % must keep every parameter it has', NEW.name
+				USING ERRCODE = 'invalid_parameter_value',
+				      HINT = pg_catalog.format('Its parameters are %s.', OLD.params);
 		END IF;
-		is_days := k = 'days' OR k LIKE '%\_days';
-		IF (defaults IS NOT NULL OR is_days) AND pg_catalog.jsonb_typeof(v) <> 'number' THEN
-			RAISE EXCEPTION 'parameter % of rule % must be a number, not %', k, NEW.code, v
-				USING ERRCODE = 'invalid_parameter_value';
-		END IF;
-		CONTINUE WHEN pg_catalog.jsonb_typeof(v) <> 'number';
-		BEGIN
-			n := (v #>> '{}')::float8;
-		EXCEPTION WHEN numeric_value_out_of_range THEN
-			RAISE EXCEPTION 'parameter % of rule % is out of range for a float8', k, NEW.code
-				USING ERRCODE = 'numeric_value_out_of_range';
-		END;
-		IF defaults IS NOT NULL AND n < 0 THEN
-			RAISE EXCEPTION 'parameter % of rule % must be a non-negative number, not %', k, NEW.code, v
-				USING ERRCODE = 'invalid_parameter_value';
-		END IF;
-		IF is_days AND NOT (n >= 0 AND n <= 36500) THEN
-			RAISE EXCEPTION 'parameter % of rule % must be a number of days from 0 to 36500, not %', k, NEW.code, v
-				USING ERRCODE = 'invalid_parameter_value';
-		END IF;
-	END LOOP;
+	END IF;
 	RETURN NEW;
 END
 $$;
 
-CREATE OR REPLACE FUNCTION health_score._rule_wait_for_refresh()
+CREATE OR REPLACE FUNCTION health_score._measure_merge_seeded()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	PERFORM health_score._refresh_lock(true);
-	RETURN NULL;
+	IF NEW.seeded THEN
+		UPDATE health_score.measure m SET params = NEW.params, description = NEW.description, unit = NEW.unit
+		 WHERE m.name = NEW.name AND m.seeded;
+		IF FOUND THEN
+			RETURN NULL;
+		END IF;
+	END IF;
+	RETURN NEW;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION health_score._measure_shape()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.string_agg(pg_catalog.format('NULL::%s AS %I', m.type, m.name), ', ' ORDER BY m.name)
+	  FROM health_score.measure m
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._accounts_key_type()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT health_score._key_type(s.key_type::regtype) FROM health_score.sources s WHERE s.kind = 'accounts' $$;
+
+CREATE OR REPLACE FUNCTION health_score._check_measure_query(name text, query text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	key_t regtype;
+	value_t regtype;
+	keytype text := health_score._accounts_key_type();
+	msg text; det text; hnt text; st text;
+BEGIN
+	BEGIN
+		EXECUTE pg_catalog.format('SELECT pg_catalog.pg_typeof(q.account_id), pg_catalog.pg_typeof(q.value) '
+		                          'FROM (SELECT 1) one LEFT JOIN (SELECT * FROM (%s) q LIMIT 0) q ON true', query)
+		   INTO key_t, value_t USING now();
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT,
+		                        st = RETURNED_SQLSTATE;
+		IF st = '42703' AND msg ~ '^column q\.(account_id|value) does not exist' THEN
+			RAISE EXCEPTION 'the query of measure % must return the columns account_id and value', name
+				USING ERRCODE = 'undefined_column',
+				      HINT = 'Name them: SELECT i.account_id, count(*) AS value FROM invoices i WHERE i.due_date < $1 GROUP BY i.account_id';
+		END IF;
+		PERFORM health_score._reraise(pg_catalog.format('the query of measure %s is not valid: %s', name, msg), st, det,
+			coalesce(nullif(hnt, ''), 'Write one SELECT returning account_id and value; $1 is as_of (timestamptz).'));
+	END;
+	IF keytype IS NOT NULL AND health_score._key_type(key_t) IS DISTINCT FROM keytype THEN
+		RAISE EXCEPTION 'the query of measure % returns account_id of type %, but the accounts source''s keys are %',
+			name, key_t, keytype
+			USING ERRCODE = 'datatype_mismatch',
+			      HINT = pg_catalog.format('Cast it: SELECT account_id::%s AS account_id, ...', keytype);
+	END IF;
+	IF keytype IS NULL AND health_score._key_type(key_t) IS NULL THEN
+		RAISE EXCEPTION 'the query of measure % returns account_id of type %, which is no account key type', name, key_t
+			USING ERRCODE = 'datatype_mismatch',
+			      HINT = 'Account keys are bigint, integer, text, varchar or uuid.';
+	END IF;
+	IF health_score._type_family(value_t) NOT IN ('integer', 'numeric') THEN
+		RAISE EXCEPTION 'the query of measure % returns value of type %, not a number', name, value_t
+			USING ERRCODE = 'datatype_mismatch',
+			      HINT = 'Return a count, a sum or another number: count(*) AS value, or value::numeric.';
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score.add_measure(name text, query text, description text DEFAULT NULL, unit text DEFAULT NULL)
+RETURNS health_score.measure
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	result health_score.measure;
+	q text := pg_catalog.rtrim(pg_catalog.btrim(add_measure.query), '; ' || E'\n\t\r');
+BEGIN
+	IF name IS NULL OR name !~ '^[a-z][a-z0-9_]*$' OR pg_catalog.octet_length(name) > 63 THEN
+		RAISE EXCEPTION 'measure name % must be a lower-case word of letters, digits and _, starting with a letter (at most 63 bytes)',
+			coalesce(pg_catalog.quote_literal(name), 'NULL')
+			USING ERRCODE = 'invalid_name',
+			      HINT = 'Rules and components name measures as bare words, such as overdue_invoices.';
+	END IF;
+	IF EXISTS (SELECT FROM health_score.measure m WHERE m.name = add_measure.name) THEN
+		RAISE EXCEPTION 'measure % already exists', name
+			USING ERRCODE = 'duplicate_object',
+			      HINT = 'Choose another name, or drop it first: SELECT health_score.drop_measure(' || pg_catalog.quote_literal(name) || ');';
+	END IF;
+	IF coalesce(q, '') = '' THEN
+		RAISE EXCEPTION 'the query of measure % must not be empty', name
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'Write one SELECT returning account_id and value; $1 is as_of (timestamptz).';
+	END IF;
+	PERFORM health_score._check_measure_query(name, q);
+	INSERT INTO health_score.measure AS m (name, kind, type, unit, description, query)
+	VALUES (name, 'query', 'float8', unit, description, q)
+	RETURNING m.* INTO result;
+	RETURN result;
+END
+$$;
+COMMENT ON FUNCTION health_score.add_measure(text, text, text, text) IS
+	'add a measure computed by a query returning account_id and value, with $1 = as_of';
+REVOKE EXECUTE ON FUNCTION health_score.add_measure(text, text, text, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION health_score.drop_measure(name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	m health_score.measure;
+	users text;
+BEGIN
+	SELECT * INTO m FROM health_score.measure x WHERE x.name = drop_measure.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'measure % does not exist', coalesce(pg_catalog.quote_literal(name), 'NULL')
+			USING ERRCODE = 'undefined_object',
+			      HINT = 'SELECT name, kind FROM health_score.measure; lists them.';
+	END IF;
+	IF m.kind <> 'query' THEN
+		RAISE EXCEPTION 'measure % is not one added with add_measure (it is of kind %)', name, m.kind
+			USING ERRCODE = 'wrong_object_type',
+			      HINT = 'Only measures added with add_measure can be dropped.';
+	END IF;
+	SELECT pg_catalog.string_agg(u, ', ' ORDER BY u) INTO users
+	  FROM (SELECT 'component ' || c.name AS u FROM health_score.component c WHERE c.measure = drop_measure.name
+	        UNION ALL
+	        SELECT 'rule ' || r.code FROM health_score.rule r WHERE drop_measure.name = ANY (r.measures)) x;
+	IF users IS NOT NULL THEN
+		RAISE EXCEPTION 'cannot drop measure % because % uses it', name, users
+			USING ERRCODE = 'dependent_objects_still_exist',
+			      HINT = 'Drop the components (drop_component) and delete or rewrite the rules first.';
+	END IF;
+	DELETE FROM health_score.measure x WHERE x.name = drop_measure.name;
+END
+$$;
+COMMENT ON FUNCTION health_score.drop_measure(text) IS
+	'drop a measure added with add_measure; refused while a component or rule uses it';
+REVOKE EXECUTE ON FUNCTION health_score.drop_measure(text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION health_score._discover_measures(only_relation regclass DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	src record;
+	found_names text[];
+	taken text;
+BEGIN
+	FOR src IN SELECT s.kind, s.relation, s.columns FROM health_score.sources s
+	            WHERE (s.kind = 'metrics' OR (s.kind = 'touchpoints' AND s.columns ? 'kind'))
+	              AND (only_relation IS NULL OR s.relation = only_relation)
+	            ORDER BY s.relation::oid LOOP
+		IF src.kind = 'metrics' THEN
+			EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT s.%1$I::text) FROM %2$s s WHERE s.%1$I IS NOT NULL',
+			                          src.columns ->> 'metric', src.relation) INTO found_names;
+		ELSE
+			EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT ''days_since_'' || health_score._touchpoint_kind(s.%1$I::text)) '
+			                          'FROM %2$s s WHERE health_score._touchpoint_kind(s.%1$I::text) <> ''''',
+			                          src.columns ->> 'kind', src.relation) INTO found_names;
+		END IF;
+		SELECT pg_catalog.string_agg(pg_catalog.quote_literal(n), ', ' ORDER BY n) INTO taken
+		  FROM pg_catalog.unnest(found_names) n
+		 WHERE EXISTS (SELECT FROM health_score.measure m WHERE m.name = n AND m.kind <> CASE src.kind WHEN 'metrics' THEN 'metric' ELSE 'touchpoint' END)
+		    OR pg_catalog.octet_length(n) > 63 OR n ~ '^_' OR n = 'account_id';
+		IF taken IS NOT NULL THEN
+			RAISE WARNING 'the % source % has names that cannot become measures: %', src.kind, src.relation, taken
+				USING DETAIL = 'Another measure has the name, or it is longer than 63 bytes, starts with _ or is account_id.',
+				      HINT = 'Rename them in the source (a view can map them).';
+		END IF;
+		INSERT INTO health_score.measure (name, kind, source, type, unit, params, description)
+		SELECT n, CASE src.kind WHEN 'metrics' THEN 'metric' ELSE 'touchpoint' END, src.kind, 'float8',
+		       CASE src.kind WHEN 'metrics' THEN NULL ELSE 'days' END,
+		       CASE src.kind WHEN 'metrics' THEN '{}' ELSE pg_catalog.jsonb_build_object('kind', pg_catalog.substr(n, 12)) END,
+		       CASE src.kind WHEN 'metrics' THEN pg_catalog.format('The latest value of metric %s at or before as_of', n)
+		            ELSE pg_catalog.format('Days since the last touchpoint of kind %s (+Infinity when there was none)', pg_catalog.substr(n, 12)) END
+		  FROM pg_catalog.unnest(found_names) n
+		 WHERE pg_catalog.octet_length(n) <= 63 AND n !~ '^_' AND n <> 'account_id'
+		ON CONFLICT (name) DO NOTHING;
+	END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._component_names()
+RETURNS text[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.array_agg(c.name ORDER BY c.kind <> 'builtin',
+	       pg_catalog.array_position(ARRAY['engagement', 'utilisation', 'adoption', 'support', 'sentiment', 'relationship'], c.name),
+	       c.name)
+	  FROM health_score.component c
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._component_merge_seeded()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.seeded AND EXISTS (SELECT FROM health_score.component c WHERE c.name = NEW.name AND c.seeded) THEN
+		RETURN NULL;
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score.add_component(name text, measure text, worst float8, best float8, description text DEFAULT NULL)
+RETURNS health_score.component
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	m health_score.measure;
+	result health_score.component;
+BEGIN
+	IF name IS NULL OR name !~ '^[a-z][a-z0-9_]*$' OR pg_catalog.octet_length(name) > 63 THEN
+		RAISE EXCEPTION 'component name % must be a lower-case word of letters, digits and _, starting with a letter (at most 63 bytes)',
+			coalesce(pg_catalog.quote_literal(name), 'NULL')
+			USING ERRCODE = 'invalid_name',
+			      HINT = 'Profiles weigh components by name, such as {"billing": 10}.';
+	END IF;
+	IF EXISTS (SELECT FROM health_score.component c WHERE c.name = add_component.name) THEN
+		RAISE EXCEPTION 'component % already exists', name
+			USING ERRCODE = 'duplicate_object',
+			      HINT = 'Choose another name, or drop it first: SELECT health_score.drop_component(' || pg_catalog.quote_literal(name) || ');';
+	END IF;
+	SELECT * INTO m FROM health_score.measure x WHERE x.name = add_component.measure;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'component % names an unknown measure %', name, coalesce(pg_catalog.quote_literal(measure), 'NULL')
+			USING ERRCODE = 'undefined_object',
+			      HINT = 'SELECT name, description FROM health_score.measure; lists them; add_measure adds one.';
+	END IF;
+	IF m.type = 'text' OR m.source = 'composite' THEN
+		RAISE EXCEPTION 'component % cannot be computed from measure %', name, measure
+			USING ERRCODE = 'invalid_parameter_value',
+			      DETAIL = CASE WHEN m.source = 'composite' THEN 'It is computed from the components.' ELSE 'It is not a number.' END;
+	END IF;
+	IF worst IS NULL OR best IS NULL OR worst IN ('Infinity', '-Infinity', 'NaN') OR best IN ('Infinity', '-Infinity', 'NaN') THEN
+		RAISE EXCEPTION 'worst and best of component % must be finite numbers', name
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'worst is the value scored 0, best the value scored 100.';
+	END IF;
+	IF worst = best THEN
+		RAISE EXCEPTION 'worst and best of component % must differ, both are %', name, worst
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'worst is the value scored 0, best the value scored 100; worst > best when lower is better.';
+	END IF;
+	INSERT INTO health_score.component AS c (name, kind, measure, worst, best, description)
+	VALUES (name, 'linear', measure, worst, best, description)
+	RETURNING c.* INTO result;
+	RETURN result;
+END
+$$;
+COMMENT ON FUNCTION health_score.add_component(text, text, float8, float8, text) IS
+	'add a component scoring a measure 0 at worst and 100 at best, linear in between; give it a weight in profile.weights';
+REVOKE EXECUTE ON FUNCTION health_score.add_component(text, text, float8, float8, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION health_score.drop_component(name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c health_score.component;
+	users text;
+BEGIN
+	SELECT * INTO c FROM health_score.component x WHERE x.name = drop_component.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'component % does not exist', coalesce(pg_catalog.quote_literal(name), 'NULL')
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF c.kind = 'builtin' THEN
+		RAISE EXCEPTION 'component % is built in', name
+			USING ERRCODE = 'wrong_object_type',
+			      HINT = 'Give it no weight instead: UPDATE health_score.profile SET weights = weights - ' || pg_catalog.quote_literal(name) || ';';
+	END IF;
+	SELECT pg_catalog.string_agg(p.name, ', ' ORDER BY p.name) INTO users
+	  FROM health_score.profile p WHERE p.weights ? drop_component.name;
+	IF users IS NOT NULL THEN
+		RAISE EXCEPTION 'cannot drop component % because profile % gives it a weight', name, users
+			USING ERRCODE = 'dependent_objects_still_exist',
+			      HINT = 'Remove the weight first: UPDATE health_score.profile SET weights = weights - ' || pg_catalog.quote_literal(name) || ';';
+	END IF;
+	DELETE FROM health_score.component x WHERE x.name = drop_component.name;
+END
+$$;
+COMMENT ON FUNCTION health_score.drop_component(text) IS
+	'drop a component added with add_component; refused while a profile gives it a weight';
+REVOKE EXECUTE ON FUNCTION health_score.drop_component(text) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION health_score._profile_validate()
 RETURNS trigger
@@ -280,6 +1024,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	k text;
+	pk text;
+	pv jsonb;
+	r health_score.rule;
 	total float8 := 0;
 BEGIN
 	IF NEW.weights IS NULL OR pg_catalog.jsonb_typeof(NEW.weights) <> 'object' THEN
@@ -287,10 +1034,11 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	FOR k IN SELECT pg_catalog.jsonb_object_keys(NEW.weights) LOOP
-		IF k NOT IN ('engagement', 'utilisation', 'adoption', 'support', 'sentiment', 'relationship') THEN
+		IF NOT EXISTS (SELECT FROM health_score.component c WHERE c.name = k) THEN
 			RAISE EXCEPTION 'weights of profile % name an unknown component %', NEW.name, health_score._q(k)
 				USING ERRCODE = 'invalid_parameter_value',
-				      HINT = 'The components are engagement, utilisation, adoption, support, sentiment and relationship.';
+				      HINT = 'The components are ' || pg_catalog.array_to_string(health_score._component_names(), ', ')
+				             || '; add_component adds one.';
 		END IF;
 		IF pg_catalog.jsonb_typeof(NEW.weights -> k) <> 'number'
 		   OR (NEW.weights ->> k)::numeric < 0 OR (NEW.weights ->> k)::numeric > 1000000 THEN
@@ -326,7 +1074,495 @@ BEGIN
 		RAISE EXCEPTION 'good_from of profile % must be a score from 0 to 100, not %', NEW.name, NEW.good_from
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	IF NEW.rule_params IS NULL OR pg_catalog.jsonb_typeof(NEW.rule_params) <> 'object' THEN
+		RAISE EXCEPTION 'rule_params of profile % must be a JSON object', NEW.name
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'For example {"licence_gap": {"below": 0.3}}.';
+	END IF;
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(NEW.rule_params) LOOP
+		SELECT * INTO r FROM health_score.rule x WHERE x.code = k;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'rule_params of profile % name an unknown rule %', NEW.name, health_score._q(k)
+				USING ERRCODE = 'invalid_parameter_value',
+				      HINT = 'SELECT code, params FROM health_score.rule; lists the rules and their parameters.';
+		END IF;
+		IF pg_catalog.jsonb_typeof(NEW.rule_params -> k) <> 'object' THEN
+			RAISE EXCEPTION 'rule_params of profile % must map rule % to an object of parameters', NEW.name, k
+				USING ERRCODE = 'invalid_parameter_value',
+				      HINT = pg_catalog.format('For example {"%s": %s}.', k, r.params);
+		END IF;
+		FOR pk, pv IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(NEW.rule_params -> k) e LOOP
+			IF NOT r.params ? pk THEN
+				RAISE EXCEPTION 'rule % has no parameter % (rule_params of profile %)', k, health_score._q(pk), NEW.name
+					USING ERRCODE = 'invalid_parameter_value',
+					      HINT = pg_catalog.format('Its parameters are %s.', r.params);
+			END IF;
+			IF pg_catalog.jsonb_typeof(pv) <> pg_catalog.jsonb_typeof(r.params -> pk) THEN
+				RAISE EXCEPTION 'parameter % of rule % must be a %, not % (rule_params of profile %)',
+					pk, k, pg_catalog.jsonb_typeof(r.params -> pk), pv, NEW.name
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			PERFORM health_score._check_rule_param(k, pk, pv, r.seeded);
+		END LOOP;
+	END LOOP;
 	RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._profile_merge_seeded()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.seeded THEN
+		UPDATE health_score.profile p
+		   SET segment = NEW.segment, lifecycle_stage = NEW.lifecycle_stage, priority = NEW.priority,
+		       half_life = NEW.half_life, expected_events_per_user_day = NEW.expected_events_per_user_day,
+		       target_utilisation = NEW.target_utilisation, key_features = NEW.key_features,
+		       weights = NEW.weights, poor_below = NEW.poor_below, good_from = NEW.good_from,
+		       rule_params = NEW.rule_params
+		 WHERE p.name = NEW.name AND p.seeded;
+		IF FOUND THEN
+			RETURN NULL;
+		END IF;
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._check_rule_param(code text, k text, v jsonb, seeded boolean)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n float8;
+	is_days boolean := k = 'days' OR k LIKE '%\_days';
+BEGIN
+	IF pg_catalog.jsonb_typeof(v) NOT IN ('number', 'string', 'boolean') THEN
+		RAISE EXCEPTION 'parameter % of rule % must be a number, a string or a boolean, not %', k, code, v
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF k = 'band' THEN
+		IF pg_catalog.jsonb_typeof(v) <> 'string'
+		   OR NOT (v #>> '{}') = ANY (pg_catalog.enum_range(NULL::health_score.health_band)::text[]) THEN
+			RAISE EXCEPTION 'parameter band of rule % must be one of poor, average, good', code
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		RETURN;
+	END IF;
+	IF is_days AND pg_catalog.jsonb_typeof(v) <> 'number' THEN
+		RAISE EXCEPTION 'parameter % of rule % must be a number, not %', k, code, v
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF pg_catalog.jsonb_typeof(v) <> 'number' THEN
+		RETURN;
+	END IF;
+	BEGIN
+		n := (v #>> '{}')::float8;
+	EXCEPTION WHEN numeric_value_out_of_range THEN
+		RAISE EXCEPTION 'parameter % of rule % is out of range for a float8', k, code
+			USING ERRCODE = 'numeric_value_out_of_range';
+	END;
+	IF seeded AND n < 0 THEN
+		RAISE EXCEPTION 'parameter % of rule % must be a non-negative number, not %', k, code, v
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF is_days AND NOT (n >= 0 AND n <= 36500) THEN
+		RAISE EXCEPTION 'parameter % of rule % must be a number of days from 0 to 36500, not %', k, code, v
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._param_literal(v jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE pg_catalog.jsonb_typeof($1)
+		WHEN 'number' THEN pg_catalog.format('%L::float8', ($1 #>> '{}')::float8)
+		WHEN 'string' THEN pg_catalog.format('%L::text', $1 #>> '{}')
+		WHEN 'boolean' THEN ($1 #>> '{}')::boolean::text END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._condition_params(condition text)
+RETURNS text[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(pg_catalog.array_agg(x.name ORDER BY x.first), '{}')
+	  FROM (SELECT m[1] AS name, min(o) AS first
+	          FROM pg_catalog.regexp_matches($1, '\{([A-Za-z_][A-Za-z0-9_]*)\}', 'g') WITH ORDINALITY AS r (m, o)
+	         GROUP BY m[1]) x
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._condition_sql(condition text, params jsonb, overrides jsonb DEFAULT '{}')
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	p text;
+BEGIN
+	FOREACH p IN ARRAY health_score._condition_params(condition) LOOP
+		condition := pg_catalog.replace(condition, '{' || p || '}', '(' || health_score._param_value_sql(p, params, overrides) || ')');
+	END LOOP;
+	RETURN condition;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._param_value_sql(p text, params jsonb, overrides jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce('CASE m._profile ' || pg_catalog.string_agg(pg_catalog.format('WHEN %L THEN %s', o.key,
+	                                                                  health_score._param_literal(o.value -> $1)), ' ' ORDER BY o.key)
+	                || ' ELSE ' || health_score._param_literal($2 -> $1) || ' END',
+	                health_score._param_literal($2 -> $1))
+	  FROM pg_catalog.jsonb_each(coalesce($3, '{}')) o
+	 WHERE o.value ? $1
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._check_condition(code text, condition text, params jsonb)
+RETURNS text[]
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	p text;
+	typ regtype;
+	msg text; det text; hnt text; st text;
+	named text[];
+BEGIN
+	IF coalesce(pg_catalog.btrim(condition), '') = '' THEN
+		RAISE EXCEPTION 'the condition of rule % must not be empty', code
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'Write a boolean expression over measures, such as utilisation < {below}.';
+	END IF;
+	FOREACH p IN ARRAY health_score._condition_params(condition) LOOP
+		IF NOT params ? p THEN
+			RAISE EXCEPTION 'the condition of rule % uses parameter {%}, which its params do not set', code, p
+				USING ERRCODE = 'undefined_parameter',
+				      HINT = pg_catalog.format('Set it in params, such as {"%s": 1}.', p);
+		END IF;
+	END LOOP;
+	BEGIN
+		EXECUTE pg_catalog.format('SELECT pg_catalog.pg_typeof((%s)) FROM (SELECT %s, NULL::text AS _profile) m',
+		                          health_score._condition_sql(condition, params), health_score._measure_shape())
+		   INTO typ;
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT,
+		                        st = RETURNED_SQLSTATE;
+		IF st = '42703' THEN
+			RAISE EXCEPTION 'the condition of rule % names an unknown measure %', code,
+				coalesce(pg_catalog.substring(msg FROM '^column (.*) does not exist'), msg)
+				USING ERRCODE = 'undefined_column',
+				      HINT = 'SELECT name, description FROM health_score.measure; lists the measures; add_measure adds one.';
+		END IF;
+		PERFORM health_score._reraise(pg_catalog.format('the condition of rule %s is not valid: %s', code, msg), st, det,
+			coalesce(nullif(hnt, ''), 'Write a boolean expression over measures, such as utilisation < {below}.'));
+	END;
+	IF typ <> 'boolean'::regtype THEN
+		RAISE EXCEPTION 'the condition of rule % must be a boolean expression, not one of type %', code, typ
+			USING ERRCODE = 'datatype_mismatch',
+			      HINT = 'Compare the measure with a parameter, such as overdue_invoices > {max}.';
+	END IF;
+	-- the words of the condition that are measure names (outside {parameters})
+	SELECT coalesce(pg_catalog.array_agg(DISTINCT m.name ORDER BY m.name), '{}') INTO named
+	  FROM health_score.measure m
+	 WHERE m.name IN (SELECT w[1] FROM pg_catalog.regexp_matches(
+	                      pg_catalog.regexp_replace(condition, '\{[A-Za-z_][A-Za-z0-9_]*\}', ' ', 'g'),
+	                      '"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*)', 'g') AS r (w0),
+	                      LATERAL (SELECT ARRAY[coalesce(pg_catalog.replace(w0[1], '""', '"'), pg_catalog.lower(w0[2]))]) x (w));
+	RETURN named;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._rule_validate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	k text;
+	v jsonb;
+BEGIN
+	IF NEW.params IS NULL OR pg_catalog.jsonb_typeof(NEW.params) <> 'object' THEN
+		RAISE EXCEPTION 'params of rule % must be a JSON object', NEW.code
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	FOR k, v IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(NEW.params) e LOOP
+		IF NOT k = ANY (health_score._condition_params(NEW.condition)) THEN
+			RAISE EXCEPTION 'rule % has no parameter %', NEW.code, health_score._q(k)
+				USING ERRCODE = 'invalid_parameter_value',
+				      HINT = coalesce('Its parameters are: ' || NULLIF(pg_catalog.array_to_string(health_score._condition_params(NEW.condition), ', '), '')
+				                      || '.', 'Its condition uses none.')
+				             || ' Write parameters in the condition as {name}.';
+		END IF;
+		PERFORM health_score._check_rule_param(NEW.code, k, v, NEW.seeded);
+	END LOOP;
+	NEW.measures := health_score._check_condition(NEW.code, NEW.condition, NEW.params);
+	RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score.add_rule(code text, condition text, severity text, action text, params jsonb DEFAULT '{}',
+									  description text DEFAULT NULL)
+RETURNS health_score.rule
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	result health_score.rule;
+BEGIN
+	IF code IS NULL OR code !~ '^[a-z][a-z0-9_]*$' THEN
+		RAISE EXCEPTION 'rule code % must be a lower-case word of letters, digits and _, starting with a letter',
+			coalesce(pg_catalog.quote_literal(code), 'NULL')
+			USING ERRCODE = 'invalid_name';
+	END IF;
+	IF EXISTS (SELECT FROM health_score.rule r WHERE r.code = add_rule.code) THEN
+		RAISE EXCEPTION 'rule % already exists', code
+			USING ERRCODE = 'duplicate_object',
+			      HINT = 'Choose another code, or edit it: UPDATE health_score.rule SET condition = ... WHERE code = ' || pg_catalog.quote_literal(code) || ';';
+	END IF;
+	IF severity IS NULL OR severity NOT IN ('red', 'amber', 'info', 'opportunity') THEN
+		RAISE EXCEPTION 'severity of rule % must be red, amber, info or opportunity, not %', code,
+			coalesce(pg_catalog.quote_literal(severity), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	INSERT INTO health_score.rule AS r (code, description, severity, condition, params, action)
+	VALUES (code, coalesce(description, condition), severity, condition, coalesce(params, '{}'), action)
+	RETURNING r.* INTO result;
+	RETURN result;
+END
+$$;
+COMMENT ON FUNCTION health_score.add_rule(text, text, text, text, jsonb, text) IS
+	'add a rule: a boolean condition over measures with {parameters} from params; its flags carry the measures it names';
+REVOKE EXECUTE ON FUNCTION health_score.add_rule(text, text, text, text, jsonb, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION health_score._rule_wait_for_refresh()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM health_score._refresh_lock(true);
+	RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._rule_merge_seeded()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.seeded THEN
+		UPDATE health_score.rule r
+		   SET description = NEW.description, severity = NEW.severity, params = NEW.params,
+		       action = NEW.action, enabled = NEW.enabled, condition = NEW.condition
+		 WHERE r.code = NEW.code AND r.seeded;
+		IF FOUND THEN
+			RETURN NULL;
+		END IF;
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._observation_normalise()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	keytype text;
+BEGIN
+	SELECT health_score._key_type(s.key_type::regtype) INTO keytype
+	  FROM health_score.sources s WHERE s.kind = 'accounts';
+	IF keytype = 'bigint' THEN
+		NEW.account_id := NEW.account_id::bigint::text;
+	ELSIF keytype = 'uuid' THEN
+		NEW.account_id := NEW.account_id::uuid::text;
+	END IF;
+	RETURN NEW;
+EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
+	RAISE EXCEPTION 'observation account_id % is not a % account key', pg_catalog.quote_literal(NEW.account_id), keytype
+		USING ERRCODE = 'invalid_text_representation';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._timing(timings jsonb, stage text, since timestamptz)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT $1 || pg_catalog.jsonb_build_object($2,
+		pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - $3)::numeric * 1000, 1))
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._source_sql(kind text, keytype text, usertype text, where_fmt text,
+										 only_relation regclass DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	src record;
+	col record;
+	cols text[];
+	timecol text;
+	parts text[] := '{}';
+	expr text;
+	typ text;
+BEGIN
+	FOR src IN
+		SELECT s.relation, s.columns FROM health_score.sources s
+		 WHERE s.kind = _source_sql.kind AND (only_relation IS NULL OR s.relation = only_relation)
+		 ORDER BY s.relation::oid
+	LOOP
+		cols := '{}';
+		timecol := NULL;
+		FOR col IN SELECT * FROM health_score._source_columns(kind) LOOP
+			typ := CASE col.class
+				WHEN 'key' THEN keytype WHEN 'user' THEN coalesce(usertype, 'text')
+				WHEN 'time' THEN CASE WHEN col.canonical = 'renewal_date' THEN 'date' ELSE 'timestamptz' END
+				WHEN 'count' THEN 'integer' WHEN 'flag' THEN 'boolean'
+				WHEN 'number' THEN CASE WHEN col.canonical = 'arr' THEN 'numeric' ELSE 'float8' END
+				ELSE 'text' END;
+			IF src.columns ? col.canonical THEN
+				expr := pg_catalog.format('%I::%s', src.columns ->> col.canonical, typ);
+				IF col.class = 'time' AND timecol IS NULL AND col.required THEN
+					timecol := pg_catalog.quote_ident(src.columns ->> col.canonical);
+				END IF;
+			ELSE
+				expr := pg_catalog.format('NULL::%s', typ);
+			END IF;
+			cols := cols || (expr || ' AS ' || pg_catalog.quote_ident(col.canonical));
+		END LOOP;
+		parts := parts || pg_catalog.format('SELECT %s FROM %s%s', pg_catalog.array_to_string(cols, ', '), src.relation,
+			CASE WHEN where_fmt IS NULL THEN '' ELSE ' WHERE ' || pg_catalog.format(where_fmt, timecol) END);
+	END LOOP;
+	IF pg_catalog.cardinality(parts) = 0 THEN
+		RETURN NULL;
+	END IF;
+	RETURN pg_catalog.array_to_string(parts, ' UNION ALL ');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._reraise(message text, state text, detail text, hint text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF coalesce(detail, '') <> '' AND coalesce(hint, '') <> '' THEN
+		RAISE EXCEPTION USING MESSAGE = message, ERRCODE = state, DETAIL = detail, HINT = hint;
+	ELSIF coalesce(detail, '') <> '' THEN
+		RAISE EXCEPTION USING MESSAGE = message, ERRCODE = state, DETAIL = detail;
+	ELSIF coalesce(hint, '') <> '' THEN
+		RAISE EXCEPTION USING MESSAGE = message, ERRCODE = state, HINT = hint;
+	ELSE
+		RAISE EXCEPTION USING MESSAGE = message, ERRCODE = state;
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._run_stage(stage text, kind text, sql_fmt text, keytype text, usertype text,
+										where_fmt text, args timestamptz[], extra text[] DEFAULT NULL,
+										intervals interval[] DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	msg text; det text; hnt text; st text;
+	src record;
+	culprit text;
+	rels text;
+BEGIN
+	BEGIN
+		-- scalar parameters: an array element would be fetched again for every row and aggregate
+		EXECUTE pg_catalog.format(sql_fmt, health_score._source_sql(kind, keytype, usertype, where_fmt))
+			USING args[1], args[2], args[3], args[4], args[5], extra, intervals;
+		RETURN;
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT,
+		                        st = RETURNED_SQLSTATE;
+	END;
+	SELECT pg_catalog.string_agg(s.relation::text, ', ' ORDER BY s.relation::oid) INTO rels
+	  FROM health_score.sources s WHERE s.kind = _run_stage.kind;
+	IF (SELECT count(*) FROM health_score.sources s WHERE s.kind = _run_stage.kind) = 1 THEN
+		culprit := rels;
+	ELSE
+		FOR src IN SELECT s.relation FROM health_score.sources s WHERE s.kind = _run_stage.kind ORDER BY s.relation::oid LOOP
+			BEGIN
+				EXECUTE pg_catalog.format(sql_fmt, health_score._source_sql(kind, keytype, usertype, where_fmt, src.relation))
+					USING args[1], args[2], args[3], args[4], args[5], extra, intervals;
+				-- the stage creates a temp table: undo it so the next probe can too
+				RAISE EXCEPTION USING ERRCODE = 'HS000';
+			EXCEPTION
+				WHEN SQLSTATE 'HS000' THEN NULL;
+				WHEN OTHERS THEN culprit := src.relation::text; EXIT;
+			END;
+		END LOOP;
+	END IF;
+	PERFORM health_score._reraise(CASE WHEN culprit IS NOT NULL
+			THEN pg_catalog.format('refresh failed reading %s source %s: %s', kind, culprit, msg)
+			ELSE pg_catalog.format('refresh failed reading %s sources %s: %s', kind, rels, msg) END, st, det, hnt);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._refresh_lock(wait boolean)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF wait THEN
+		LOCK TABLE health_score.refresh_lock IN SHARE UPDATE EXCLUSIVE MODE;
+		RETURN true;
+	END IF;
+	BEGIN
+		LOCK TABLE health_score.refresh_lock IN SHARE UPDATE EXCLUSIVE MODE NOWAIT;
+	EXCEPTION WHEN lock_not_available THEN
+		RETURN false;
+	END;
+	RETURN true;
+EXCEPTION WHEN insufficient_privilege THEN
+	RAISE EXCEPTION 'permission denied to take the health_score refresh lock'
+		USING ERRCODE = 'insufficient_privilege',
+		      DETAIL = 'Refreshing, changing sources and renaming or deleting rules take the refresh lock, a lock on table health_score.refresh_lock.',
+		      HINT = pg_catalog.format('A superuser runs: SELECT health_score.grant_refresh(%L);', current_user);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._max_unscored_share()
+RETURNS float8
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	setting text := pg_catalog.current_setting('health_score.max_unscored_share', true);
+	share float8;
+BEGIN
+	IF coalesce(setting, '') = '' THEN
+		RETURN 0.5;
+	END IF;
+	BEGIN
+		share := setting::float8;
+	EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
+		share := NULL;
+	END;
+	IF share IS NULL OR NOT (share >= 0 AND share <= 1) THEN
+		RAISE EXCEPTION 'health_score.max_unscored_share must be a number from 0 to 1, not %', pg_catalog.quote_literal(setting)
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'SET health_score.max_unscored_share = 0.5; (the default) or RESET health_score.max_unscored_share;';
+	END IF;
+	RETURN share;
 END
 $$;
 
@@ -412,194 +1648,131 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION health_score._refresh_lock(wait boolean)
-RETURNS boolean
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	IF wait THEN
-		LOCK TABLE health_score.refresh_lock IN SHARE UPDATE EXCLUSIVE MODE;
-		RETURN true;
-	END IF;
-	BEGIN
-		LOCK TABLE health_score.refresh_lock IN SHARE UPDATE EXCLUSIVE MODE NOWAIT;
-	EXCEPTION WHEN lock_not_available THEN
-		RETURN false;
-	END;
-	RETURN true;
-EXCEPTION WHEN insufficient_privilege THEN
-	RAISE EXCEPTION 'permission denied to take the health_score refresh lock'
-		USING ERRCODE = 'insufficient_privilege',
-		      DETAIL = 'Refreshing, changing sources and renaming or deleting rules take the refresh lock, a lock on table health_score.refresh_lock.',
-		      HINT = pg_catalog.format('A superuser runs: SELECT health_score.grant_refresh(%L);', current_user);
-END
-$$;
-
-CREATE FUNCTION health_score._run_stage(stage text, kind text, sql_fmt text, keytype text, usertype text,
-										where_fmt text, args timestamptz[], extra text[] DEFAULT NULL,
-										intervals interval[] DEFAULT NULL)
+CREATE OR REPLACE FUNCTION health_score._check_measure_trust(name text, owner regrole, query text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	msg text; det text; hnt text; st text;
-	src record;
-	culprit text;
-	rels text;
+	untrusted record;
+	probe regclass;
+	hint constant text := 'Refresh as a role without superuser rights: SELECT health_score.grant_refresh(''health_score_refresher''); '
+	                      'then refresh or schedule as it (README, Security).';
 BEGIN
-	BEGIN
-		-- scalar parameters: an array element would be fetched again for every row and aggregate
-		EXECUTE pg_catalog.format(sql_fmt, health_score._source_sql(kind, keytype, usertype, where_fmt))
-			USING args[1], args[2], args[3], args[4], args[5], extra, intervals;
+	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
 		RETURN;
-	EXCEPTION WHEN OTHERS THEN
-		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT,
-		                        st = RETURNED_SQLSTATE;
-	END;
-	SELECT pg_catalog.string_agg(s.relation::text, ', ' ORDER BY s.relation::oid) INTO rels
-	  FROM health_score.sources s WHERE s.kind = _run_stage.kind;
-	IF (SELECT count(*) FROM health_score.sources s WHERE s.kind = _run_stage.kind) = 1 THEN
-		culprit := rels;
-	ELSE
-		FOR src IN SELECT s.relation FROM health_score.sources s WHERE s.kind = _run_stage.kind ORDER BY s.relation::oid LOOP
-			BEGIN
-				EXECUTE pg_catalog.format(sql_fmt, health_score._source_sql(kind, keytype, usertype, where_fmt, src.relation))
-					USING args[1], args[2], args[3], args[4], args[5], extra, intervals;
-				-- the stage creates a temp table: undo it so the next probe can too
-				RAISE EXCEPTION USING ERRCODE = 'HS000';
-			EXCEPTION
-				WHEN SQLSTATE 'HS000' THEN NULL;
-				WHEN OTHERS THEN culprit := src.relation::text; EXIT;
-			END;
-		END LOOP;
 	END IF;
-	PERFORM health_score._reraise(CASE WHEN culprit IS NOT NULL
-			THEN pg_catalog.format('refresh failed reading %s source %s: %s', kind, culprit, msg)
-			ELSE pg_catalog.format('refresh failed reading %s sources %s: %s', kind, rels, msg) END, st, det, hnt);
-END
-$$;
-
-CREATE OR REPLACE FUNCTION health_score._max_unscored_share()
-RETURNS float8
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	setting text := pg_catalog.current_setting('health_score.max_unscored_share', true);
-	share float8;
-BEGIN
-	IF coalesce(setting, '') = '' THEN
-		RETURN 0.5;
+	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = owner) THEN
+		RAISE EXCEPTION 'refresh as superuser % refuses measure %: it was added by role %, which is not a superuser',
+			health_score._q(current_user), name, health_score._q(owner::text)
+			USING ERRCODE = 'insufficient_privilege',
+			      DETAIL = 'A refresh runs measure queries with the rights of the role that refreshes.',
+			      HINT = hint;
 	END IF;
 	BEGIN
-		share := setting::float8;
-	EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
-		share := NULL;
+		EXECUTE pg_catalog.format('CREATE TEMP VIEW hs_measure_probe AS SELECT * FROM (%s) q',
+		                          pg_catalog.regexp_replace(query, '\$1(?![0-9])', '(NULL::timestamptz)', 'g'));
+	EXCEPTION WHEN OTHERS THEN
+		RAISE EXCEPTION 'refresh as superuser % refuses measure %: the objects its query reads cannot be listed', health_score._q(current_user), name
+			USING ERRCODE = 'insufficient_privilege', DETAIL = SQLERRM, HINT = hint;
 	END;
-	IF share IS NULL OR NOT (share >= 0 AND share <= 1) THEN
-		RAISE EXCEPTION 'health_score.max_unscored_share must be a number from 0 to 1, not %', pg_catalog.quote_literal(setting)
-			USING ERRCODE = 'invalid_parameter_value',
-			      HINT = 'SET health_score.max_unscored_share = 0.5; (the default) or RESET health_score.max_unscored_share;';
+	probe := 'pg_temp.hs_measure_probe'::regclass;
+	SELECT o.kind, o.name, r.rolname INTO untrusted
+	  FROM health_score._source_objects(probe) o
+	  JOIN pg_catalog.pg_roles r ON r.oid = o.owner
+	 WHERE NOT r.rolsuper
+	 ORDER BY o.kind, o.name
+	 LIMIT 1;
+	DROP VIEW pg_temp.hs_measure_probe;
+	IF FOUND THEN
+		RAISE EXCEPTION 'refresh as superuser % refuses measure %: % % is owned by role %, which is not a superuser',
+			health_score._q(current_user), name, untrusted.kind, untrusted.name, health_score._q(untrusted.rolname)
+			USING ERRCODE = 'insufficient_privilege',
+			      DETAIL = 'A refresh runs measure queries with the rights of the role that refreshes, and '
+			               'code that a role without those rights can change must not run with a superuser''s.',
+			      HINT = hint;
 	END IF;
-	RETURN share;
 END
 $$;
 
-CREATE FUNCTION health_score.refresh(as_of timestamptz DEFAULT now(), wait boolean DEFAULT true,
-									 force boolean DEFAULT false)
-RETURNS TABLE (accounts integer, flags_raised integer, flags_cleared integer, elapsed interval)
+CREATE OR REPLACE FUNCTION health_score.grant_refresh(role regrole)
+RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
--- Short set-based statements: compiling them costs more than it saves. The activity pass keeps a few
--- hash sets per account; 256MB keeps 50,000 accounts in memory (ALTER FUNCTION ... SET work_mem to change).
-SET jit = off
-SET work_mem = '256MB'
 AS $$
-#variable_conflict use_column
 DECLARE
-	t constant timestamptz := refresh.as_of;
-	t0 constant timestamptz := pg_catalog.clock_timestamp();
-	lap timestamptz := t0;
-	timings jsonb := '{}';
-	acc_src record;
-	keytype text;
-	usertype text;
-	has_activity boolean; has_users boolean; has_feature boolean;
-	has_support boolean; has_surveys boolean; has_touch boolean;
-	halflives interval[];
-	halflife_seconds float8[];
-	kfeatures text[];
-	rp jsonb;              -- rule code -> effective params
-	enabled_rules text[];
-	w30 timestamptz; w60 timestamptz; w90 timestamptz; w120 timestamptz;
-	w_new timestamptz; w_long timestamptz; w_silent timestamptz; w_unret timestamptz; w_det timestamptz;
-	w_tp timestamptz; w_srv timestamptz; w_adopt timestamptz;
-	sql text;
-	drop_days float8;
-	drop_tolerance float8;
-	act_fmt text;
-	n_accounts integer;
-	n_raised integer := 0;
-	n_cleared integer := 0;
-	payload jsonb;
-	r record;
-	msg text; det text; hnt text; st text;
-	dup text;
-	n_scored_before integer;
-	n_unscored integer;
-	max_unscored_share float8;
+	src record;
 BEGIN
-	IF t IS NULL THEN
-		RAISE EXCEPTION 'as_of must not be null' USING ERRCODE = 'null_value_not_allowed';
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'role must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	-- Windows reach back up to years before as_of and history is kept by day: only real calendar times.
-	IF NOT pg_catalog.isfinite(t) OR t < '1900-01-01' OR t >= '10000-01-01' THEN
-		RAISE EXCEPTION 'as_of must be a time from 1900-01-01 to 9999-12-31, not %', t
-			USING ERRCODE = 'invalid_parameter_value',
-			      HINT = 'Pass the point in time to score, such as now() or ''2026-03-01''.';
-	END IF;
-	max_unscored_share := health_score._max_unscored_share();
-
-	IF NOT health_score._refresh_lock(wait) THEN
-		RAISE NOTICE 'health_score refresh skipped: another refresh is running';
-		INSERT INTO health_score.refresh_log (started_at, finished_at, as_of, status, message)
-		VALUES (t0, pg_catalog.clock_timestamp(), t, 'skipped', 'another refresh held the lock');
-		RETURN QUERY SELECT NULL::integer, NULL::integer, NULL::integer, pg_catalog.clock_timestamp() - t0;
-		RETURN;
-	END IF;
-
-	-- A run_refresh() whose session ended before it finished (terminated, crashed, disconnected) left its
-	-- 'running' row: the lock is ours now, so that run is over.
-	UPDATE health_score.refresh_log l
-	   SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
-	       message = 'interrupted: the session running this refresh ended before it finished (terminated, crashed or disconnected)'
-	 WHERE l.status = 'running'
-	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a WHERE a.pid = l.pid AND a.backend_start = l.backend_start);
-
-	-- a second refresh in the same transaction starts afresh
-	FOR r IN SELECT x FROM pg_catalog.unnest(ARRAY['hs_profile', 'hs_rule', 'hs_acc', 'hs_act', 'hs_flag_changes', 'hs_prev',
-	                                               'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_kf', 'hs_m', 'hs_hits']) x
-	          WHERE pg_catalog.to_regclass('pg_temp.' || x) IS NOT NULL LOOP
-		EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', r.x);
+	EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA health_score TO %s', role);
+	EXECUTE pg_catalog.format('GRANT TEMPORARY ON DATABASE %I TO %s', pg_catalog.current_database(), role);
+	EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean, boolean) TO %s', role);
+	EXECUTE pg_catalog.format('GRANT EXECUTE ON PROCEDURE health_score.run_refresh(timestamptz, boolean) TO %s', role);
+	EXECUTE pg_catalog.format('GRANT SELECT ON health_score.sources, health_score.profile, health_score.rule, '
+	                          'health_score.observation, health_score.component TO %s', role);
+	-- INSERT: a refresh adds the metric names and touchpoint kinds the sources now hold as measures
+	EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON health_score.measure TO %s', role);
+	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE ON health_score.account_health, '
+	                          'health_score.health_history TO %s', role);
+	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE ON health_score.flag, health_score.refresh_log TO %s', role);
+	EXECUTE pg_catalog.format('GRANT UPDATE ON health_score.refresh_lock TO %s', role);
+	FOR src IN SELECT s.relation, c.relnamespace::regnamespace AS nsp
+	             FROM health_score.sources s JOIN pg_catalog.pg_class c ON c.oid = s.relation
+	            ORDER BY s.kind, s.relation::text LOOP
+		EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA %s TO %s', src.nsp, role);
+		EXECUTE pg_catalog.format('GRANT SELECT ON %s TO %s', src.relation, role);
 	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION health_score.grant_refresh(regrole) IS
+	'grant a role what refresh() and run_refresh() need: read the configuration and the registered sources (and use their schemas), write the results, take the refresh lock';
+REVOKE EXECUTE ON FUNCTION health_score.grant_refresh(regrole) FROM PUBLIC;
 
-	-- Sources --------------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION health_score._stage_config()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM health_score._discover_measures();
+	CREATE TEMP TABLE hs_profile ON COMMIT DROP AS SELECT * FROM health_score.profile;
+	CREATE TEMP TABLE hs_rule ON COMMIT DROP AS SELECT * FROM health_score.rule r WHERE r.enabled;
+	CREATE TEMP TABLE hs_measure ON COMMIT DROP AS SELECT * FROM health_score.measure;
+	CREATE TEMP TABLE hs_component ON COMMIT DROP AS
+	SELECT c.*, x.ord
+	  FROM health_score.component c
+	  JOIN pg_catalog.unnest(health_score._component_names()) WITH ORDINALITY AS x (name, ord) ON x.name = c.name;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._stage_sources(as_of timestamptz)
+RETURNS health_score._run
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	run health_score._run;
+	acc_src record;
+	r record;
+	mp jsonb;
+BEGIN
 	SELECT s.* INTO acc_src FROM health_score.sources s WHERE s.kind = 'accounts';
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'refresh failed: no accounts source is registered'
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 			      HINT = 'Register one: SELECT health_score.add_source(''accounts'', ''public.accounts'');';
 	END IF;
-	keytype := health_score._key_type(acc_src.key_type::regtype);
+	run.as_of := as_of;
+	run.keytype := health_score._key_type(acc_src.key_type::regtype);
 	FOR r IN SELECT s.kind, s.relation, s.key_type, s.columns FROM health_score.sources s ORDER BY s.kind, s.relation::oid LOOP
 		IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = r.relation) THEN
 			RAISE EXCEPTION 'refresh failed: the % source with OID % no longer exists', r.kind, r.relation::oid
 				USING ERRCODE = 'undefined_table',
 				      HINT = pg_catalog.format('Unregister it: SELECT health_score.drop_source(%L, %s);', r.kind, r.relation::oid);
 		END IF;
-		IF health_score._key_type(r.key_type::regtype) IS DISTINCT FROM keytype THEN
+		IF health_score._key_type(r.key_type::regtype) IS DISTINCT FROM run.keytype THEN
 			RAISE EXCEPTION 'refresh failed reading % source %: its account keys are %, the accounts source''s are %',
 				r.kind, r.relation, r.key_type, acc_src.key_type
 				USING ERRCODE = 'datatype_mismatch';
@@ -613,60 +1786,72 @@ BEGIN
 				                               r.relation, current_user, current_user);
 		END IF;
 	END LOOP;
-	SELECT bool_or(s.kind = 'activity'), bool_or(s.kind = 'activity' AND s.columns ? 'user_id'),
-	       bool_or(s.kind = 'activity' AND s.columns ? 'feature'), bool_or(s.kind = 'support_cases'),
-	       bool_or(s.kind = 'surveys'), bool_or(s.kind = 'touchpoints')
-	  INTO has_activity, has_users, has_feature, has_support, has_surveys, has_touch
+	SELECT coalesce(bool_or(s.kind = 'activity'), false),
+	       coalesce(bool_or(s.kind = 'activity' AND s.columns ? 'user_id'), false),
+	       coalesce(bool_or(s.kind = 'activity' AND s.columns ? 'feature'), false),
+	       coalesce(bool_or(s.kind = 'support_cases'), false), coalesce(bool_or(s.kind = 'surveys'), false),
+	       coalesce(bool_or(s.kind = 'touchpoints'), false),
+	       coalesce(bool_or(s.kind = 'touchpoints' AND s.columns ? 'kind'), false),
+	       coalesce(bool_or(s.kind = 'metrics'), false)
+	  INTO run.has_activity, run.has_users, run.has_feature, run.has_support, run.has_surveys, run.has_touch,
+	       run.has_touch_kind, run.has_metrics
 	  FROM health_score.sources s;
-	has_activity := coalesce(has_activity, false); has_users := coalesce(has_users, false);
-	has_feature := coalesce(has_feature, false);
-	has_support := coalesce(has_support, false); has_surveys := coalesce(has_surveys, false);
-	has_touch := coalesce(has_touch, false);
 	-- user keys keep their type when every activity source agrees on one, else they are compared as text
-	SELECT CASE WHEN count(DISTINCT f) = 1 THEN min(f) ELSE 'text' END INTO usertype
+	SELECT CASE WHEN count(DISTINCT f) = 1 THEN min(f) ELSE 'text' END INTO run.usertype
 	  FROM (SELECT health_score._key_type(a.atttypid::regtype) AS f
 	          FROM health_score.sources s
 	          JOIN pg_catalog.pg_attribute a ON a.attrelid = s.relation AND a.attname = s.columns ->> 'user_id'
 	         WHERE s.kind = 'activity' AND s.columns ? 'user_id') u;
 
-	-- Configuration ----------------------------------------------------------------------------------------
-	-- Read once: each statement below sees the same profiles and rules, and an edit made while the refresh
-	-- runs takes effect at the next one.
-	CREATE TEMP TABLE hs_profile ON COMMIT DROP AS SELECT * FROM health_score.profile;
-	CREATE TEMP TABLE hs_rule ON COMMIT DROP AS SELECT * FROM health_score.rule;
-	SELECT pg_catalog.jsonb_object_agg(r2.code, coalesce(health_score._rule_defaults(r2.code), '{}') || r2.params),
-	       coalesce(pg_catalog.array_agg(r2.code) FILTER (WHERE r2.enabled), '{}')
-	  INTO rp, enabled_rules
-	  FROM pg_temp.hs_rule r2;
-	rp := coalesce(rp, '{}');
 	-- One decayed sum per half-life, told apart by its length in seconds as the decay counts it: intervals
 	-- compare '1 year' equal to '360 days', which decay at different rates.
 	SELECT coalesce(pg_catalog.array_agg(h.half_life ORDER BY h.seconds), '{}'),
 	       coalesce(pg_catalog.array_agg(h.seconds ORDER BY h.seconds), '{}')
-	  INTO halflives, halflife_seconds
+	  INTO run.halflives, run.halflife_seconds
 	  FROM (SELECT DISTINCT ON (pg_catalog.date_part('epoch', p.half_life)) p.half_life,
 	               pg_catalog.date_part('epoch', p.half_life) AS seconds
 	          FROM pg_temp.hs_profile p ORDER BY 2) h;
-	SELECT coalesce(pg_catalog.array_agg(DISTINCT f ORDER BY f), '{}') INTO kfeatures
+	SELECT coalesce(pg_catalog.array_agg(DISTINCT f ORDER BY f), '{}') INTO run.key_features
 	  FROM pg_temp.hs_profile p, pg_catalog.unnest(p.key_features) f;
+	IF run.has_feature AND pg_catalog.cardinality(run.key_features) > 62 THEN
+		RAISE EXCEPTION 'refresh failed: profiles name % distinct key features, at most 62 are supported',
+			pg_catalog.cardinality(run.key_features) USING ERRCODE = 'program_limit_exceeded';
+	END IF;
 
-	w30 := t - interval '30 days'; w60 := t - interval '60 days';
-	w90 := t - interval '90 days'; w120 := t - interval '120 days';
-	w_new := t - coalesce((rp #>> '{new_users,days}')::float8, 30) * interval '1 day';
-	w_long := t - coalesce((rp #>> '{long_open_case,days}')::float8, 14) * interval '1 day';
-	w_silent := t - coalesce((rp #>> '{silent_account,days}')::float8, 90) * interval '1 day';
-	w_unret := t - coalesce((rp #>> '{unreturned_contact,days}')::float8, 30) * interval '1 day';
-	w_det := t - coalesce((rp #>> '{detractor,days}')::float8, 90) * interval '1 day';
-	w_adopt := t - coalesce((rp #>> '{feature_adopted,days}')::float8, 7) * interval '1 day';
-	drop_days := coalesce((rp #>> '{score_drop,days}')::float8, 30);
-	drop_tolerance := coalesce((rp #>> '{score_drop,tolerance_days}')::float8, 7);
-	w_tp := least(w90, w_silent, w_unret);
-	w_srv := least(w90, w_det);
-	timings := timings || pg_catalog.jsonb_build_object('setup', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - lap)::numeric * 1000, 1));
-	lap := pg_catalog.clock_timestamp();
+	-- The windows: fixed ones, and those the built-in measures' params set.
+	SELECT pg_catalog.jsonb_object_agg(m.name, m.params) INTO mp FROM pg_temp.hs_measure m WHERE m.kind = 'builtin';
+	run.w30 := as_of - interval '30 days';
+	run.w60 := as_of - interval '60 days';
+	run.w90 := as_of - interval '90 days';
+	run.w120 := as_of - interval '120 days';
+	run.new_users_from := as_of - (mp #>> '{new_users,days}')::float8 * interval '1 day';
+	run.adopted_from := as_of - (mp #>> '{key_features_adopted,days}')::float8 * interval '1 day';
+	run.aged_before := as_of - (mp #>> '{aged_open_cases,days}')::float8 * interval '1 day';
+	run.unanswered_from := as_of - (mp #>> '{unanswered_outreach,days}')::float8 * interval '1 day';
+	run.detractor_from := as_of - (mp #>> '{detractor_responses,days}')::float8 * interval '1 day';
+	run.detractor_max_rating := (mp #>> '{detractor_responses,max_rating}')::float8;
+	-- score_earlier: the latest history row between days + tolerance_days and days before as_of
+	run.earlier_to := as_of - (mp #>> '{score_earlier,days}')::float8 * interval '1 day';
+	run.earlier_from := run.earlier_to - (mp #>> '{score_earlier,tolerance_days}')::float8 * interval '1 day';
+	RETURN run;
+END
+$$;
 
-	-- Accounts, each with its profile: the most specific match, then the highest priority, then by name.
-	PERFORM health_score._run_stage('accounts', 'accounts', $q$
+CREATE OR REPLACE FUNCTION health_score._stage_accounts(run health_score._run, force boolean, max_unscored_share float8,
+											 OUT n_accounts integer, OUT n_unscored integer)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	weights text;
+	dup text;
+	n_scored_before integer;
+	acc regclass := (SELECT s.relation FROM health_score.sources s WHERE s.kind = 'accounts');
+BEGIN
+	SELECT 'ARRAY[' || pg_catalog.string_agg(pg_catalog.format('coalesce((p.weights ->> %L)::float8, 0)', c.name), ', ' ORDER BY c.ord)
+	       || ']::float8[]'
+	  INTO weights FROM pg_temp.hs_component c;
+	PERFORM health_score._run_stage('accounts', 'accounts', pg_catalog.replace($q$
 		CREATE TEMP TABLE hs_acc ON COMMIT DROP AS
 		-- (read twice, so that the planner sees how few pairs there are and hashes them)
 		WITH s AS NOT MATERIALIZED (
@@ -680,11 +1865,7 @@ BEGIN
 		       FROM (SELECT DISTINCT s.segment, s.lifecycle_stage FROM s) x
 		       LEFT JOIN LATERAL (
 		            SELECT p.name AS profile, p.half_life, p.expected_events_per_user_day, p.target_utilisation,
-		                   p.key_features, p.poor_below, p.good_from,
-		                   ARRAY[coalesce((p.weights ->> 'engagement')::float8, 0), coalesce((p.weights ->> 'utilisation')::float8, 0),
-		                         coalesce((p.weights ->> 'adoption')::float8, 0), coalesce((p.weights ->> 'support')::float8, 0),
-		                         coalesce((p.weights ->> 'sentiment')::float8, 0), coalesce((p.weights ->> 'relationship')::float8, 0)]
-		                       AS weight_array
+		                   p.key_features, p.poor_below, p.good_from, @weights@ AS weight_array
 		              FROM pg_temp.hs_profile p
 		             WHERE (p.segment IS NULL OR p.segment = x.segment)
 		               AND (p.lifecycle_stage IS NULL OR p.lifecycle_stage = x.lifecycle_stage)
@@ -699,10 +1880,10 @@ BEGIN
 		  -- NULL-safe and hashable: 'v' || value, or 'n' for NULL
 		  JOIN pairs p ON coalesce('v' || p.segment, 'n') = coalesce('v' || s.segment, 'n')
 		              AND coalesce('v' || p.lifecycle_stage, 'n') = coalesce('v' || s.lifecycle_stage, 'n')
-		$q$, keytype, NULL, NULL, ARRAY[t]);
+		$q$, '@weights@', weights), run.keytype, NULL, NULL, ARRAY[run.as_of]);
 	SELECT a.account_id INTO dup FROM pg_temp.hs_acc a GROUP BY a.account_id HAVING count(*) > 1 LIMIT 1;
 	IF FOUND THEN
-		RAISE EXCEPTION 'refresh failed reading accounts source %: account_id % appears more than once', acc_src.relation, dup
+		RAISE EXCEPTION 'refresh failed reading accounts source %: account_id % appears more than once', acc, dup
 			USING ERRCODE = 'cardinality_violation';
 	END IF;
 	SELECT a.account_id INTO dup FROM pg_temp.hs_acc a WHERE a.profile IS NULL LIMIT 1;
@@ -713,8 +1894,6 @@ BEGIN
 	END IF;
 	SELECT count(*) INTO n_accounts FROM pg_temp.hs_acc;
 
-	-- An accounts source emptied or cut short (mid-ETL, a broken view) would clear the flags of every account
-	-- it lost, and raise them again as new, their history gone, once it is back: stop instead, unless forced.
 	SELECT count(*), count(*) FILTER (WHERE h.account_id NOT IN (SELECT a.account_id FROM pg_temp.hs_acc a))
 	  INTO n_scored_before, n_unscored
 	  FROM health_score.account_health h;
@@ -723,288 +1902,543 @@ BEGIN
 			n_unscored, n_scored_before, pg_catalog.round(100.0 * n_unscored / n_scored_before, 1), max_unscored_share
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 			      DETAIL = pg_catalog.format('The accounts source %s gives %s accounts started and not cancelled by as_of %s. Nothing was changed.',
-			                                 acc_src.relation, n_accounts, t),
+			                                 acc, n_accounts, run.as_of),
 			      HINT = 'If the accounts are really gone (cancelled, removed from the source), refresh with force => true: '
 			             'SELECT * FROM health_score.refresh(force => true); if the source is being reloaded, refresh once it is complete.';
 	END IF;
-	timings := timings || pg_catalog.jsonb_build_object('accounts', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - lap)::numeric * 1000, 1));
-	lap := pg_catalog.clock_timestamp();
+	ANALYZE pg_temp.hs_acc (account_id);
+END
+$$;
 
-	-- Activity: one pass over every activity row up to as_of, with two aggregates: _activity_measures for
-	-- the counts, the decayed sums of every profile's half-life and the key features used (bits of a bigint,
-	-- by position in kfeatures), user_windows for the users. $1..$5 = as_of, -30d, -60d, new-users cut,
-	-- feature-adopted cut.
-	IF has_activity THEN
-		IF pg_catalog.cardinality(kfeatures) > 62 THEN
-			RAISE EXCEPTION 'refresh failed: profiles name % distinct key features, at most 62 are supported',
-				pg_catalog.cardinality(kfeatures) USING ERRCODE = 'program_limit_exceeded';
-		END IF;
-		act_fmt := pg_catalog.format(
-			'CREATE TEMP TABLE hs_act ON COMMIT DROP AS SELECT a.account_id::text AS account_id, (a.m).events, '
-			'(a.m).recent_events AS events_30, (a.m).last_at AS last_activity_at, (a.m).decayed, '
-			'a.users[1] AS users_30, a.users[2] AS users_prev_30, a.users[3] AS new_users, '
-			'(a.m).recent_features AS kf_used_30, (a.m).features_before_adopt AS kf_before_adopt, '
-			'(a.m).features_since_adopt AS kf_since_adopt '
-			'FROM (SELECT s.account_id, health_score._activity_measures(s.occurred_at, s.feature, s.weight, $1, $2, $5, '
-			'$7, $6) AS m, %s AS users FROM (%%s) s GROUP BY s.account_id) a',
-			CASE WHEN has_users THEN 'health_score.user_windows(s.user_id, s.occurred_at, $1, $2, $3, $4)'
-			     ELSE 'NULL::bigint[]' END);
-		PERFORM health_score._run_stage('activity', 'activity', act_fmt, keytype, usertype, '%1$s <= $1',
-			ARRAY[t, w30, w60, w_new, w_adopt], CASE WHEN has_feature THEN kfeatures ELSE '{}' END, halflives);
-
-	ELSE
+CREATE OR REPLACE FUNCTION health_score._stage_activity(run health_score._run)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT run.has_activity THEN
 		CREATE TEMP TABLE hs_act (account_id text, events bigint, events_30 bigint, last_activity_at timestamptz,
 			decayed float8[], users_30 bigint, users_prev_30 bigint, new_users bigint,
 			kf_used_30 bigint, kf_before_adopt bigint, kf_since_adopt bigint) ON COMMIT DROP;
+		RETURN;
 	END IF;
-	timings := timings || pg_catalog.jsonb_build_object('activity', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - lap)::numeric * 1000, 1));
-	lap := pg_catalog.clock_timestamp();
+	-- $1..$5 = as_of, -30d, -60d, new users from, adopted from; $6 the key features, $7 the half-lives
+	PERFORM health_score._run_stage('activity', 'activity', pg_catalog.format(
+		'CREATE TEMP TABLE hs_act ON COMMIT DROP AS SELECT a.account_id::text AS account_id, (a.m).events, '
+		'(a.m).recent_events AS events_30, (a.m).last_at AS last_activity_at, (a.m).decayed, '
+		'a.users[1] AS users_30, a.users[2] AS users_prev_30, a.users[3] AS new_users, '
+		'(a.m).recent_features AS kf_used_30, (a.m).features_before_adopt AS kf_before_adopt, '
+		'(a.m).features_since_adopt AS kf_since_adopt '
+		'FROM (SELECT s.account_id, health_score._activity_measures(s.occurred_at, s.feature, s.weight, $1, $2, $5, '
+		'$7, $6) AS m, %s AS users FROM (%%s) s GROUP BY s.account_id) a',
+		CASE WHEN run.has_users THEN 'health_score.user_windows(s.user_id, s.occurred_at, $1, $2, $3, $4)'
+		     ELSE 'NULL::bigint[]' END),
+		run.keytype, run.usertype, '%1$s <= $1',
+		ARRAY[run.as_of, run.w30, run.w60, run.new_users_from, run.adopted_from],
+		CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END, run.halflives);
+END
+$$;
 
-	-- Support cases. $1..$5 = as_of, -30d, -120d, silent cut, long-open cut.
-	IF has_support THEN
-		PERFORM health_score._run_stage('support_cases', 'support_cases', $q$
-			CREATE TEMP TABLE hs_sup ON COMMIT DROP AS
-			SELECT s.account_id::text AS account_id,
-			       count(*) FILTER (WHERE s.opened_at > $2) AS cases_30,
-			       count(*) FILTER (WHERE s.opened_at > $3 AND s.opened_at <= $2) AS cases_prev_90,
-			       count(*) FILTER (WHERE s.opened_at > $4) AS cases_silent,
-			       count(*) FILTER (WHERE s.closed_at IS NULL OR s.closed_at > $1) AS open_cases,
-			       count(*) FILTER (WHERE (s.closed_at IS NULL OR s.closed_at > $1) AND s.opened_at < $5) AS aged_open_cases,
-			       min(s.opened_at) FILTER (WHERE s.closed_at IS NULL OR s.closed_at > $1) AS oldest_open_at,
-			       max(s.opened_at) AS last_case_at
-			  FROM (%s) s
-			 GROUP BY s.account_id
-			$q$, keytype, NULL, '%1$s <= $1', ARRAY[t, w30, w120, w_silent, w_long]);
-	ELSE
-		CREATE TEMP TABLE hs_sup (account_id text, cases_30 bigint, cases_prev_90 bigint, cases_silent bigint,
-			open_cases bigint, aged_open_cases bigint, oldest_open_at timestamptz, last_case_at timestamptz) ON COMMIT DROP;
+CREATE OR REPLACE FUNCTION health_score._stage_support_cases(run health_score._run)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT run.has_support THEN
+		CREATE TEMP TABLE hs_sup (account_id text, cases_30 bigint, cases_prev_90 bigint, open_cases bigint,
+			aged_open_cases bigint, open_high bigint, oldest_open_at timestamptz, last_case_at timestamptz) ON COMMIT DROP;
+		RETURN;
 	END IF;
+	-- $1..$4 = as_of, -30d, -120d, aged before
+	PERFORM health_score._run_stage('support_cases', 'support_cases', $q$
+		CREATE TEMP TABLE hs_sup ON COMMIT DROP AS
+		SELECT s.account_id::text AS account_id,
+		       count(*) FILTER (WHERE s.opened_at > $2) AS cases_30,
+		       count(*) FILTER (WHERE s.opened_at > $3 AND s.opened_at <= $2) AS cases_prev_90,
+		       count(*) FILTER (WHERE s.closed_at IS NULL OR s.closed_at > $1) AS open_cases,
+		       count(*) FILTER (WHERE (s.closed_at IS NULL OR s.closed_at > $1) AND s.opened_at < $4) AS aged_open_cases,
+		       count(*) FILTER (WHERE (s.closed_at IS NULL OR s.closed_at > $1)
+		                          AND pg_catalog.lower(s.priority) IN ('high', 'urgent', 'critical', 'p0', 'p1')) AS open_high,
+		       min(s.opened_at) FILTER (WHERE s.closed_at IS NULL OR s.closed_at > $1) AS oldest_open_at,
+		       max(s.opened_at) AS last_case_at
+		  FROM (%s) s
+		 GROUP BY s.account_id
+		$q$, run.keytype, NULL, '%1$s <= $1', ARRAY[run.as_of, run.w30, run.w120, run.aged_before]);
+END
+$$;
 
-	-- Surveys: ratings of the last 90 days (and of the detractor window). $1..$4 = as_of, -90d, detractor cut,
-	-- scan start; the detractor max rating is a literal.
-	IF has_surveys THEN
-		PERFORM health_score._run_stage('surveys', 'surveys', pg_catalog.format($q$
-			CREATE TEMP TABLE hs_srv ON COMMIT DROP AS
-			SELECT s.account_id::text AS account_id,
-			       count(s.rating) FILTER (WHERE s.responded_at > $2) AS responses_90,
-			       health_score.nps(pg_catalog.round(s.rating)::integer) FILTER (WHERE s.responded_at > $2) AS nps_90,
-			       avg(s.rating) FILTER (WHERE s.responded_at > $2) AS avg_rating_90,
-			       count(*) FILTER (WHERE s.responded_at > $2 AND s.rating >= 9) AS promoters_90,
-			       count(*) FILTER (WHERE s.responded_at > $2 AND s.rating <= 6) AS detractors_90,
-			       count(*) FILTER (WHERE s.responded_at > $3 AND s.rating <= %1$s) AS detractor_responses,
-			       min(s.rating) FILTER (WHERE s.responded_at > $3) AS min_rating,
-			       pg_catalog.array_agg(DISTINCT coalesce(s.category, 'overall'))
-			           FILTER (WHERE s.responded_at > $3 AND s.rating <= %1$s) AS detractor_categories,
-			       max(s.responded_at) FILTER (WHERE s.rating <= %1$s) AS last_detractor_at
-			  FROM (%%s) s
-			 WHERE s.rating IS NOT NULL
-			 GROUP BY s.account_id
-			$q$, coalesce((rp #>> '{detractor,max_rating}')::float8, 6)),
-			keytype, NULL, '%1$s <= $1 AND %1$s > $4', ARRAY[t, w90, w_det, w_srv]);
-	ELSE
+CREATE OR REPLACE FUNCTION health_score._stage_surveys(run health_score._run)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT run.has_surveys THEN
 		CREATE TEMP TABLE hs_srv (account_id text, responses_90 bigint, nps_90 float8, avg_rating_90 float8,
-			promoters_90 bigint, detractors_90 bigint, detractor_responses bigint, min_rating float8,
-			detractor_categories text[], last_detractor_at timestamptz) ON COMMIT DROP;
+			promoters_90 bigint, detractors_90 bigint, min_rating_90 float8, detractor_responses bigint) ON COMMIT DROP;
+		RETURN;
 	END IF;
+	-- $1..$4 = as_of, -90d, detractor window start, scan start; the detractor max rating is a literal
+	PERFORM health_score._run_stage('surveys', 'surveys', pg_catalog.format($q$
+		CREATE TEMP TABLE hs_srv ON COMMIT DROP AS
+		SELECT s.account_id::text AS account_id,
+		       count(s.rating) FILTER (WHERE s.responded_at > $2) AS responses_90,
+		       health_score.nps(pg_catalog.round(s.rating)::integer) FILTER (WHERE s.responded_at > $2) AS nps_90,
+		       avg(s.rating) FILTER (WHERE s.responded_at > $2) AS avg_rating_90,
+		       count(*) FILTER (WHERE s.responded_at > $2 AND s.rating >= 9) AS promoters_90,
+		       count(*) FILTER (WHERE s.responded_at > $2 AND s.rating <= 6) AS detractors_90,
+		       min(s.rating) FILTER (WHERE s.responded_at > $2) AS min_rating_90,
+		       count(*) FILTER (WHERE s.responded_at > $3 AND s.rating <= %1$L::float8) AS detractor_responses
+		  FROM (%%s) s
+		 WHERE s.rating IS NOT NULL
+		 GROUP BY s.account_id
+		$q$, run.detractor_max_rating),
+		run.keytype, NULL, '%1$s <= $1 AND %1$s > $4', ARRAY[run.as_of, run.w90, run.detractor_from, least(run.w90, run.detractor_from)]);
+END
+$$;
 
-	-- Touchpoints of the longest window needed, in one scan. $1..$5 = as_of, -30d, silent cut, unreturned cut,
-	-- scan start.
-	IF has_touch THEN
-		PERFORM health_score._run_stage('touchpoints', 'touchpoints', $q$
-			CREATE TEMP TABLE hs_tp ON COMMIT DROP AS
-			SELECT r.account_id::text AS account_id, r.last_response_at, r.inbound_silent, r.answered_silent,
-			       (SELECT count(*) FROM pg_catalog.unnest(r.outreach) o
-			         WHERE o > $4 AND (r.last_response_at IS NULL OR o > r.last_response_at)) AS unanswered,
-			       (SELECT count(*) FROM pg_catalog.unnest(r.outreach) o
-			         WHERE o > $2 AND (r.last_response_at IS NULL OR o > r.last_response_at)) AS unanswered_30
-			  FROM (SELECT s.account_id,
-			               max(s.occurred_at) FILTER (WHERE s.direction = 'inbound'
-			                                             OR (s.direction = 'outbound' AND s.answered))
-			                   AS last_response_at,
-			               count(*) FILTER (WHERE s.direction = 'inbound' AND s.occurred_at > $3) AS inbound_silent,
-			               count(*) FILTER (WHERE s.direction = 'outbound' AND s.answered AND s.occurred_at > $3)
-			                   AS answered_silent,
-			               -- outreach not answered, within the longer of the two windows: kept per account (a few
-			               -- rows) so that one scan serves both, and compared with the last response above
-			               pg_catalog.array_agg(s.occurred_at) FILTER (WHERE s.direction = 'outbound'
-			                   AND s.answered IS FALSE AND s.occurred_at > least($4, $2)) AS outreach
-			          -- (OFFSET 0 keeps the subquery, so that the direction is lowered once per row, not per use;
-			          -- the directions are ASCII words, which the "C" collation lowers byte by byte)
-			          FROM (SELECT s.account_id, s.occurred_at, pg_catalog.lower(s.direction COLLATE "C") AS direction,
-			                       s.answered
-			                  FROM (%s) s OFFSET 0) s
-			         GROUP BY s.account_id) r
-			$q$, keytype, NULL, '%1$s <= $1 AND %1$s > $5', ARRAY[t, w30, w_silent, w_unret, w_tp]);
-	ELSE
-		CREATE TEMP TABLE hs_tp (account_id text, last_response_at timestamptz, inbound_silent bigint,
-			answered_silent bigint, unanswered bigint, unanswered_30 bigint) ON COMMIT DROP;
+CREATE OR REPLACE FUNCTION health_score._stage_touchpoints(run health_score._run)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	kinds text;
+BEGIN
+	SELECT coalesce(pg_catalog.string_agg(pg_catalog.format(
+	           ', max(s.occurred_at) FILTER (WHERE s.kind = %L) AS %I', m.params ->> 'kind', m.name), '' ORDER BY m.name), '')
+	  INTO kinds FROM pg_temp.hs_measure m WHERE m.kind = 'touchpoint' AND run.has_touch_kind;
+	IF NOT run.has_touch THEN
+		CREATE TEMP TABLE hs_tp (account_id text, last_response_at timestamptz, unanswered bigint, unanswered_30 bigint)
+			ON COMMIT DROP;
+		RETURN;
 	END IF;
+	-- $1..$3 = as_of, -30d, unanswered from
+	PERFORM health_score._run_stage('touchpoints', 'touchpoints', pg_catalog.format($q$
+		CREATE TEMP TABLE hs_tp ON COMMIT DROP AS
+		SELECT r.*,
+		       (SELECT count(*) FROM pg_catalog.unnest(r.outreach) o
+		         WHERE o > $3 AND (r.last_response_at IS NULL OR o > r.last_response_at)) AS unanswered,
+		       (SELECT count(*) FROM pg_catalog.unnest(r.outreach) o
+		         WHERE o > $2 AND (r.last_response_at IS NULL OR o > r.last_response_at)) AS unanswered_30
+		  FROM (SELECT s.account_id::text AS account_id,
+		               max(s.occurred_at) FILTER (WHERE s.direction = 'inbound'
+		                                             OR (s.direction = 'outbound' AND s.answered))
+		                   AS last_response_at,
+		               -- outreach not answered, within the longer of the two windows: kept per account (a few
+		               -- rows) so that one scan serves both, and compared with the last response above
+		               pg_catalog.array_agg(s.occurred_at) FILTER (WHERE s.direction = 'outbound'
+		                   AND s.answered IS FALSE AND s.occurred_at > least($3, $2)) AS outreach
+		               %1$s
+		          -- (OFFSET 0 keeps the subquery, so that the direction is lowered once per row, not per use;
+		          -- the directions are ASCII words, which the "C" collation lowers byte by byte)
+		          FROM (SELECT s.account_id, s.occurred_at, pg_catalog.lower(s.direction COLLATE "C") AS direction,
+		                       s.answered, %2$s AS kind
+		                  FROM (%%s) s OFFSET 0) s
+		         GROUP BY s.account_id) r
+		$q$, pg_catalog.replace(kinds, '%', '%%'),
+		     CASE WHEN kinds = '' THEN 'NULL::text' ELSE 'health_score._touchpoint_kind(s.kind)' END),
+		run.keytype, NULL, '%1$s <= $1', ARRAY[run.as_of, run.w30, run.unanswered_from]);
+END
+$$;
 
-	-- Observations open at as_of.
+CREATE OR REPLACE FUNCTION health_score._stage_observations(run health_score._run)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
 	CREATE TEMP TABLE hs_obs ON COMMIT DROP AS
 	SELECT o.account_id, count(*) AS open_observations,
 	       pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('indicator', o.indicator, 'note', o.note,
 	           'observed_by', o.observed_by, 'observed_at', o.observed_at) ORDER BY o.observed_at, o.id) AS observations
 	  FROM health_score.observation o
-	 WHERE o.observed_at <= t AND (o.resolved_at IS NULL OR o.resolved_at > t)
+	 WHERE o.observed_at <= run.as_of AND (o.resolved_at IS NULL OR o.resolved_at > run.as_of)
 	 GROUP BY o.account_id;
-	timings := timings || pg_catalog.jsonb_build_object('other_sources', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - lap)::numeric * 1000, 1));
-	lap := pg_catalog.clock_timestamp();
+END
+$$;
 
-	-- Measures and components ---------------------------------------------------------------------------
-	-- temp tables have no statistics until analyzed; without them the joins below plan badly
-	-- (the join key is all the planner needs: analyzing only it skips the wide columns)
-	ANALYZE pg_temp.hs_acc (account_id), pg_temp.hs_act (account_id),
-		pg_temp.hs_sup (account_id), pg_temp.hs_srv (account_id), pg_temp.hs_tp (account_id),
-		pg_temp.hs_obs (account_id);
+CREATE OR REPLACE FUNCTION health_score._stage_metrics(run health_score._run)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	cols text;
+BEGIN
+	SELECT pg_catalog.string_agg(pg_catalog.format(', max(x.value) FILTER (WHERE x.metric = %L) AS %I', m.name, m.name), '' ORDER BY m.name)
+	  INTO cols FROM pg_temp.hs_measure m WHERE m.kind = 'metric';
+	IF NOT run.has_metrics OR cols IS NULL THEN
+		CREATE TEMP TABLE hs_met (account_id text) ON COMMIT DROP;
+		RETURN;
+	END IF;
+	PERFORM health_score._run_stage('metrics', 'metrics', pg_catalog.format($q$
+		CREATE TEMP TABLE hs_met ON COMMIT DROP AS
+		SELECT x.account_id %s
+		  FROM (SELECT DISTINCT ON (s.account_id, s.metric) s.account_id::text AS account_id, s.metric,
+		               NULLIF(s.value, 'NaN') AS value
+		          FROM (%%s) s
+		         WHERE s.value IS NOT NULL AND s.account_id IS NOT NULL
+		         ORDER BY s.account_id, s.metric, s.measured_at DESC) x
+		 GROUP BY x.account_id
+		$q$, pg_catalog.replace(cols, '%', '%%')),
+		run.keytype, NULL, '%1$s <= $1', ARRAY[run.as_of]);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._stage_query_measures(run health_score._run)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	m record;
+	cols text := '';
+	dup text;
+	msg text; det text; hnt text; st text;
+BEGIN
+	CREATE TEMP TABLE hs_qm_rows (account_id text NOT NULL, measure text NOT NULL, value float8) ON COMMIT DROP;
+	FOR m IN SELECT x.name, x.query, x.owner FROM pg_temp.hs_measure x WHERE x.kind = 'query' ORDER BY x.name LOOP
+		PERFORM health_score._check_measure_trust(m.name, m.owner, m.query);
+		BEGIN
+			EXECUTE pg_catalog.format('INSERT INTO pg_temp.hs_qm_rows SELECT q.account_id::text, %L, NULLIF(q.value::float8, ''NaN'') '
+			                          'FROM (%s) q WHERE q.account_id IS NOT NULL', m.name, m.query)
+			  USING run.as_of;
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT,
+			                        st = RETURNED_SQLSTATE;
+			PERFORM health_score._reraise(pg_catalog.format('refresh failed computing measure %s: %s', m.name, msg), st, det, hnt);
+		END;
+		cols := cols || pg_catalog.format(', max(r.value) FILTER (WHERE r.measure = %L) AS %I', m.name, m.name);
+	END LOOP;
+	SELECT r.measure || ' returned account ' || r.account_id INTO dup
+	  FROM pg_temp.hs_qm_rows r GROUP BY r.measure, r.account_id HAVING count(*) > 1 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'refresh failed computing measure %', pg_catalog.replace(dup, ' returned', ': it returned') || ' more than once'
+			USING ERRCODE = 'cardinality_violation',
+			      HINT = 'A measure''s query returns one row per account: GROUP BY account_id.';
+	END IF;
+	EXECUTE 'CREATE TEMP TABLE hs_qm ON COMMIT DROP AS SELECT r.account_id' || cols
+	        || ' FROM pg_temp.hs_qm_rows r GROUP BY r.account_id';
+	DROP TABLE pg_temp.hs_qm_rows;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._stage_measures(run health_score._run)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	extra text;
+	msg text; det text; hnt text; st text;
+BEGIN
+	-- temp tables have no statistics until analyzed; without them the joins below plan badly (the join
+	-- key is all the planner needs: analyzing only it skips the wide columns)
+	ANALYZE pg_temp.hs_act (account_id), pg_temp.hs_sup (account_id), pg_temp.hs_srv (account_id),
+		pg_temp.hs_tp (account_id), pg_temp.hs_obs (account_id), pg_temp.hs_met (account_id), pg_temp.hs_qm (account_id);
+	-- The names of the key features in a bitmask, in the profile's order: built once for each profile and
+	-- bitmask that occurs, not once for each account.
+	CREATE TEMP TABLE hs_kf ON COMMIT DROP AS
+	SELECT x.profile, x.bits,
+	       ARRAY(SELECT f FROM pg_catalog.unnest(p.key_features) f
+	              WHERE (x.bits >> (pg_catalog.array_position(run.key_features, f) - 1)) & 1 = 1) AS features
+	  FROM (SELECT DISTINCT a.profile, b.bits
+	          FROM pg_temp.hs_acc a
+	          JOIN pg_temp.hs_act act ON act.account_id = a.account_id,
+	               LATERAL (VALUES (act.kf_used_30), (act.kf_since_adopt & ~act.kf_before_adopt)) b (bits)) x
+	  JOIN pg_temp.hs_profile p ON p.name = x.profile;
+	ANALYZE pg_temp.hs_kf;
+
+	-- the measures of the other kinds: the last touchpoint of a kind, a metric, a query's value
+	SELECT coalesce(pg_catalog.string_agg(CASE m.kind
+	           WHEN 'touchpoint' THEN CASE WHEN run.has_touch_kind
+	                THEN pg_catalog.format(', coalesce(pg_catalog.date_part(''epoch'', $1 - tp.%1$I) / 86400, ''Infinity'') AS %1$I', m.name)
+	                ELSE pg_catalog.format(', NULL::float8 AS %I', m.name) END
+	           WHEN 'metric' THEN pg_catalog.format(', met.%1$I AS %1$I', m.name)
+	           WHEN 'query' THEN pg_catalog.format(', qm.%1$I AS %1$I', m.name) END, '' ORDER BY m.name), '')
+	  INTO extra
+	  FROM pg_temp.hs_measure m WHERE m.kind <> 'builtin';
+
 	BEGIN
-		-- The names of the key features in a bitmask, in the profile's order: built once for each profile and
-		-- bitmask that occurs, not once for each account.
-		CREATE TEMP TABLE hs_kf ON COMMIT DROP AS
-		SELECT x.profile, x.bits,
-		       ARRAY(SELECT f FROM pg_catalog.unnest(p.key_features) f
-		              WHERE (x.bits >> (pg_catalog.array_position(kfeatures, f) - 1)) & 1 = 1) AS features
-		  FROM (SELECT DISTINCT a.profile, b.bits
-		          FROM pg_temp.hs_acc a
-		          JOIN pg_temp.hs_act act ON act.account_id = a.account_id,
-		               LATERAL (VALUES (act.kf_used_30), (act.kf_since_adopt & ~act.kf_before_adopt)) b (bits)) x
-		  JOIN pg_temp.hs_profile p ON p.name = x.profile;
-		ANALYZE pg_temp.hs_kf;
+		EXECUTE pg_catalog.format($q$
 		CREATE TEMP TABLE hs_m ON COMMIT DROP AS
-		WITH j AS (
-			SELECT a.*,
-			       coalesce(act.events, 0) AS events, coalesce(act.events_30, 0) AS events_30, act.last_activity_at,
-			       coalesce(act.decayed[pg_catalog.array_position(halflife_seconds, pg_catalog.date_part('epoch', a.half_life))], 0)
-			           AS decayed,
-			       CASE WHEN has_users THEN coalesce(act.users_30, 0) END AS users_30,
-			       CASE WHEN has_users THEN coalesce(act.users_prev_30, 0) END AS users_prev_30,
-			       CASE WHEN has_users THEN coalesce(act.new_users, 0) END AS new_users,
-			       CASE WHEN has_feature AND pg_catalog.cardinality(a.key_features) > 0
-			            THEN coalesce(used.features, '{}') END AS features_used,
-			       CASE WHEN has_feature AND pg_catalog.cardinality(a.key_features) > 0
-			            THEN coalesce(adopted.features, '{}') END AS features_new,
-			       sup.cases_30, sup.cases_prev_90, sup.cases_silent, sup.open_cases, sup.aged_open_cases, sup.oldest_open_at,
-			       sup.last_case_at,
-			       srv.responses_90, srv.nps_90, srv.avg_rating_90, srv.promoters_90, srv.detractors_90,
-			       srv.detractor_responses, srv.min_rating, srv.detractor_categories, srv.last_detractor_at,
-			       tp.last_response_at, tp.inbound_silent, tp.answered_silent, tp.unanswered,
-			       tp.unanswered_30,
-			       coalesce(obs.open_observations, 0) AS open_observations, obs.observations,
-			       health_score.utilisation(CASE WHEN has_users THEN coalesce(act.users_30, 0) END, a.seats) AS utilisation_ratio,
-			       a.expected_events_per_user_day
-			           * CASE WHEN a.seats > 0 THEN a.seats * a.target_utilisation
-			                  ELSE greatest(coalesce(act.users_30, 0), 1) END AS expected_per_day
-			  FROM pg_temp.hs_acc a
-			  LEFT JOIN pg_temp.hs_act act ON act.account_id = a.account_id
-			  LEFT JOIN pg_temp.hs_sup sup ON sup.account_id = a.account_id
-			  LEFT JOIN pg_temp.hs_srv srv ON srv.account_id = a.account_id
-			  LEFT JOIN pg_temp.hs_tp tp ON tp.account_id = a.account_id
-			  LEFT JOIN pg_temp.hs_obs obs ON obs.account_id = a.account_id
-			  LEFT JOIN pg_temp.hs_kf used ON used.profile = a.profile AND used.bits = act.kf_used_30
-			  LEFT JOIN pg_temp.hs_kf adopted ON adopted.profile = a.profile
-			                      AND adopted.bits = act.kf_since_adopt & ~act.kf_before_adopt),
-		c AS (
-			SELECT j.*,
-			       CASE WHEN has_activity THEN health_score.engagement_score(j.decayed, j.expected_per_day, j.half_life) END
+		SELECT a.account_id,
+		       -- accounts
+		       a.seats,
+		       a.arr,
+		       a.renewal_date - $1::date AS days_to_renewal,
+		       pg_catalog.date_part('epoch', $1 - a.started_at) / 86400 AS account_age_days,
+		       -- activity
+		       CASE WHEN $2 THEN coalesce(act.events, 0) END AS events_total,
+		       CASE WHEN $2 THEN coalesce(act.events_30, 0) END AS events_30d,
+		       CASE WHEN $2 THEN coalesce(pg_catalog.date_part('epoch', $1 - act.last_activity_at) / 86400, 'Infinity') END
+		           AS days_since_activity,
+		       CASE WHEN $2 THEN coalesce(act.decayed[pg_catalog.array_position($8, pg_catalog.date_part('epoch', a.half_life))], 0) END
+		           AS decayed_events,
+		       CASE WHEN $3 THEN coalesce(act.users_30, 0) END AS active_users_30d,
+		       CASE WHEN $3 THEN coalesce(act.users_prev_30, 0) END AS active_users_prev_30d,
+		       CASE WHEN $3 AND act.users_prev_30 > 0
+		            THEN (act.users_prev_30 - coalesce(act.users_30, 0))::float8 / act.users_prev_30 END AS active_users_decline,
+		       CASE WHEN $3 THEN coalesce(act.new_users, 0) END AS new_users,
+		       CASE WHEN $3 AND act.users_30 > 0 THEN act.events_30::float8 / act.users_30 END AS events_per_active_user_30d,
+		       health_score.utilisation(CASE WHEN $3 THEN coalesce(act.users_30, 0) END, a.seats) AS utilisation,
+		       CASE WHEN $4 AND pg_catalog.cardinality(a.key_features) > 0
+		            THEN pg_catalog.cardinality(coalesce(used.features, '{}')) END AS key_features_used_30d,
+		       CASE WHEN $4 AND pg_catalog.cardinality(a.key_features) > 0
+		            THEN pg_catalog.cardinality(coalesce(adopted.features, '{}')) END AS key_features_adopted,
+		       -- support cases
+		       CASE WHEN $5 THEN coalesce(sup.cases_30, 0) END AS cases_30d,
+		       CASE WHEN $5 THEN coalesce(sup.cases_prev_90, 0) END AS cases_prev_90d,
+		       CASE WHEN $5 THEN coalesce(sup.open_cases, 0) END AS open_cases,
+		       CASE WHEN $5 THEN coalesce(sup.aged_open_cases, 0) END AS aged_open_cases,
+		       pg_catalog.date_part('epoch', $1 - sup.oldest_open_at) / 86400 AS oldest_open_case_days,
+		       CASE WHEN $5 THEN coalesce(pg_catalog.date_part('epoch', $1 - sup.last_case_at) / 86400, 'Infinity') END
+		           AS days_since_last_case,
+		       CASE WHEN $5 THEN coalesce(sup.open_high, 0) END AS open_high_priority_cases,
+		       -- surveys
+		       CASE WHEN $6 THEN coalesce(srv.responses_90, 0) END AS responses_90d,
+		       srv.nps_90 AS nps_90d,
+		       srv.avg_rating_90 AS average_rating_90d,
+		       CASE WHEN $6 THEN coalesce(srv.promoters_90, 0) END AS promoters_90d,
+		       CASE WHEN $6 THEN coalesce(srv.detractors_90, 0) END AS detractors_90d,
+		       srv.min_rating_90 AS lowest_rating_90d,
+		       CASE WHEN $6 THEN coalesce(srv.detractor_responses, 0) END AS detractor_responses,
+		       -- touchpoints
+		       CASE WHEN $7 THEN coalesce(pg_catalog.date_part('epoch', $1 - tp.last_response_at) / 86400, 'Infinity') END
+		           AS days_since_response,
+		       CASE WHEN $7 THEN coalesce(pg_catalog.date_part('epoch', $1 - greatest(tp.last_response_at, sup.last_case_at)) / 86400,
+		                                  'Infinity') END AS days_since_contact,
+		       CASE WHEN $7 THEN coalesce(tp.unanswered_30, 0) END AS unanswered_outreach_30d,
+		       CASE WHEN $7 THEN coalesce(tp.unanswered, 0) END AS unanswered_outreach,
+		       -- observations
+		       coalesce(obs.open_observations, 0) AS open_observations
+		       %s,
+		       -- for the components
+		       a.profile AS _profile, a.half_life AS _half_life, a.target_utilisation AS _target_utilisation,
+		       a.expected_events_per_user_day
+		           * CASE WHEN a.seats > 0 THEN a.seats * a.target_utilisation
+		                  ELSE greatest(coalesce(act.users_30, 0), 1) END AS _expected_per_day,
+		       a.key_features AS _key_features,
+		       CASE WHEN $4 AND pg_catalog.cardinality(a.key_features) > 0 THEN coalesce(used.features, '{}') END AS _features_used,
+		       act.last_activity_at AS _last_activity_at, a.weight_array AS _weights, a.poor_below AS _poor_below,
+		       a.good_from AS _good_from, obs.observations AS _observations, tp.last_response_at AS _last_response_at
+		  FROM pg_temp.hs_acc a
+		  LEFT JOIN pg_temp.hs_act act ON act.account_id = a.account_id
+		  LEFT JOIN pg_temp.hs_sup sup ON sup.account_id = a.account_id
+		  LEFT JOIN pg_temp.hs_srv srv ON srv.account_id = a.account_id
+		  LEFT JOIN pg_temp.hs_tp tp ON tp.account_id = a.account_id
+		  LEFT JOIN pg_temp.hs_obs obs ON obs.account_id = a.account_id
+		  LEFT JOIN pg_temp.hs_met met ON met.account_id = a.account_id
+		  LEFT JOIN pg_temp.hs_qm qm ON qm.account_id = a.account_id
+		  LEFT JOIN pg_temp.hs_kf used ON used.profile = a.profile AND used.bits = act.kf_used_30
+		  LEFT JOIN pg_temp.hs_kf adopted ON adopted.profile = a.profile
+		                      AND adopted.bits = act.kf_since_adopt & ~act.kf_before_adopt
+		$q$, extra)
+		USING run.as_of, run.has_activity, run.has_users, run.has_feature, run.has_support, run.has_surveys,
+		      run.has_touch, run.halflife_seconds;
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT, st = RETURNED_SQLSTATE;
+		PERFORM health_score._reraise('refresh failed computing the measures: ' || msg, st, det, hnt);
+	END;
+	ANALYZE pg_temp.hs_m (account_id);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._stage_components(run health_score._run)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	added text;
+	added_array text;
+	added_json text;
+	added_inputs text;
+	msg text; det text; hnt text; st text;
+BEGIN
+	-- components added with add_component: linear from worst (0) to best (100), clamped
+	SELECT coalesce(pg_catalog.string_agg(pg_catalog.format(
+	           ', CASE WHEN m.%1$I IS NOT NULL THEN greatest(0::float8, least(100::float8, 100 * (m.%1$I::float8 - %2$L::float8) / (%3$L::float8 - %2$L::float8))) END AS %4$I',
+	           c.measure, c.worst, c.best, '_c_' || c.name), '' ORDER BY c.ord), ''),
+	       coalesce(pg_catalog.string_agg(pg_catalog.format(', c.%I', '_c_' || c.name), '' ORDER BY c.ord), ''),
+	       coalesce('pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('
+	                || pg_catalog.string_agg(pg_catalog.format('%L, c.%I', c.name, '_c_' || c.name), ', ' ORDER BY c.ord) || '))', '''{}''::jsonb'),
+	       coalesce(' || pg_catalog.jsonb_build_object('
+	                || pg_catalog.string_agg(pg_catalog.format(
+	                       '%1$L, CASE WHEN c.%5$I IS NOT NULL THEN pg_catalog.jsonb_build_object(%2$L, pg_catalog.round(c.%2$I::numeric, 3), ''worst'', %3$L::float8, ''best'', %4$L::float8) END',
+	                       c.name, c.measure, c.worst, c.best, '_c_' || c.name), ', ' ORDER BY c.ord) || ')', '')
+	  INTO added, added_array, added_json, added_inputs
+	  FROM pg_temp.hs_component c WHERE c.kind = 'linear';
+	BEGIN
+		EXECUTE pg_catalog.format($q$
+		CREATE TEMP TABLE hs_score ON COMMIT DROP AS
+		WITH c AS (
+			SELECT m.*,
+			       CASE WHEN $2 THEN health_score.engagement_score(m.decayed_events, m._expected_per_day, m._half_life) END
 			           AS engagement,
-			       CASE WHEN j.utilisation_ratio IS NOT NULL
-			            THEN least(100, 100 * j.utilisation_ratio / j.target_utilisation) END AS utilisation,
-			       CASE WHEN j.features_used IS NOT NULL
-			            THEN 100.0 * pg_catalog.cardinality(j.features_used) / pg_catalog.cardinality(j.key_features) END
-			           AS adoption,
-			       CASE WHEN has_support THEN greatest(0, 100
-			            - 20 * coalesce(j.aged_open_cases, 0)
-			            - 5 * (coalesce(j.open_cases, 0) - coalesce(j.aged_open_cases, 0))
-			            - 10 * greatest(0, coalesce(j.cases_30, 0)
-			                   - greatest(2 * coalesce(j.cases_prev_90, 0) / 3.0, 2)))::float8 END AS support,
-			       CASE WHEN j.responses_90 > 0 THEN (j.nps_90 + 100) / 2 END AS sentiment,
-			       CASE WHEN has_touch OR j.open_observations > 0 THEN greatest(0, 100
-			            - 25 * j.open_observations
-			            - 10 * coalesce(j.unanswered_30, 0)
-			            - CASE WHEN has_touch AND (j.last_response_at IS NULL OR j.last_response_at <= w90) THEN 30 ELSE 0 END
+			       CASE WHEN m.utilisation IS NOT NULL
+			            THEN least(100, 100 * m.utilisation / m._target_utilisation) END AS utilisation_c,
+			       CASE WHEN m.key_features_used_30d IS NOT NULL
+			            THEN 100.0 * m.key_features_used_30d / pg_catalog.cardinality(m._key_features) END AS adoption,
+			       CASE WHEN $3 THEN greatest(0, 100
+			            - 20 * coalesce(m.aged_open_cases, 0)
+			            - 5 * (coalesce(m.open_cases, 0) - coalesce(m.aged_open_cases, 0))
+			            - 10 * greatest(0, coalesce(m.cases_30d, 0)
+			                   - greatest(2 * coalesce(m.cases_prev_90d, 0) / 3.0, 2)))::float8 END AS support,
+			       CASE WHEN m.responses_90d > 0 THEN (m.nps_90d + 100) / 2 END AS sentiment,
+			       CASE WHEN $4 OR m.open_observations > 0 THEN greatest(0, 100
+			            - 25 * m.open_observations
+			            - 10 * coalesce(m.unanswered_outreach_30d, 0)
+			            - CASE WHEN $4 AND m.days_since_response >= 90 THEN 30 ELSE 0 END
 			            )::float8 END AS relationship
-			  FROM j)
-		SELECT c.*, s.score, health_score.band(s.score, c.poor_below, c.good_from) AS band
+			       %1$s
+			  FROM pg_temp.hs_m m)
+		SELECT c.account_id, c.engagement, c.utilisation_c AS utilisation, c.adoption, c.support, c.sentiment,
+		       c.relationship, s.score, health_score.band(s.score, c._poor_below, c._good_from) AS band,
+		       %3$s AS components,
+		       pg_catalog.jsonb_build_object(
+		           'engagement', CASE WHEN $2 THEN pg_catalog.jsonb_build_object(
+		               'decayed_events', pg_catalog.round(c.decayed_events::numeric, 3),
+		               'expected_per_day', c._expected_per_day,
+		               'events_30d', c.events_30d, 'last_activity_at', c._last_activity_at) END,
+		           'utilisation', CASE WHEN c.utilisation_c IS NOT NULL THEN pg_catalog.jsonb_build_object(
+		               'active_users_30d', c.active_users_30d, 'seats', c.seats,
+		               'ratio', pg_catalog.round(c.utilisation::numeric, 3)) END,
+		           'adoption', CASE WHEN c.adoption IS NOT NULL THEN pg_catalog.jsonb_build_object(
+		               'key_features', c._key_features, 'used_30d', c._features_used) END,
+		           'support', CASE WHEN c.support IS NOT NULL THEN pg_catalog.jsonb_build_object(
+		               'open_cases', c.open_cases, 'aged_open_cases', c.aged_open_cases,
+		               'cases_30d', c.cases_30d, 'cases_previous_90d', c.cases_prev_90d) END,
+		           'sentiment', CASE WHEN c.sentiment IS NOT NULL THEN pg_catalog.jsonb_build_object(
+		               'responses_90d', c.responses_90d, 'nps_90d', pg_catalog.round(c.nps_90d::numeric, 1),
+		               'average_rating_90d', pg_catalog.round(c.average_rating_90d::numeric, 2),
+		               'promoters_90d', c.promoters_90d, 'detractors_90d', c.detractors_90d) END,
+		           'relationship', CASE WHEN c.relationship IS NOT NULL THEN pg_catalog.jsonb_build_object(
+		               'open_observations', coalesce(c._observations, '[]'), 'unanswered_outbound_30d', coalesce(c.unanswered_outreach_30d, 0),
+		               'last_response_at', c._last_response_at) END)%4$s AS inputs
 		  FROM c,
-		       LATERAL (SELECT health_score.composite(ARRAY[c.engagement, c.utilisation, c.adoption, c.support,
-		                                                     c.sentiment, c.relationship], c.weight_array) AS score) s;
+		       LATERAL (SELECT health_score.composite(ARRAY[c.engagement, c.utilisation_c, c.adoption, c.support,
+		                                                     c.sentiment, c.relationship %2$s], c._weights) AS score) s
+		$q$, added, added_array, added_json, added_inputs)
+		USING run.as_of, run.has_activity, run.has_support, run.has_touch;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT, st = RETURNED_SQLSTATE;
 		PERFORM health_score._reraise('refresh failed computing the components: ' || msg, st, det, hnt);
 	END;
-	timings := timings || pg_catalog.jsonb_build_object('components', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - lap)::numeric * 1000, 1));
-	lap := pg_catalog.clock_timestamp();
+	ANALYZE pg_temp.hs_score (account_id);
+END
+$$;
 
-	-- Rules ------------------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION health_score._rules_sql(codes text[])
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT 'INSERT INTO pg_temp.hs_hits (account_id, rule, evidence) '
+	    || 'SELECT v.account_id, v.rule, v.evidence FROM (SELECT m.account_id, '
+	    -- two arrays unnested side by side in the select list rather than a VALUES list, which compiles its
+	    -- expressions again for every account (and the evidence expressions are large), or a function
+	    -- scan, which stores each account's rows before reading them back
+	    || pg_catalog.format('pg_catalog.unnest(%L::text[]) AS rule, ', pg_catalog.array_agg(r.code ORDER BY r.code))
+	    || 'pg_catalog.unnest(ARRAY['
+	    || pg_catalog.string_agg(pg_catalog.format('CASE WHEN %s THEN %s END',
+	                                               health_score._condition_sql(r.condition, r.params, o.overrides),
+	                                               health_score._evidence_sql(r.measures, r.params, o.overrides)), ', '
+	                             ORDER BY r.code)
+	    || ']::jsonb[]) AS evidence FROM ('
+	    || 'SELECT m.*, s.score, s.band::text AS band, e.score AS score_earlier FROM pg_temp.hs_m m '
+	    || 'JOIN pg_temp.hs_score s ON s.account_id = m.account_id '
+	    || 'LEFT JOIN pg_temp.hs_earlier e ON e.account_id = m.account_id) m) v WHERE v.evidence IS NOT NULL'
+	  FROM pg_temp.hs_rule r
+	  -- the profiles that override this rule's params: {"profile": {"param": value}}
+	  LEFT JOIN LATERAL (SELECT pg_catalog.jsonb_object_agg(p.name, p.rule_params -> r.code) AS overrides
+	                       FROM pg_temp.hs_profile p WHERE p.rule_params ? r.code) o ON true
+	 WHERE r.code = ANY ($1)
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._evidence_sql(measures text[], params jsonb, overrides jsonb)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT 'pg_catalog.jsonb_build_object(' || coalesce(pg_catalog.string_agg(x.e, ', ' ORDER BY x.o, x.k), '') || ')'
+	  FROM (SELECT 1 AS o, m.name AS k,
+	               pg_catalog.format(CASE WHEN m.type = 'float8' THEN '%1$L, pg_catalog.round(m.%1$I::numeric, 3)' ELSE '%1$L, m.%1$I' END,
+	                                 m.name) AS e
+	          FROM pg_temp.hs_measure m WHERE m.name = ANY ($1)
+	        UNION ALL
+	        SELECT 2, d.key, d.e
+	          FROM (SELECT DISTINCT ON (w.key) w.key, pg_catalog.format('%L, %L::jsonb', w.key, w.value) AS e
+	                  FROM pg_temp.hs_measure m, pg_catalog.jsonb_each(m.params) w
+	                 WHERE m.name = ANY ($1) AND m.kind = 'builtin' AND NOT $2 ? w.key
+	                 ORDER BY w.key, m.name) d
+	        UNION ALL
+	        SELECT 3, p.key, pg_catalog.format('%L, %s', p.key, health_score._param_value_sql(p.key, $2, $3))
+	          FROM pg_catalog.jsonb_each($2) p) x
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._stage_rules(run health_score._run)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	codes text[];
+	failing text;
+	msg text; det text; hnt text; st text;
+BEGIN
 	CREATE TEMP TABLE hs_hits (account_id text NOT NULL, rule text NOT NULL, evidence jsonb NOT NULL) ON COMMIT DROP;
-	-- score_drop compares with the latest history row between days + tolerance_days and days before as_of
-	CREATE TEMP TABLE hs_prev ON COMMIT DROP AS
+	-- score_earlier: the latest history row between earlier_from and earlier_to
+	CREATE TEMP TABLE hs_earlier ON COMMIT DROP AS
 	SELECT DISTINCT ON (hh.account_id) hh.account_id, hh.score, hh.as_of
 	  FROM health_score.health_history hh
-	 WHERE 'score_drop' = ANY (enabled_rules)
-	   AND hh.day BETWEEN (t - (drop_days + drop_tolerance + 1) * interval '1 day')::date
-	                  AND (t - drop_days * interval '1 day')::date
-	   AND hh.as_of <= t - drop_days * interval '1 day'
-	   AND hh.as_of >= t - (drop_days + drop_tolerance) * interval '1 day'
+	 WHERE EXISTS (SELECT FROM pg_temp.hs_rule x WHERE 'score_earlier' = ANY (x.measures))
+	   AND hh.day BETWEEN (run.earlier_from - interval '1 day')::date AND run.earlier_to::date
+	   AND hh.as_of <= run.earlier_to
+	   AND hh.as_of >= run.earlier_from
 	 ORDER BY hh.account_id, hh.as_of DESC;
-	ANALYZE pg_temp.hs_prev (account_id);
-	-- every enabled rule in one pass; on failure, find the rule that fails by evaluating each alone
-	sql := health_score._rules_sql(enabled_rules, rp, has_activity, has_users, has_feature, has_support, has_touch);
-	IF sql IS NOT NULL THEN
-		BEGIN
-			EXECUTE sql USING t;
-		EXCEPTION WHEN OTHERS THEN
-			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT, st = RETURNED_SQLSTATE;
-			dup := NULL;
-			FOR r IN SELECT x AS code FROM pg_catalog.unnest(enabled_rules) x ORDER BY x LOOP
-				BEGIN
-					EXECUTE health_score._rules_sql(ARRAY[r.code], rp, has_activity, has_users, has_feature, has_support,
-					                                has_touch) USING t;
-					RAISE EXCEPTION USING ERRCODE = 'HS000';
-				EXCEPTION
-					WHEN SQLSTATE 'HS000' THEN NULL;
-					WHEN OTHERS THEN dup := r.code; EXIT;
-				END;
-			END LOOP;
-			PERFORM health_score._reraise(CASE WHEN dup IS NULL THEN 'refresh failed evaluating the rules: ' || msg
-			                                   ELSE pg_catalog.format('refresh failed evaluating rule %s: %s', dup, msg) END,
-			                              st, det, hnt);
-		END;
+	ANALYZE pg_temp.hs_earlier (account_id);
+	SELECT pg_catalog.array_agg(x.code ORDER BY x.code) INTO codes FROM pg_temp.hs_rule x;
+	IF codes IS NULL THEN
+		RETURN;
 	END IF;
-	timings := timings || pg_catalog.jsonb_build_object('rules', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - lap)::numeric * 1000, 1));
-	lap := pg_catalog.clock_timestamp();
+	BEGIN
+		EXECUTE health_score._rules_sql(codes);
+		RETURN;
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT, st = RETURNED_SQLSTATE;
+	END;
+	FOREACH failing IN ARRAY codes LOOP
+		BEGIN
+			EXECUTE health_score._rules_sql(ARRAY[failing]);
+			RAISE EXCEPTION USING ERRCODE = 'HS000';
+		EXCEPTION
+			WHEN SQLSTATE 'HS000' THEN NULL;
+			WHEN OTHERS THEN
+				PERFORM health_score._reraise(pg_catalog.format('refresh failed evaluating rule %s: %s', failing, msg), st, det, hnt);
+		END;
+	END LOOP;
+	PERFORM health_score._reraise('refresh failed evaluating the rules: ' || msg, st, det, hnt);
+END
+$$;
 
-	-- Results ----------------------------------------------------------------------------------------------
-	-- Current state: update the accounts already there, add the new ones, remove the ones no longer scored
-	-- (cancelled, not started yet, gone from the source).
+CREATE OR REPLACE FUNCTION health_score._stage_results(run health_score._run, n_unscored integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t constant timestamptz := run.as_of;
+BEGIN
 	INSERT INTO health_score.account_health (account_id, name, segment, lifecycle_stage, plan, owner, seats, arr,
 		renewal_date, profile, score, band, engagement, utilisation, adoption, support, sentiment, relationship,
-		inputs, as_of, refreshed_at)
-	SELECT m.account_id, m.name, m.segment, m.lifecycle_stage, m.plan, m.owner, m.seats, m.arr, m.renewal_date,
-	       m.profile, m.score, m.band, m.engagement, m.utilisation, m.adoption, m.support, m.sentiment, m.relationship,
-	       -- the raw measures behind each component, so every score says why (null: no data for it)
-	       pg_catalog.jsonb_build_object(
-	           'engagement', CASE WHEN has_activity THEN pg_catalog.jsonb_build_object(
-	               'decayed_events', pg_catalog.round(m.decayed::numeric, 3),
-	               'expected_per_day', m.expected_per_day,
-	               'events_30d', m.events_30, 'last_activity_at', m.last_activity_at) END,
-	           'utilisation', CASE WHEN m.utilisation IS NOT NULL THEN pg_catalog.jsonb_build_object(
-	               'active_users_30d', m.users_30, 'seats', m.seats,
-	               'ratio', pg_catalog.round(m.utilisation_ratio::numeric, 3)) END,
-	           'adoption', CASE WHEN m.adoption IS NOT NULL THEN pg_catalog.jsonb_build_object(
-	               'key_features', m.key_features, 'used_30d', m.features_used) END,
-	           'support', CASE WHEN m.support IS NOT NULL THEN pg_catalog.jsonb_build_object(
-	               'open_cases', coalesce(m.open_cases, 0), 'aged_open_cases', coalesce(m.aged_open_cases, 0),
-	               'cases_30d', coalesce(m.cases_30, 0), 'cases_previous_90d', coalesce(m.cases_prev_90, 0)) END,
-	           'sentiment', CASE WHEN m.sentiment IS NOT NULL THEN pg_catalog.jsonb_build_object(
-	               'responses_90d', m.responses_90, 'nps_90d', pg_catalog.round(m.nps_90::numeric, 1),
-	               'average_rating_90d', pg_catalog.round(m.avg_rating_90::numeric, 2),
-	               'promoters_90d', m.promoters_90, 'detractors_90d', m.detractors_90) END,
-	           'relationship', CASE WHEN m.relationship IS NOT NULL THEN pg_catalog.jsonb_build_object(
-	               'open_observations', coalesce(m.observations, '[]'), 'unanswered_outbound_30d', coalesce(m.unanswered_30, 0),
-	               'last_response_at', m.last_response_at) END) AS inputs,
-	       t AS as_of, pg_catalog.now() AS refreshed_at
-	  FROM pg_temp.hs_m m
+		inputs, as_of, refreshed_at, components)
+	SELECT a.account_id, a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr, a.renewal_date,
+	       a.profile, s.score, s.band, s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship,
+	       s.inputs, t, pg_catalog.now(), s.components
+	  FROM pg_temp.hs_acc a JOIN pg_temp.hs_score s ON s.account_id = a.account_id
 	ON CONFLICT (account_id) DO UPDATE
 	   SET name = excluded.name, segment = excluded.segment, lifecycle_stage = excluded.lifecycle_stage,
 	       plan = excluded.plan, owner = excluded.owner, seats = excluded.seats, arr = excluded.arr,
@@ -1012,46 +2446,49 @@ BEGIN
 	       band = excluded.band, engagement = excluded.engagement, utilisation = excluded.utilisation,
 	       adoption = excluded.adoption, support = excluded.support, sentiment = excluded.sentiment,
 	       relationship = excluded.relationship, inputs = excluded.inputs, as_of = excluded.as_of,
-	       refreshed_at = excluded.refreshed_at;
+	       refreshed_at = excluded.refreshed_at, components = excluded.components;
 	-- (NOT IN: one hashed pass over the scored keys, which are NOT NULL, rather than sorting both sides; the
 	-- accounts stage counted them, so without any the pass is skipped)
 	IF n_unscored > 0 THEN
 		DELETE FROM health_score.account_health h
-		 WHERE h.account_id NOT IN (SELECT m.account_id FROM pg_temp.hs_m m);
+		 WHERE h.account_id NOT IN (SELECT a.account_id FROM pg_temp.hs_acc a);
 	END IF;
 
-	-- One history row per account and as_of day (in the session's time zone); a rerun that day replaces it.
 	-- A row the rerun would leave as it is (arr compared as text: 1.0 and 1.00 differ) is not rewritten: new
 	-- row versions and their index entries are most of the cost of a same-day rerun.
 	UPDATE health_score.health_history h
-	   SET as_of = t, profile = m.profile, segment = m.segment, plan = m.plan, lifecycle_stage = m.lifecycle_stage,
-	       owner = m.owner, arr = m.arr, score = m.score, band = m.band, engagement = m.engagement,
-	       utilisation = m.utilisation, adoption = m.adoption, support = m.support, sentiment = m.sentiment,
-	       relationship = m.relationship
-	  FROM pg_temp.hs_m m
-	 WHERE h.day = t::date AND h.account_id = m.account_id
+	   SET as_of = t, profile = a.profile, segment = a.segment, plan = a.plan, lifecycle_stage = a.lifecycle_stage,
+	       owner = a.owner, arr = a.arr, score = s.score, band = s.band, engagement = s.engagement,
+	       utilisation = s.utilisation, adoption = s.adoption, support = s.support, sentiment = s.sentiment,
+	       relationship = s.relationship, components = s.components
+	  FROM pg_temp.hs_acc a JOIN pg_temp.hs_score s ON s.account_id = a.account_id
+	 WHERE h.day = t::date AND h.account_id = a.account_id
 	   AND (h.as_of, h.profile, h.segment, h.plan, h.lifecycle_stage, h.owner, h.arr::text, h.score, h.band, h.engagement,
-	        h.utilisation, h.adoption, h.support, h.sentiment, h.relationship)
-	       IS DISTINCT FROM (t, m.profile, m.segment, m.plan, m.lifecycle_stage, m.owner, m.arr::text, m.score, m.band,
-	        m.engagement, m.utilisation, m.adoption, m.support, m.sentiment, m.relationship);
+	        h.utilisation, h.adoption, h.support, h.sentiment, h.relationship, h.components)
+	       IS DISTINCT FROM (t, a.profile, a.segment, a.plan, a.lifecycle_stage, a.owner, a.arr::text, s.score, s.band,
+	        s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship, s.components);
 	INSERT INTO health_score.health_history (account_id, day, as_of, profile, segment, plan, lifecycle_stage,
-		owner, arr, score, band, engagement, utilisation, adoption, support, sentiment, relationship)
-	SELECT m.account_id, t::date, t, m.profile, m.segment, m.plan, m.lifecycle_stage, m.owner, m.arr, m.score,
-	       m.band, m.engagement, m.utilisation, m.adoption, m.support, m.sentiment, m.relationship
-	  FROM pg_temp.hs_m m
+		owner, arr, score, band, engagement, utilisation, adoption, support, sentiment, relationship, components)
+	SELECT a.account_id, t::date, t, a.profile, a.segment, a.plan, a.lifecycle_stage, a.owner, a.arr, s.score,
+	       s.band, s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship, s.components
+	  FROM pg_temp.hs_acc a JOIN pg_temp.hs_score s ON s.account_id = a.account_id
 	 -- NOT IN reads the day's keys once into a hash table (both sides are NOT NULL); a NOT EXISTS anti join
 	 -- planned while the table is still empty rescans it for every row, the pages this INSERT adds included
-	 WHERE m.account_id NOT IN (SELECT h.account_id FROM health_score.health_history h WHERE h.day = t::date);
+	 WHERE a.account_id NOT IN (SELECT h.account_id FROM health_score.health_history h WHERE h.day = t::date);
 	DELETE FROM health_score.health_history h
-	 WHERE h.day = t::date AND h.account_id NOT IN (SELECT m.account_id FROM pg_temp.hs_m m);
-	timings := timings || pg_catalog.jsonb_build_object('results', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - lap)::numeric * 1000, 1));
-	lap := pg_catalog.clock_timestamp();
+	 WHERE h.day = t::date AND h.account_id NOT IN (SELECT a.account_id FROM pg_temp.hs_acc a);
+END
+$$;
 
+CREATE OR REPLACE FUNCTION health_score._stage_flags(run health_score._run, OUT n_raised integer, OUT n_cleared integer,
+										  OUT payload jsonb)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t constant timestamptz := run.as_of;
+BEGIN
 	ANALYZE pg_temp.hs_hits (account_id, rule);
-	-- Flags: the open flags against the hits, in one join. An open flag without a hit is cleared (disabled
-	-- rules and unscored accounts included), one whose evidence, severity or action changed is updated
-	-- (updated_at records the last refresh that changed it; an open flag holds as of the latest refresh in
-	-- any case), a hit without an open flag is raised.
 	CREATE TEMP TABLE hs_flag_changes ON COMMIT DROP AS
 	SELECT f.id, x.account_id, x.rule, x.evidence, r3.severity, r3.action
 	  FROM (SELECT f.id, f.account_id, f.rule, f.evidence, f.severity, f.action
@@ -1103,136 +2540,191 @@ BEGIN
 	ELSE
 		payload := NULL;
 	END IF;
-	timings := timings || pg_catalog.jsonb_build_object('flags', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - lap)::numeric * 1000, 1));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._stage_analyze()
+RETURNS text[]
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+	done text[] := '{}';
+BEGIN
+	FOR r IN
+		SELECT c.oid::regclass AS rel
+		  FROM pg_catalog.pg_class c
+		  JOIN pg_catalog.pg_stat_user_tables s ON s.relid = c.oid
+		  -- (this transaction's own changes)
+		  JOIN pg_catalog.pg_stat_xact_user_tables x ON x.relid = c.oid
+		 WHERE c.oid IN ('health_score.account_health'::regclass, 'health_score.health_history'::regclass,
+		                 'health_score.flag'::regclass)
+		   AND pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')
+		   AND (c.reltuples < 0 OR (s.last_analyze IS NULL AND s.last_autoanalyze IS NULL)
+		        OR pg_catalog.abs(s.n_live_tup + x.n_tup_ins - x.n_tup_del - c.reltuples) > 0.1 * c.reltuples + 50)
+		 ORDER BY 1
+	LOOP
+		EXECUTE pg_catalog.format('ANALYZE %s', r.rel);
+		done := done || r.rel::text;
+	END LOOP;
+	RETURN done;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score.refresh(as_of timestamptz DEFAULT now(), wait boolean DEFAULT true,
+									 force boolean DEFAULT false)
+RETURNS TABLE (accounts integer, flags_raised integer, flags_cleared integer, elapsed interval)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET work_mem = '256MB'
+AS $$
+#variable_conflict use_column
+DECLARE
+	t constant timestamptz := refresh.as_of;
+	t0 constant timestamptz := pg_catalog.clock_timestamp();
+	lap timestamptz;
+	timings jsonb := '{}';
+	run health_score._run;
+	max_unscored_share float8;
+	acc record;
+	fl record;
+	analyzed text[];
+	x text;
+BEGIN
+	IF t IS NULL THEN
+		RAISE EXCEPTION 'as_of must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	-- Windows reach back up to years before as_of and history is kept by day: only real calendar times.
+	IF NOT pg_catalog.isfinite(t) OR t < '1900-01-01' OR t >= '10000-01-01' THEN
+		RAISE EXCEPTION 'as_of must be a time from 1900-01-01 to 9999-12-31, not %', t
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'Pass the point in time to score, such as now() or ''2026-03-01''.';
+	END IF;
+	max_unscored_share := health_score._max_unscored_share();
+
+	IF NOT health_score._refresh_lock(wait) THEN
+		RAISE NOTICE 'health_score refresh skipped: another refresh is running';
+		INSERT INTO health_score.refresh_log (started_at, finished_at, as_of, status, message)
+		VALUES (t0, pg_catalog.clock_timestamp(), t, 'skipped', 'another refresh held the lock');
+		RETURN QUERY SELECT NULL::integer, NULL::integer, NULL::integer, pg_catalog.clock_timestamp() - t0;
+		RETURN;
+	END IF;
+
+	-- A run_refresh() whose session ended before it finished (terminated, crashed, disconnected) left its
+	-- 'running' row: the lock is ours now, so that run is over.
+	UPDATE health_score.refresh_log l
+	   SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
+	       message = 'interrupted: the session running this refresh ended before it finished (terminated, crashed or disconnected)'
+	 WHERE l.status = 'running'
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a WHERE a.pid = l.pid AND a.backend_start = l.backend_start);
+
+	-- a second refresh in the same transaction starts afresh
+	FOREACH x IN ARRAY ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc', 'hs_act', 'hs_sup',
+	                         'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_qm', 'hs_kf', 'hs_m', 'hs_score', 'hs_earlier',
+	                         'hs_hits', 'hs_flag_changes'] LOOP
+		IF pg_catalog.to_regclass('pg_temp.' || x) IS NOT NULL THEN
+			EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', x);
+		END IF;
+	END LOOP;
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_config();
+	run := health_score._stage_sources(t);
+	timings := health_score._timing(timings, 'setup', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	acc := health_score._stage_accounts(run, force, max_unscored_share);
+	timings := health_score._timing(timings, 'accounts', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_activity(run);
+	timings := health_score._timing(timings, 'activity', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_support_cases(run);
+	PERFORM health_score._stage_surveys(run);
+	PERFORM health_score._stage_touchpoints(run);
+	PERFORM health_score._stage_observations(run);
+	PERFORM health_score._stage_metrics(run);
+	timings := health_score._timing(timings, 'other_sources', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_query_measures(run);
+	timings := health_score._timing(timings, 'query_measures', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_measures(run);
+	timings := health_score._timing(timings, 'measures', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_components(run);
+	timings := health_score._timing(timings, 'components', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_rules(run);
+	timings := health_score._timing(timings, 'rules', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_results(run, acc.n_unscored);
+	timings := health_score._timing(timings, 'results', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	fl := health_score._stage_flags(run);
+	timings := health_score._timing(timings, 'flags', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	analyzed := health_score._stage_analyze();
+	timings := health_score._timing(timings, 'analyze', lap);
 
 	INSERT INTO health_score.refresh_log (started_at, finished_at, as_of, accounts, flags_raised, flags_cleared,
 		status, details)
-	VALUES (t0, pg_catalog.clock_timestamp(), t, n_accounts, n_raised, n_cleared, 'ok',
-		pg_catalog.jsonb_build_object('timings_ms', timings) || coalesce(pg_catalog.jsonb_build_object('notify', payload), '{}'));
+	VALUES (t0, pg_catalog.clock_timestamp(), t, acc.n_accounts, fl.n_raised, fl.n_cleared, 'ok',
+		pg_catalog.jsonb_build_object('timings_ms', timings)
+		|| CASE WHEN fl.payload IS NOT NULL THEN pg_catalog.jsonb_build_object('notify', fl.payload) ELSE '{}' END
+		|| CASE WHEN pg_catalog.cardinality(analyzed) > 0 THEN pg_catalog.jsonb_build_object('analyzed', analyzed) ELSE '{}' END);
 
-	RETURN QUERY SELECT n_accounts, n_raised, n_cleared, pg_catalog.clock_timestamp() - t0;
+	RETURN QUERY SELECT acc.n_accounts, fl.n_raised, fl.n_cleared, pg_catalog.clock_timestamp() - t0;
 END
 $$;
 COMMENT ON FUNCTION health_score.refresh(timestamptz, boolean, boolean) IS
 	'score every account as of as_of, write account_health, health_history and flags; one refresh at a time; force lets it stop scoring more than health_score.max_unscored_share of the accounts';
 REVOKE EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean, boolean) FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION health_score._rule_sql(code text, p jsonb, has_activity boolean, has_users boolean,
-									   has_feature boolean, has_support boolean, has_touch boolean,
-									   OUT cond text, OUT evidence text)
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
+CREATE OR REPLACE PROCEDURE health_score.run_refresh(as_of timestamptz DEFAULT NULL, force boolean DEFAULT false)
+LANGUAGE plpgsql
 AS $$
 DECLARE
-	-- a parameter as a SQL literal: numbers as float8, band as text
-	n text;
-	d text;
+	t timestamptz := coalesce(run_refresh.as_of, pg_catalog.now());
+	run bigint;
+	msg text; det text; hnt text; st text;
 BEGIN
-	IF health_score._rule_defaults(code) IS NULL THEN
-		RETURN;  -- a custom rule: nothing evaluates it, and its parameters are not read
+	IF health_score._outside_transaction_block() THEN
+		run := health_score._log_run_start(t);
+		COMMIT;
 	END IF;
-	d := pg_catalog.format('(%s::float8 * interval ''1 day'')', coalesce(health_score._num(p, 'days'), '0'));
-	CASE code
-	WHEN 'inactive' THEN
-		cond := CASE WHEN has_activity THEN pg_catalog.format(
-			'(m.last_activity_at IS NULL OR m.last_activity_at <= $1 - %1$s) AND (m.started_at IS NULL OR m.started_at <= $1 - %1$s)', d)
-			ELSE 'false' END;
-		evidence := pg_catalog.format($e$pg_catalog.jsonb_build_object('last_activity_at', m.last_activity_at,
-			'days_since_activity', pg_catalog.round((EXTRACT(epoch FROM $1 - m.last_activity_at) / 86400)::numeric, 1),
-			'days', %s)$e$, health_score._num(p, 'days'));
-	WHEN 'infrequent_logins' THEN
-		n := health_score._num(p, 'min_events_per_user');
-		cond := CASE WHEN has_users THEN pg_catalog.format('m.users_30 > 0 AND m.events_30::float8 / m.users_30 < %s', n)
-			ELSE 'false' END;
-		evidence := pg_catalog.format($e$pg_catalog.jsonb_build_object('events_30d', m.events_30, 'active_users_30d', m.users_30,
-			'events_per_active_user', pg_catalog.round(m.events_30::numeric / m.users_30, 2), 'min_events_per_user', %s)$e$, n);
-	WHEN 'licence_gap' THEN
-		n := health_score._num(p, 'below');
-		cond := pg_catalog.format('m.utilisation_ratio < %s', n);
-		evidence := pg_catalog.format($e$pg_catalog.jsonb_build_object('active_users_30d', m.users_30, 'seats', m.seats,
-			'utilisation', pg_catalog.round(m.utilisation_ratio::numeric, 3), 'below', %s)$e$, n);
-	WHEN 'over_licensed' THEN
-		n := health_score._num(p, 'above');
-		cond := pg_catalog.format('m.utilisation_ratio > %s', n);
-		evidence := pg_catalog.format($e$pg_catalog.jsonb_build_object('active_users_30d', m.users_30, 'seats', m.seats,
-			'utilisation', pg_catalog.round(m.utilisation_ratio::numeric, 3), 'above', %s,
-			'extra_users', m.users_30 - m.seats)$e$, n);
-	WHEN 'key_features_unused' THEN
-		n := health_score._num(p, 'min_used');
-		cond := CASE WHEN has_feature THEN pg_catalog.format(
-			'm.features_used IS NOT NULL AND m.events_30 > 0 AND pg_catalog.cardinality(m.features_used) < %s', n)
-			ELSE 'false' END;
-		evidence := pg_catalog.format($e$pg_catalog.jsonb_build_object('key_features', m.key_features, 'used_30d', m.features_used,
-			'events_30d', m.events_30, 'min_used', %s)$e$, n);
-	WHEN 'active_users_decline' THEN
-		cond := CASE WHEN has_users THEN pg_catalog.format(
-			'm.users_prev_30 > 0 AND m.users_prev_30 >= %s AND (m.users_prev_30 - m.users_30)::float8 / m.users_prev_30 >= %s - 1e-9',
-			health_score._num(p, 'min_previous_users'), health_score._num(p, 'min_decline'))
-			ELSE 'false' END;
-		evidence := pg_catalog.format($e$pg_catalog.jsonb_build_object('active_users_30d', m.users_30,
-			'active_users_previous_30d', m.users_prev_30, 'decline', pg_catalog.round(1 - m.users_30::numeric / m.users_prev_30, 3),
-			'min_decline', %s, 'min_previous_users', %s)$e$, health_score._num(p, 'min_decline'), health_score._num(p, 'min_previous_users'));
-	WHEN 'support_spike' THEN
-		cond := CASE WHEN has_support THEN pg_catalog.format(
-			'm.cases_30 >= %s AND m.cases_30 >= %s * m.cases_prev_90 / 3.0', health_score._num(p, 'min_cases'), health_score._num(p, 'factor'))
-			ELSE 'false' END;
-		evidence := pg_catalog.format($e$pg_catalog.jsonb_build_object('cases_30d', m.cases_30, 'cases_previous_90d', m.cases_prev_90,
-			'monthly_average_previous_90d', pg_catalog.round(m.cases_prev_90::numeric / 3, 2),
-			'factor', %s, 'min_cases', %s)$e$, health_score._num(p, 'factor'), health_score._num(p, 'min_cases'));
-	WHEN 'long_open_case' THEN
-		cond := CASE WHEN has_support THEN 'm.aged_open_cases > 0' ELSE 'false' END;
-		evidence := pg_catalog.format($e$pg_catalog.jsonb_build_object('open_cases_over_days', m.aged_open_cases,
-			'open_cases', m.open_cases, 'oldest_opened_at', m.oldest_open_at,
-			'oldest_age_days', pg_catalog.round((EXTRACT(epoch FROM $1 - m.oldest_open_at) / 86400)::numeric, 1),
-			'days', %s)$e$, health_score._num(p, 'days'));
-	WHEN 'silent_account' THEN
-		-- without touchpoints, silence cannot be told
-		cond := CASE WHEN has_touch THEN pg_catalog.format(
-			'coalesce(m.cases_silent, 0) = 0 AND coalesce(m.open_cases, 0) = 0 AND coalesce(m.inbound_silent, 0) = 0
-			 AND coalesce(m.answered_silent, 0) = 0 AND (m.started_at IS NULL OR m.started_at <= $1 - %s)', d)
-			ELSE 'false' END;
-		evidence := pg_catalog.format($e$pg_catalog.jsonb_build_object('cases_opened', coalesce(m.cases_silent, 0),
-			'open_cases', coalesce(m.open_cases, 0), 'inbound_contacts', coalesce(m.inbound_silent, 0),
-			'answered_outreach', coalesce(m.answered_silent, 0), 'last_case_at', m.last_case_at,
-			'last_response_at', m.last_response_at, 'days', %s)$e$, health_score._num(p, 'days'));
-	WHEN 'unreturned_contact' THEN
-		n := health_score._num(p, 'min_unanswered');
-		cond := CASE WHEN has_touch THEN pg_catalog.format('m.unanswered >= %s', n) ELSE 'false' END;
-		evidence := pg_catalog.format($e$pg_catalog.jsonb_build_object('unanswered_outbound', m.unanswered,
-			'last_response_at', m.last_response_at, 'min_unanswered', %s, 'days', %s)$e$, n, health_score._num(p, 'days'));
-	WHEN 'detractor' THEN
-		cond := 'm.detractor_responses > 0';
-		evidence := pg_catalog.format($e$pg_catalog.jsonb_build_object('detractor_responses', m.detractor_responses,
-			'lowest_rating', m.min_rating, 'categories', m.detractor_categories, 'last_detractor_at', m.last_detractor_at,
-			'max_rating', %s, 'days', %s)$e$, health_score._num(p, 'max_rating'), health_score._num(p, 'days'));
-	WHEN 'observation' THEN
-		n := health_score._num(p, 'min_open');
-		cond := pg_catalog.format('m.open_observations > 0 AND m.open_observations >= %s', n);
-		evidence := pg_catalog.format($e$pg_catalog.jsonb_build_object('open_observations', m.open_observations,
-			'observations', m.observations, 'min_open', %s)$e$, n);
-	WHEN 'renewal_risk' THEN
-		cond := pg_catalog.format('m.renewal_date >= $1::date AND m.renewal_date <= ($1 + %s)::date AND m.band = %L',
-			d, p ->> 'band');
-		evidence := pg_catalog.format($e$pg_catalog.jsonb_build_object('renewal_date', m.renewal_date,
-			'days_to_renewal', m.renewal_date - $1::date, 'score', pg_catalog.round(m.score::numeric, 1), 'band', m.band,
-			'days', %s, 'band_at_risk', %L)$e$, health_score._num(p, 'days'), p ->> 'band');
-	WHEN 'score_drop' THEN
-		n := health_score._num(p, 'min_drop');
-		cond := pg_catalog.format('h.score - m.score >= %s - 1e-9', n);
-		evidence := pg_catalog.format($e$pg_catalog.jsonb_build_object('score', pg_catalog.round(m.score::numeric, 1),
-			'previous_score', pg_catalog.round(h.score::numeric, 1), 'previous_as_of', h.as_of,
-			'drop', pg_catalog.round((h.score - m.score)::numeric, 1), 'min_drop', %s, 'days', %s)$e$, n, health_score._num(p, 'days'));
-	WHEN 'new_users' THEN
-		n := health_score._num(p, 'min_new_users');
-		cond := CASE WHEN has_users THEN pg_catalog.format('m.new_users >= %s', n) ELSE 'false' END;
-		evidence := pg_catalog.format($e$pg_catalog.jsonb_build_object('new_users', m.new_users, 'active_users_30d', m.users_30,
-			'min_new_users', %s, 'days', %s)$e$, n, health_score._num(p, 'days'));
-	WHEN 'feature_adopted' THEN
-		cond := CASE WHEN has_feature THEN 'pg_catalog.cardinality(m.features_new) > 0' ELSE 'false' END;
-		evidence := pg_catalog.format($e$pg_catalog.jsonb_build_object('features', m.features_new, 'days', %s)$e$, health_score._num(p, 'days'));
-	END CASE;
+	BEGIN
+		PERFORM health_score.refresh(t, true, coalesce(run_refresh.force, false));
+	EXCEPTION WHEN OTHERS OR query_canceled THEN
+		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT,
+		                        st = RETURNED_SQLSTATE;
+	END;
+	IF run IS NOT NULL THEN
+		PERFORM health_score._log_run_end(run, msg, st, det, hnt);
+	END IF;
+	IF st IS NULL THEN
+		RETURN;
+	END IF;
+	IF run IS NOT NULL THEN
+		COMMIT;
+	END IF;
+	PERFORM health_score._reraise(msg, st, det, hnt);
 END
 $$;
+COMMENT ON PROCEDURE health_score.run_refresh(timestamptz, boolean) IS
+	'refresh() for pg_cron: logs a running row first, and a failure (errors, statement_timeout, cancellation) in refresh_log, committed, before the error is raised again';
+REVOKE EXECUTE ON PROCEDURE health_score.run_refresh(timestamptz, boolean) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION health_score._outside_transaction_block()
 RETURNS boolean
@@ -1269,39 +2761,46 @@ BEGIN
 END
 $$;
 
-CREATE PROCEDURE health_score.run_refresh(as_of timestamptz DEFAULT NULL, force boolean DEFAULT false)
-LANGUAGE plpgsql
+CREATE OR REPLACE FUNCTION health_score._job_name()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT 'health_score_refresh'::text $$;
+
+CREATE OR REPLACE FUNCTION health_score._require_pg_cron(schedule text, cron_database text, unschedule boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	t timestamptz := coalesce(run_refresh.as_of, pg_catalog.now());
-	run bigint;
-	msg text; det text; hnt text; st text;
+	db text := pg_catalog.current_database();
 BEGIN
-	IF health_score._outside_transaction_block() THEN
-		run := health_score._log_run_start(t);
-		COMMIT;
-	END IF;
-	BEGIN
-		PERFORM health_score.refresh(t, true, coalesce(run_refresh.force, false));
-	EXCEPTION WHEN OTHERS OR query_canceled THEN
-		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT,
-		                        st = RETURNED_SQLSTATE;
-	END;
-	IF run IS NOT NULL THEN
-		PERFORM health_score._log_run_end(run, msg, st, det, hnt);
-	END IF;
-	IF st IS NULL THEN
+	IF EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_cron') THEN
 		RETURN;
 	END IF;
-	IF run IS NOT NULL THEN
-		COMMIT;
+	IF cron_database IS NULL THEN
+		RAISE EXCEPTION 'pg_cron is not installed'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = 'The pg_cron library is not loaded by this server.',
+			      HINT = pg_catalog.format('Add pg_cron to shared_preload_libraries and set cron.database_name = %L in postgresql.conf, restart the server, then run CREATE EXTENSION pg_cron in database %I.',
+			                               db, db);
+	ELSIF cron_database = db THEN
+		RAISE EXCEPTION 'pg_cron is not installed in database %', pg_catalog.quote_ident(db)
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'Run CREATE EXTENSION pg_cron in this database.';
+	ELSE
+		RAISE EXCEPTION 'pg_cron runs jobs from database %, not from this database %',
+			pg_catalog.quote_ident(cron_database), pg_catalog.quote_ident(db)
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = CASE WHEN unschedule
+			             THEN pg_catalog.format('Connect to database %I and run: SELECT cron.unschedule(%L);',
+			                                    cron_database, health_score._job_name() || '_' || db)
+			             ELSE pg_catalog.format('Connect to database %I and run: SELECT cron.schedule_in_database(%L, %L, %L, %L); or set cron.database_name = %L and restart to schedule from here.',
+			                               cron_database, health_score._job_name() || '_' || db,
+			                               coalesce(schedule, '*/30 * * * *'), 'CALL health_score.run_refresh()', db, db) END;
 	END IF;
-	PERFORM health_score._reraise(msg, st, det, hnt);
 END
 $$;
-COMMENT ON PROCEDURE health_score.run_refresh(timestamptz, boolean) IS
-	'refresh() for pg_cron: logs a running row first, and a failure (errors, statement_timeout, cancellation) in refresh_log, committed, before the error is raised again';
-REVOKE EXECUTE ON PROCEDURE health_score.run_refresh(timestamptz, boolean) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION health_score._cron_database_name()
 RETURNS text
@@ -1337,7 +2836,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION health_score.schedule_refresh(schedule text DEFAULT '*/30 * * * *', run_as regrole DEFAULT NULL)
+CREATE OR REPLACE FUNCTION health_score.schedule_refresh(schedule text DEFAULT '*/30 * * * *', run_as regrole DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -1409,63 +2908,61 @@ COMMENT ON FUNCTION health_score.unschedule_refresh() IS
 	'remove the pg_cron job created by schedule_refresh(); false if there was none';
 REVOKE EXECUTE ON FUNCTION health_score.unschedule_refresh() FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION health_score.grant_refresh(role regrole)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
+CREATE OR REPLACE FUNCTION health_score.percentages(counts bigint[], decimals integer DEFAULT 1) RETURNS numeric[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-	src record;
 BEGIN
-	IF role IS NULL THEN
-		RAISE EXCEPTION 'role must not be null' USING ERRCODE = 'null_value_not_allowed';
+	IF decimals IS NULL OR decimals < 0 OR decimals > 15 THEN
+		RAISE EXCEPTION 'decimals must be from 0 to 15, not %', coalesce(decimals::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'Pass the decimal places of the percentages: 1 gives 33.3.';
 	END IF;
-	EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA health_score TO %s', role);
-	EXECUTE pg_catalog.format('GRANT TEMPORARY ON DATABASE %I TO %s', pg_catalog.current_database(), role);
-	EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean, boolean) TO %s', role);
-	EXECUTE pg_catalog.format('GRANT EXECUTE ON PROCEDURE health_score.run_refresh(timestamptz, boolean) TO %s', role);
-	EXECUTE pg_catalog.format('GRANT SELECT ON health_score.sources, health_score.profile, health_score.rule, '
-	                          'health_score.observation TO %s', role);
-	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE ON health_score.account_health, '
-	                          'health_score.health_history TO %s', role);
-	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE ON health_score.flag, health_score.refresh_log TO %s', role);
-	EXECUTE pg_catalog.format('GRANT UPDATE ON health_score.refresh_lock TO %s', role);
-	FOR src IN SELECT s.relation, c.relnamespace::regnamespace AS nsp
-	             FROM health_score.sources s JOIN pg_catalog.pg_class c ON c.oid = s.relation
-	            ORDER BY s.kind, s.relation::text LOOP
-		EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA %s TO %s', src.nsp, role);
-		EXECUTE pg_catalog.format('GRANT SELECT ON %s TO %s', src.relation, role);
-	END LOOP;
+	IF 0 > ANY (counts) THEN
+		RAISE EXCEPTION 'counts must not be negative: %', counts
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN (
+		SELECT pg_catalog.array_agg(
+		         CASE WHEN y.total > 0 THEN
+		           pg_catalog.round((y.fl + CASE WHEN y.rk <= y.units - y.sum_fl THEN 1 ELSE 0 END) / y.scale, decimals)
+		         END ORDER BY y.i)
+		  FROM (SELECT x.i, x.fl, x.total, x.scale, x.units,
+		               pg_catalog.row_number() OVER (ORDER BY x.t - x.fl DESC, x.i) AS rk,
+		               pg_catalog.sum(x.fl) OVER () AS sum_fl
+		          FROM (SELECT u.i, s.total, s.scale, 100 * s.scale AS units,
+		                       100 * s.scale * coalesce(u.c, 0) / nullif(s.total, 0) AS t,
+		                       pg_catalog.floor(100 * s.scale * coalesce(u.c, 0)
+		                                        / nullif(s.total, 0)) AS fl
+		                  FROM pg_catalog.unnest(counts) WITH ORDINALITY AS u(c, i),
+		                       (SELECT pg_catalog.sum(coalesce(c, 0))::numeric AS total,
+		                               pg_catalog.power(10::numeric, decimals) AS scale
+		                          FROM pg_catalog.unnest(counts) AS c) s) x) y);
 END
 $$;
-COMMENT ON FUNCTION health_score.grant_refresh(regrole) IS
-	'grant a role what refresh() and run_refresh() need: read the configuration and the registered sources (and use their schemas), write the results, take the refresh lock';
-REVOKE EXECUTE ON FUNCTION health_score.grant_refresh(regrole) FROM PUBLIC;
+COMMENT ON FUNCTION health_score.percentages(bigint[], integer) IS
+	'percentages of the counts rounded by the largest-remainder method so they add up to exactly 100';
 
-CREATE OR REPLACE FUNCTION health_score._before_drop()
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
+CREATE OR REPLACE FUNCTION health_score.rule_text(description text, vals jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	job record;
+	kv record;
+	result text := description;
 BEGIN
-	IF EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_cron') THEN
-		FOR job IN SELECT j.jobid, j.username FROM cron.job j
-		            WHERE j.jobname = health_score._job_name() AND j.database = pg_catalog.current_database() LOOP
-			PERFORM cron.unschedule(job.jobid);
-			RAISE NOTICE 'unscheduled pg_cron job % (%), which ran the health_score refresh as role %',
-				job.jobid, health_score._job_name(), pg_catalog.quote_ident(job.username);
+	IF result IS NULL OR pg_catalog.strpos(result, '`') = 0 THEN
+		RETURN result;
+	END IF;
+	IF pg_catalog.jsonb_typeof(vals) = 'object' THEN
+		FOR kv IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(vals) e
+		           WHERE pg_catalog.jsonb_typeof(e.value) IN ('number', 'string', 'boolean') LOOP
+			result := pg_catalog.replace(result, '`' || kv.key || '`', kv.value #>> '{}');
 		END LOOP;
 	END IF;
+	RETURN pg_catalog.regexp_replace(result, '`([^`]*)`', '\1', 'g');
 END
 $$;
-REVOKE EXECUTE ON FUNCTION health_score._before_drop() FROM PUBLIC;
-
-CREATE OR REPLACE FUNCTION health_score._before_drop_trigger()
-RETURNS event_trigger
-LANGUAGE c
-AS 'MODULE_PATHNAME', 'hs_before_drop';
+COMMENT ON FUNCTION health_score.rule_text(text, jsonb) IS
+	'a rule description with its `parameter` placeholders replaced by the values in vals';
 
 CREATE OR REPLACE FUNCTION health_score.rebuild_views() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -1696,13 +3193,11 @@ $q$, open_flags, visible);
 
 	-- The weekly review list: red and amber flags explain the risk; info and opportunity flags are plays.
 	-- The accounts at risk are picked first (band poor, or an open red flag through the flag_open index), and
-	-- each rule's description is filled in once per rule, with its current thresholds.
+	-- each flag's reason is its rule's description with the thresholds that applied to it (its evidence).
 	EXECUTE format($q$
 CREATE VIEW health_score.at_risk_accounts WITH (security_invoker = true) AS
 WITH ru AS MATERIALIZED (
-	SELECT r.code, r.action,
-	       health_score.rule_text(r.description,
-	           coalesce(health_score._rule_defaults(r.code), '{}'::jsonb) || coalesce(r.params, '{}'::jsonb)) AS reason
+	SELECT r.code, r.action, r.description, r.params
 	  FROM health_score.rule r
 )
 SELECT pg_catalog.row_number() OVER (ORDER BY h.arr DESC NULLS LAST, h.score NULLS FIRST, h.account_id)
@@ -1729,7 +3224,9 @@ SELECT pg_catalog.row_number() OVER (ORDER BY h.arr DESC NULLS LAST, h.score NUL
 	SELECT pg_catalog.array_agg(fl.rule ORDER BY fl.ord, fl.rule) AS codes,
 	       pg_catalog.count(*) FILTER (WHERE fl.severity = 'red') AS red,
 	       pg_catalog.count(*) FILTER (WHERE fl.severity = 'amber') AS amber,
-	       pg_catalog.array_agg(coalesce(ru.reason, fl.rule) ORDER BY fl.ord, fl.rule) AS reasons,
+	       -- the thresholds as they applied to the account (its profile's), from the evidence
+	       pg_catalog.array_agg(coalesce(health_score.rule_text(ru.description, ru.params || fl.evidence), fl.rule)
+	                            ORDER BY fl.ord, fl.rule) AS reasons,
 	       pg_catalog.array_agg(coalesce(fl.action, ru.action) ORDER BY fl.ord, fl.rule)
 	           FILTER (WHERE coalesce(fl.action, ru.action) IS NOT NULL) AS actions,
 	       pg_catalog.jsonb_object_agg(fl.rule, fl.evidence) AS evidence
@@ -1783,15 +3280,13 @@ $q$, visible);
 	EXECUTE format($q$
 CREATE VIEW health_score.plays WITH (security_invoker = true) AS
 WITH ru AS MATERIALIZED (
-	SELECT r.code, r.action,
-	       health_score.rule_text(r.description,
-	           coalesce(health_score._rule_defaults(r.code), '{}'::jsonb) || coalesce(r.params, '{}'::jsonb)) AS description
+	SELECT r.code, r.action, r.description, r.params
 	  FROM health_score.rule r
 )
 SELECT f.id AS flag_id,
        h.account_id::%1$s AS account_id,
        h.name, h.segment, h.plan, h.owner, h.arr, h.renewal_date, h.score, h.band,
-       f.rule, f.severity, coalesce(ru.description, f.rule) AS description,
+       f.rule, f.severity, coalesce(health_score.rule_text(ru.description, ru.params || f.evidence), f.rule) AS description,
        f.raised_at, f.updated_at, f.evidence,
        coalesce(f.action, ru.action) AS action
   FROM health_score.flag f
@@ -1951,50 +3446,272 @@ COMMENT ON FUNCTION health_score.rebuild_views() IS
 	'drops the executive views and recreates them with account_id of the accounts source''s type (drops only, when no accounts source is registered)';
 REVOKE EXECUTE ON FUNCTION health_score.rebuild_views() FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION health_score.percentages(counts bigint[], decimals integer DEFAULT 1) RETURNS numeric[]
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+CREATE OR REPLACE FUNCTION health_score._before_drop()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	job record;
 BEGIN
-	IF decimals IS NULL OR decimals < 0 OR decimals > 15 THEN
-		RAISE EXCEPTION 'decimals must be from 0 to 15, not %', coalesce(decimals::text, 'NULL')
-			USING ERRCODE = 'invalid_parameter_value',
-			      HINT = 'Pass the decimal places of the percentages: 1 gives 33.3.';
+	IF EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_cron') THEN
+		FOR job IN SELECT j.jobid, j.username FROM cron.job j
+		            WHERE j.jobname = health_score._job_name() AND j.database = pg_catalog.current_database() LOOP
+			PERFORM cron.unschedule(job.jobid);
+			RAISE NOTICE 'unscheduled pg_cron job % (%), which ran the health_score refresh as role %',
+				job.jobid, health_score._job_name(), pg_catalog.quote_ident(job.username);
+		END LOOP;
 	END IF;
-	IF 0 > ANY (counts) THEN
-		RAISE EXCEPTION 'counts must not be negative: %', counts
-			USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	RETURN (
-		SELECT pg_catalog.array_agg(
-		         CASE WHEN y.total > 0 THEN
-		           pg_catalog.round((y.fl + CASE WHEN y.rk <= y.units - y.sum_fl THEN 1 ELSE 0 END) / y.scale, decimals)
-		         END ORDER BY y.i)
-		  FROM (SELECT x.i, x.fl, x.total, x.scale, x.units,
-		               pg_catalog.row_number() OVER (ORDER BY x.t - x.fl DESC, x.i) AS rk,
-		               pg_catalog.sum(x.fl) OVER () AS sum_fl
-		          FROM (SELECT u.i, s.total, s.scale, 100 * s.scale AS units,
-		                       100 * s.scale * coalesce(u.c, 0) / nullif(s.total, 0) AS t,
-		                       pg_catalog.floor(100 * s.scale * coalesce(u.c, 0)
-		                                        / nullif(s.total, 0)) AS fl
-		                  FROM pg_catalog.unnest(counts) WITH ORDINALITY AS u(c, i),
-		                       (SELECT pg_catalog.sum(coalesce(c, 0))::numeric AS total,
-		                               pg_catalog.power(10::numeric, decimals) AS scale
-		                          FROM pg_catalog.unnest(counts) AS c) s) x) y);
 END
 $$;
+REVOKE EXECUTE ON FUNCTION health_score._before_drop() FROM PUBLIC;
 
--- Triggers --------------------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION health_score._before_drop_trigger()
+RETURNS event_trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'hs_before_drop';
+
+
+-- Seeded measures and components; the windows 0.1.0 rules counted over move to their measures ---------------
+INSERT INTO health_score.measure (name, kind, source, type, unit, params, description, seeded) VALUES
+('seats', 'builtin', 'accounts', 'integer', 'seats', '{}', 'Seats (licences) of the account, from the accounts source', true),
+('arr', 'builtin', 'accounts', 'numeric', 'currency', '{}', 'Annual recurring revenue, from the accounts source', true),
+('days_to_renewal', 'builtin', 'accounts', 'integer', 'days', '{}',
+ 'Days from the as_of date to the renewal date (negative once it has passed)', true),
+('account_age_days', 'builtin', 'accounts', 'float8', 'days', '{}',
+ 'Days since the account started (NULL when started_at is unknown)', true),
+('events_total', 'builtin', 'activity', 'bigint', 'events', '{}', 'Activity events at or before as_of', true),
+('events_30d', 'builtin', 'activity', 'bigint', 'events', '{}', 'Activity events in the 30 days before as_of', true),
+('days_since_activity', 'builtin', 'activity', 'float8', 'days', '{}',
+ 'Days since the last activity event (+Infinity when there was none)', true),
+('decayed_events', 'builtin', 'activity', 'float8', 'events', '{}',
+ 'Activity events times their weight, each decayed by the profile''s half-life: an event half_life old counts half', true),
+('active_users_30d', 'builtin', 'activity', 'bigint', 'users', '{}',
+ 'Distinct users active in the 30 days before as_of (needs the user_id column)', true),
+('active_users_prev_30d', 'builtin', 'activity', 'bigint', 'users', '{}',
+ 'Distinct users active in the 30 days before those (days 31-60 before as_of)', true),
+('active_users_decline', 'builtin', 'activity', 'float8', 'ratio', '{}',
+ '(active_users_prev_30d - active_users_30d) / active_users_prev_30d; NULL when active_users_prev_30d is 0', true),
+('new_users', 'builtin', 'activity', 'bigint', 'users', '{"days": 30}',
+ 'Users first seen in the last `days` days', true),
+('events_per_active_user_30d', 'builtin', 'activity', 'float8', 'events', '{}',
+ 'events_30d / active_users_30d; NULL when active_users_30d is 0', true),
+('utilisation', 'builtin', 'activity', 'float8', 'ratio', '{}',
+ 'active_users_30d / seats; NULL without seats', true),
+('key_features_used_30d', 'builtin', 'activity', 'integer', 'features', '{}',
+ 'Key features of the account''s profile used in the 30 days before as_of (NULL when the profile names none or activity has no feature column)', true),
+('key_features_adopted', 'builtin', 'activity', 'integer', 'features', '{"days": 7}',
+ 'Key features of the profile used for the first time in the last `days` days', true),
+('cases_30d', 'builtin', 'support_cases', 'bigint', 'cases', '{}', 'Support cases opened in the 30 days before as_of', true),
+('cases_prev_90d', 'builtin', 'support_cases', 'bigint', 'cases', '{}',
+ 'Support cases opened in the 90 days before those (days 31-120 before as_of)', true),
+('open_cases', 'builtin', 'support_cases', 'bigint', 'cases', '{}', 'Support cases open at as_of', true),
+('aged_open_cases', 'builtin', 'support_cases', 'bigint', 'cases', '{"days": 14}',
+ 'Support cases open at as_of that were opened more than `days` days before it', true),
+('oldest_open_case_days', 'builtin', 'support_cases', 'float8', 'days', '{}',
+ 'Age in days of the oldest case open at as_of (NULL when none is open)', true),
+('days_since_last_case', 'builtin', 'support_cases', 'float8', 'days', '{}',
+ 'Days since the last support case was opened (+Infinity when there was none)', true),
+('open_high_priority_cases', 'builtin', 'support_cases', 'bigint', 'cases', '{}',
+ 'Support cases open at as_of whose priority is high, urgent, critical, p0 or p1 (in any case)', true),
+('responses_90d', 'builtin', 'surveys', 'bigint', 'responses', '{}', 'Survey ratings given in the 90 days before as_of', true),
+('nps_90d', 'builtin', 'surveys', 'float8', 'points', '{}',
+ 'Net promoter score of the ratings of the last 90 days (-100 to 100; NULL without any)', true),
+('average_rating_90d', 'builtin', 'surveys', 'float8', 'rating', '{}', 'Average rating of the last 90 days', true),
+('promoters_90d', 'builtin', 'surveys', 'bigint', 'responses', '{}', 'Ratings of 9 or 10 in the last 90 days', true),
+('detractors_90d', 'builtin', 'surveys', 'bigint', 'responses', '{}', 'Ratings of 6 or less in the last 90 days', true),
+('lowest_rating_90d', 'builtin', 'surveys', 'float8', 'rating', '{}', 'The lowest rating of the last 90 days', true),
+('detractor_responses', 'builtin', 'surveys', 'bigint', 'responses', '{"days": 90, "max_rating": 6}',
+ 'Ratings of `max_rating` or less, overall or in any category, in the last `days` days', true),
+('days_since_response', 'builtin', 'touchpoints', 'float8', 'days', '{}',
+ 'Days since the customer last contacted the team or answered outreach (+Infinity when never)', true),
+('days_since_contact', 'builtin', 'touchpoints', 'float8', 'days', '{}',
+ 'Days since the customer last opened a support case, contacted the team or answered outreach (+Infinity when never)', true),
+('unanswered_outreach_30d', 'builtin', 'touchpoints', 'bigint', 'touchpoints', '{}',
+ 'Outbound touchpoints of the last 30 days not answered, made after the customer last responded', true),
+('unanswered_outreach', 'builtin', 'touchpoints', 'bigint', 'touchpoints', '{"days": 30}',
+ 'Outbound touchpoints of the last `days` days not answered, made after the customer last responded', true),
+('days_since_business_review', 'touchpoint', 'touchpoints', 'float8', 'days', '{"kind": "business_review"}',
+ 'Days since the last touchpoint of kind business_review (+Infinity when there was none)', true),
+('days_since_training', 'touchpoint', 'touchpoints', 'float8', 'days', '{"kind": "training"}',
+ 'Days since the last touchpoint of kind training (+Infinity when there was none)', true),
+('open_observations', 'builtin', 'observations', 'bigint', 'observations', '{}',
+ 'Qualitative observations (health_score.observation) open at as_of', true),
+('score', 'builtin', 'composite', 'float8', 'points', '{}', 'The composite score, 0-100 (for rules only)', true),
+('band', 'builtin', 'composite', 'text', NULL, '{}', 'The band of the score: poor, average or good (for rules only)', true),
+('score_earlier', 'builtin', 'composite', 'float8', 'points', '{"days": 30, "tolerance_days": 7}',
+ 'The score `days` days before as_of, from health_history (up to `tolerance_days` older; for rules only)', true);
+-- Windows: a 0.1.0 rule's window parameter now belongs to the measure counted over it.
+UPDATE health_score.measure m
+   SET params = m.params || w.params
+  FROM (SELECT x.measure, pg_catalog.jsonb_object_agg(x.param, r.params -> x.param) AS params
+          FROM (VALUES ('new_users', 'days', 'new_users'), ('feature_adopted', 'days', 'key_features_adopted'),
+                       ('long_open_case', 'days', 'aged_open_cases'), ('unreturned_contact', 'days', 'unanswered_outreach'),
+                       ('detractor', 'days', 'detractor_responses'), ('detractor', 'max_rating', 'detractor_responses'),
+                       ('score_drop', 'days', 'score_earlier'), ('score_drop', 'tolerance_days', 'score_earlier'))
+                 AS x (rule, param, measure)
+          JOIN health_score.rule r ON r.code = x.rule AND r.seeded AND r.params ? x.param
+         GROUP BY x.measure) w
+ WHERE m.name = w.measure;
+
+-- Rules: each seeded rule gets its condition, and keeps the parameters the condition uses (the defaults
+-- filling in what 0.1.0 left out); the rules 0.1.0 evaluated nothing for get the condition false, their
+-- parameters kept in the description; the new seeded rules are added, disabled.
+WITH s (code, description, severity, condition, params, action, seeded) AS (VALUES
+('inactive', 'No activity for `days` days (accounts younger than that are not judged)', 'red',
+ 'days_since_activity >= {days} AND coalesce(account_age_days >= {days}, true)',
+ '{"days": 30}', 'Call the main contact this week: find out why usage stopped and agree a re-launch plan.', true),
+('infrequent_logins', 'Fewer than `min_events_per_user` events per active user in the last 30 days', 'amber',
+ 'events_per_active_user_30d < {min_events_per_user}',
+ '{"min_events_per_user": 4}', 'Review how the product fits the team''s routine; propose a workflow session.', true),
+('licence_gap', 'Active users in 30 days per seat below `below`: more licences than users', 'amber',
+ 'utilisation < {below}',
+ '{"below": 0.5}', 'Run an adoption push for the unused seats before the renewal conversation.', true),
+('over_licensed', 'Active users in 30 days per seat above `above`: more users than licences', 'opportunity',
+ 'utilisation > {above}',
+ '{"above": 1}', 'Upsell: propose a seat expansion sized to the active users.', true),
+('key_features_unused', 'Active in the last 30 days but fewer than `min_used` of the profile''s key features used', 'amber',
+ 'key_features_used_30d < {min_used} AND events_30d > 0',
+ '{"min_used": 1}', 'Show the key features: book a best-practice demo with the main users.', true),
+('active_users_decline', 'Active users in the last 30 days down by `min_decline` or more against the 30 days before (from at least `min_previous_users`)', 'amber',
+ 'active_users_prev_30d >= {min_previous_users} AND active_users_decline >= {min_decline}',
+ '{"min_decline": 0.2, "min_previous_users": 3}', 'Ask the champion what changed (team changes, a competitor, a problem) and re-onboard the lapsed users.', true),
+('support_spike', 'At least `min_cases` cases opened in 30 days and at least `factor` times the monthly average of the 90 days before', 'amber',
+ 'cases_30d >= {min_cases} AND cases_30d >= {factor} * cases_prev_90d / 3.0',
+ '{"factor": 2, "min_cases": 3}', 'Review the new cases with support; call the customer about the underlying problem.', true),
+('long_open_case', 'A support case open for more than `days` days', 'amber',
+ 'oldest_open_case_days > {days}',
+ '{"days": 14}', 'Escalate the case with support and tell the customer the plan to close it.', true),
+('silent_account', 'No support case, no inbound contact and no answered outreach for `days` days', 'amber',
+ 'days_since_contact >= {days} AND coalesce(open_cases, 0) = 0 AND coalesce(account_age_days >= {days}, true)',
+ '{"days": 90}', 'Reach out with a check-in or a business review: a silent account is an unknown risk.', true),
+('unreturned_contact', '`min_unanswered` or more outbound touchpoints in `days` days unanswered since the customer last responded', 'amber',
+ 'unanswered_outreach >= {min_unanswered}',
+ '{"min_unanswered": 3}', 'Try another contact or channel; ask the executive sponsor for an introduction.', true),
+('detractor', 'A survey rating of `max_rating` or less in `days` days, overall or in any category', 'red',
+ 'detractor_responses > 0',
+ '{}', 'Call the respondent within 48 hours, close the loop on their feedback.', true),
+('observation', 'At least `min_open` open qualitative observations (no trained admin, no process owner, ...)', 'amber',
+ 'open_observations > 0 AND open_observations >= {min_open}',
+ '{"min_open": 1}', 'Resolve the observed gap: train an admin, name a process owner, re-engage the sponsor.', true),
+('renewal_risk', 'Renewal within `days` days and the band is `band`', 'red',
+ 'days_to_renewal BETWEEN 0 AND {days} AND band = {band}',
+ '{"days": 90, "band": "poor"}', 'Build a save plan with the account owner and an executive before the renewal.', true),
+('score_drop', 'Score down `min_drop` points or more against the score `days` days earlier (history up to `tolerance_days` older)', 'amber',
+ 'score_earlier - score >= {min_drop} - 1e-9',
+ '{"min_drop": 15}', 'Look at which component fell (account_health.inputs) and address its cause.', true),
+('new_users', '`min_new_users` or more users first seen in the last `days` days', 'info',
+ 'new_users >= {min_new_users}',
+ '{"min_new_users": 10}', 'Schedule a training session for the new users.', true),
+('feature_adopted', 'A key feature used for the first time in the last `days` days', 'info',
+ 'key_features_adopted > 0',
+ '{}', 'Send best practices for the newly adopted feature.', true),
+('business_review_due', 'No business review touchpoint for more than `days` days (accounts younger than that are not judged)', 'amber',
+ 'days_since_business_review > {days} AND coalesce(account_age_days > {days}, true)',
+ '{"days": 90}', 'Schedule a business review with the sponsor: results so far, goals for the next quarter.', true),
+('renewal_approaching', 'Renewal within `days` days, whatever the band', 'info',
+ 'days_to_renewal BETWEEN 0 AND {days}',
+ '{"days": 120}', 'Start the renewal conversation: confirm the value delivered and the plan for next year.', true))
+UPDATE health_score.rule r
+   SET condition = s.condition,
+       params = coalesce((SELECT pg_catalog.jsonb_object_agg(k.key, k.value)
+                            FROM pg_catalog.jsonb_each(s.params::jsonb || r.params) k WHERE s.params::jsonb ? k.key), '{}')
+  FROM s
+ WHERE r.code = s.code AND r.seeded;
+UPDATE health_score.rule r
+   SET condition = 'false', params = '{}',
+       description = r.description || CASE WHEN r.params = '{}' THEN '' ELSE pg_catalog.format(' (parameters in 0.1.0: %s)', r.params) END
+ WHERE r.condition IS NULL;
+ALTER TABLE health_score.rule ALTER COLUMN condition SET NOT NULL;
+WITH s (code, description, severity, condition, params, action, seeded) AS (VALUES
+('inactive', 'No activity for `days` days (accounts younger than that are not judged)', 'red',
+ 'days_since_activity >= {days} AND coalesce(account_age_days >= {days}, true)',
+ '{"days": 30}', 'Call the main contact this week: find out why usage stopped and agree a re-launch plan.', true),
+('infrequent_logins', 'Fewer than `min_events_per_user` events per active user in the last 30 days', 'amber',
+ 'events_per_active_user_30d < {min_events_per_user}',
+ '{"min_events_per_user": 4}', 'Review how the product fits the team''s routine; propose a workflow session.', true),
+('licence_gap', 'Active users in 30 days per seat below `below`: more licences than users', 'amber',
+ 'utilisation < {below}',
+ '{"below": 0.5}', 'Run an adoption push for the unused seats before the renewal conversation.', true),
+('over_licensed', 'Active users in 30 days per seat above `above`: more users than licences', 'opportunity',
+ 'utilisation > {above}',
+ '{"above": 1}', 'Upsell: propose a seat expansion sized to the active users.', true),
+('key_features_unused', 'Active in the last 30 days but fewer than `min_used` of the profile''s key features used', 'amber',
+ 'key_features_used_30d < {min_used} AND events_30d > 0',
+ '{"min_used": 1}', 'Show the key features: book a best-practice demo with the main users.', true),
+('active_users_decline', 'Active users in the last 30 days down by `min_decline` or more against the 30 days before (from at least `min_previous_users`)', 'amber',
+ 'active_users_prev_30d >= {min_previous_users} AND active_users_decline >= {min_decline}',
+ '{"min_decline": 0.2, "min_previous_users": 3}', 'Ask the champion what changed (team changes, a competitor, a problem) and re-onboard the lapsed users.', true),
+('support_spike', 'At least `min_cases` cases opened in 30 days and at least `factor` times the monthly average of the 90 days before', 'amber',
+ 'cases_30d >= {min_cases} AND cases_30d >= {factor} * cases_prev_90d / 3.0',
+ '{"factor": 2, "min_cases": 3}', 'Review the new cases with support; call the customer about the underlying problem.', true),
+('long_open_case', 'A support case open for more than `days` days', 'amber',
+ 'oldest_open_case_days > {days}',
+ '{"days": 14}', 'Escalate the case with support and tell the customer the plan to close it.', true),
+('silent_account', 'No support case, no inbound contact and no answered outreach for `days` days', 'amber',
+ 'days_since_contact >= {days} AND coalesce(open_cases, 0) = 0 AND coalesce(account_age_days >= {days}, true)',
+ '{"days": 90}', 'Reach out with a check-in or a business review: a silent account is an unknown risk.', true),
+('unreturned_contact', '`min_unanswered` or more outbound touchpoints in `days` days unanswered since the customer last responded', 'amber',
+ 'unanswered_outreach >= {min_unanswered}',
+ '{"min_unanswered": 3}', 'Try another contact or channel; ask the executive sponsor for an introduction.', true),
+('detractor', 'A survey rating of `max_rating` or less in `days` days, overall or in any category', 'red',
+ 'detractor_responses > 0',
+ '{}', 'Call the respondent within 48 hours, close the loop on their feedback.', true),
+('observation', 'At least `min_open` open qualitative observations (no trained admin, no process owner, ...)', 'amber',
+ 'open_observations > 0 AND open_observations >= {min_open}',
+ '{"min_open": 1}', 'Resolve the observed gap: train an admin, name a process owner, re-engage the sponsor.', true),
+('renewal_risk', 'Renewal within `days` days and the band is `band`', 'red',
+ 'days_to_renewal BETWEEN 0 AND {days} AND band = {band}',
+ '{"days": 90, "band": "poor"}', 'Build a save plan with the account owner and an executive before the renewal.', true),
+('score_drop', 'Score down `min_drop` points or more against the score `days` days earlier (history up to `tolerance_days` older)', 'amber',
+ 'score_earlier - score >= {min_drop} - 1e-9',
+ '{"min_drop": 15}', 'Look at which component fell (account_health.inputs) and address its cause.', true),
+('new_users', '`min_new_users` or more users first seen in the last `days` days', 'info',
+ 'new_users >= {min_new_users}',
+ '{"min_new_users": 10}', 'Schedule a training session for the new users.', true),
+('feature_adopted', 'A key feature used for the first time in the last `days` days', 'info',
+ 'key_features_adopted > 0',
+ '{}', 'Send best practices for the newly adopted feature.', true),
+('business_review_due', 'No business review touchpoint for more than `days` days (accounts younger than that are not judged)', 'amber',
+ 'days_since_business_review > {days} AND coalesce(account_age_days > {days}, true)',
+ '{"days": 90}', 'Schedule a business review with the sponsor: results so far, goals for the next quarter.', true),
+('renewal_approaching', 'Renewal within `days` days, whatever the band', 'info',
+ 'days_to_renewal BETWEEN 0 AND {days}',
+ '{"days": 120}', 'Start the renewal conversation: confirm the value delivered and the plan for next year.', true))
+INSERT INTO health_score.rule (code, description, severity, condition, params, action, seeded, enabled)
+SELECT s.code, s.description, s.severity, s.condition, s.params::jsonb, s.action, s.seeded, false
+  FROM s
+ WHERE s.code IN ('business_review_due', 'renewal_approaching')
+   AND NOT EXISTS (SELECT FROM health_score.rule r WHERE r.code = s.code);
+
+INSERT INTO health_score.component (name, kind, description, seeded) VALUES
+('engagement', 'builtin',
+ 'engagement_score(decayed_events, expected events a day, half_life): decayed_events against the steady state of '
+ 'expected_events_per_user_day x seats x target_utilisation events a day (x max(active_users_30d, 1) without seats), capped at 100', true),
+('utilisation', 'builtin', 'min(100, 100 x utilisation / target_utilisation)', true),
+('adoption', 'builtin', '100 x key_features_used_30d / the number of the profile''s key features', true),
+('support', 'builtin',
+ 'max(0, 100 - 20 x aged_open_cases - 5 x (open_cases - aged_open_cases) - 10 x max(0, cases_30d - max(2 x cases_prev_90d / 3, 2)))', true),
+('sentiment', 'builtin', '(nps_90d + 100) / 2, when responses_90d > 0', true),
+('relationship', 'builtin',
+ 'max(0, 100 - 25 x open_observations - 10 x unanswered_outreach_30d - 30 when days_since_response >= 90) (the last term with touchpoints only)', true);
+
+-- Triggers ---------------------------------------------------------------------------------------------------
+CREATE TRIGGER measure_validate BEFORE INSERT OR UPDATE ON health_score.measure
+	FOR EACH ROW EXECUTE FUNCTION health_score._measure_validate();
+CREATE TRIGGER measure_merge_seeded BEFORE INSERT ON health_score.measure
+	FOR EACH ROW EXECUTE FUNCTION health_score._measure_merge_seeded();
+CREATE TRIGGER component_merge_seeded BEFORE INSERT ON health_score.component
+	FOR EACH ROW EXECUTE FUNCTION health_score._component_merge_seeded();
 CREATE TRIGGER rule_wait_for_refresh BEFORE UPDATE OF code OR DELETE ON health_score.rule
 	FOR EACH STATEMENT EXECUTE FUNCTION health_score._rule_wait_for_refresh();
-
 CREATE EVENT TRIGGER health_score_before_drop ON ddl_command_start
 	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
 	EXECUTE FUNCTION health_score._before_drop_trigger();
 
--- Views ---------------------------------------------------------------------------------------------------
--- They now show only the accounts the invoking role may read in the accounts source: rebuilt. What an
--- extension script creates becomes a member of the extension, and these are not members in a fresh install
--- (add_source creates them), so they leave it again.
+-- Views -----------------------------------------------------------------------------------------------------
+-- Rebuilt as in 0.2.0. What an extension script creates becomes a member of the extension, and these are not
+-- members in a fresh install (add_source creates them), so they leave it again.
 SELECT health_score.rebuild_views();
 DO $$
 DECLARE

@@ -3,9 +3,12 @@
 # version (a frozen health_score--X.sql), a database installed at X and used (sources, profiles, rules,
 # observations, refreshes with history and flags) is updated with ALTER EXTENSION ... UPDATE and must then
 #   - be at the current version and equal a fresh install of it, object by object (tools/catalog.sql),
-#   - keep every row of the user's sources, configuration, history, flags and log as it was,
+#   - keep every row of the user's sources, configuration, history, flags and log as it was (a rule's
+#     parameters in the rule, or in the measure its window moved to),
 #   - refresh again at the same as_of without raising or clearing a flag,
-#   - dump with pg_dump and restore into a new database with the same objects and rows.
+#   - dump with pg_dump and restore into a new database with the same objects and rows;
+# and the seeded model must score the demo company as X did, at three as_of dates: the same account_health,
+# health_history and flags (the flags' evidence aside, whose form changed in 0.2.0).
 # Prints TAP-style "ok N - ..." lines and "upgrade: N passed, N failed"; exits non-zero on a failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -51,8 +54,20 @@ use_database() {	# use_database DB
 		psql_db "$1" -v as_of="$as_of" >/dev/null <<-'SQL'
 			UPDATE health_score.rule SET params = '{"days": 21}' WHERE code = 'inactive';
 			UPDATE health_score.rule SET enabled = false WHERE code = 'silent_account';
-			INSERT INTO health_score.rule (code, description, severity, params, action)
-			VALUES ('qbr_due', 'No business review for `days` days', 'amber', '{"days": 90}', 'Book the review.');
+			UPDATE health_score.rule SET params = '{"days": 45, "max_rating": 5}' WHERE code = 'detractor' AND params ? 'days';
+			DO $$
+			BEGIN
+				-- a rule of the user's own: before 0.2.0 nothing evaluated one
+				IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'health_score.rule'::regclass AND attname = 'condition') THEN
+					INSERT INTO health_score.rule (code, description, severity, condition, params, action)
+					VALUES ('qbr_due', 'No business review for `days` days', 'amber', 'days_since_business_review > {days}',
+					        '{"days": 90}', 'Book the review.');
+				ELSE
+					INSERT INTO health_score.rule (code, description, severity, params, action)
+					VALUES ('qbr_due', 'No business review for `days` days', 'amber', '{"days": 90}', 'Book the review.');
+				END IF;
+			END
+			$$;
 			INSERT INTO health_score.observation (account_id, indicator, note, observed_at)
 			SELECT a.account_id::text, 'no_admin', 'the admin left', :'as_of'::timestamptz - interval '30 days'
 			  FROM demo.accounts a ORDER BY a.account_id LIMIT 3;
@@ -61,14 +76,16 @@ use_database() {	# use_database DB
 		SQL
 }
 
-# The rows of every table of the extension, in the columns the old version had, sorted.
+# The rows of every table of the extension, in the columns the old version had, sorted; a rule's params
+# are checked apart (rule_params_kept), since a window parameter moves to its measure.
 snapshot() {	# snapshot DB DIR/NAME
 	local db=$1 out=$2 t cols
 	mkdir -p "$out"
 	for t in $tables; do
 		if [[ ! -f $out/../columns.$t ]]; then
 			psql_db "$db" -At -c "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
-			                       WHERE attrelid = 'health_score.$t'::regclass AND attnum > 0 AND NOT attisdropped" \
+			                       WHERE attrelid = 'health_score.$t'::regclass AND attnum > 0 AND NOT attisdropped
+			                         AND NOT (attrelid = 'health_score.rule'::regclass AND attname IN ('params', 'description'))" \
 				>"$out/../columns.$t" || return 1
 		fi
 		cols=$(cat "$out/../columns.$t")
@@ -76,14 +93,71 @@ snapshot() {	# snapshot DB DIR/NAME
 	done
 }
 
-kept() {	# kept DB DIR: the rows read before the update are there after it, and there are some
-	local t status=0
+kept() {	# kept DB DIR: the rows read before the update are there after it (new seeded rows may join them)
+	local t status=0 lost
 	snapshot "$1" "$2/after" || return 1
 	for t in $tables; do
-		diff -u "$2/before/$t" "$2/after/$t" | head -n 20 || status=1
+		lost=$(comm -23 "$2/before/$t" "$2/after/$t")
+		[[ -z $lost ]] || { echo "$t lost rows:"; echo "$lost" | head -n 20; status=1; }
 		[[ -s $2/before/$t ]] || { echo "$t is empty: nothing was compared"; status=1; }
 	done
 	return $status
+}
+
+# Every parameter of every rule before the update is, after it, the rule's, or its window's measure's, or
+# (a rule 0.1.0 evaluated nothing for) written in its description.
+rule_params_kept() {	# rule_params_kept DB DIR
+	local missing
+	psql_db "$1" -At -c "SELECT code, params, description FROM health_score.rule" >"$2/rule_params.after" || return 1
+	missing=$(psql_db "$1" -At -v before="$(cat "$2/rule_params.before")" <<-'SQL'
+		SELECT b.code || '.' || k.key
+		  FROM (SELECT split_part(l, '|', 1) AS code, split_part(l, '|', 2)::jsonb AS params
+		          FROM unnest(string_to_array(:'before', E'\n')) l WHERE l <> '') b,
+		       jsonb_each(b.params) k
+		 WHERE NOT EXISTS (SELECT FROM health_score.rule r WHERE r.code = b.code
+		                      AND (r.params -> k.key = k.value OR r.description LIKE '%' || b.params::text || '%'))
+		   AND NOT EXISTS (SELECT FROM health_score.measure m
+		                    WHERE m.name = CASE b.code || '.' || k.key
+		                                   WHEN 'new_users.days' THEN 'new_users' WHEN 'feature_adopted.days' THEN 'key_features_adopted'
+		                                   WHEN 'long_open_case.days' THEN 'aged_open_cases'
+		                                   WHEN 'unreturned_contact.days' THEN 'unanswered_outreach'
+		                                   WHEN 'detractor.days' THEN 'detractor_responses' WHEN 'detractor.max_rating' THEN 'detractor_responses'
+		                                   WHEN 'score_drop.days' THEN 'score_earlier' WHEN 'score_drop.tolerance_days' THEN 'score_earlier' END
+		                      AND m.params -> k.key = k.value)
+		SQL
+	) || return 1
+	[[ -z $missing ]] || { echo "parameters lost: $missing"; return 1; }
+}
+
+# The seeded model scores the demo company as version X did: at three as_of dates, account_health (inputs
+# aside from the last response, now read from all history), health_history and the flags (evidence aside).
+scored_at() {	# scored_at DB VERSION FILE
+	psql_db postgres -c "CREATE DATABASE $1" && psql_db "$1" -c "CREATE EXTENSION health_score VERSION '$2'" &&
+		psql_db "$1" -f demo/company.sql >/dev/null &&
+		psql_db "$1" -c "SELECT demo.generate_company(11, 300, 4, 30, '$as_of')" >/dev/null &&
+		psql_db "$1" -f demo/sources.sql >/dev/null &&
+		for d in 60 30 0; do
+			psql_db "$1" -c "SELECT health_score.refresh('$as_of'::timestamptz - interval '$d days')" >/dev/null || return 1
+		done &&
+		psql_db "$1" -At >"$3" <<-'SQL'
+			SELECT 'account_health', account_id, name, segment, lifecycle_stage, plan, owner, seats, arr, renewal_date, profile,
+			       score, band, engagement, utilisation, adoption, support, sentiment, relationship,
+			       inputs #- '{relationship,last_response_at}', as_of
+			  FROM health_score.account_health ORDER BY account_id;
+			SELECT 'health_history', account_id, day, as_of, profile, segment, plan, lifecycle_stage, owner, arr, score, band,
+			       engagement, utilisation, adoption, support, sentiment, relationship
+			  FROM health_score.health_history ORDER BY account_id, day;
+			SELECT 'flag', account_id, rule, severity, raised_at, cleared_at, action
+			  FROM health_score.flag ORDER BY account_id, rule, raised_at;
+		SQL
+}
+
+same_scores() {	# same_scores VERSION: the seeded model of the current version scores as VERSION did
+	local v=${1//./_}
+	scored_at "hs_model_$v" "$1" "$work/model.$1" && scored_at hs_model_current "$current" "$work/model.current" &&
+		[[ -s $work/model.current ]] && diff -u "$work/model.$1" "$work/model.current" | head -n 40 &&
+		cmp -s "$work/model.$1" "$work/model.current" &&
+		echo "$(grep -c '^account_health' "$work/model.current") accounts, $(grep -c '^health_history' "$work/model.current") history rows, $(grep -c '^flag' "$work/model.current") flags: identical"
 }
 
 catalog() {	# catalog DB FILE
@@ -128,13 +202,16 @@ for script in health_score--*.sql; do
 	mkdir -p "$dir"
 	check "a database at $from is set up" set_up_at "$db" "$from" &&
 		check "its sources, configuration, history and flags are filled" use_database "$db" &&
-		check "their rows are read" snapshot "$db" "$dir/before" || continue
+		check "their rows are read" snapshot "$db" "$dir/before" &&
+		psql_db "$db" -At -c "SELECT code, params FROM health_score.rule" >"$dir/rule_params.before" || continue
 	check "ALTER EXTENSION health_score UPDATE from $from to $current" \
 		psql_db "$db" -c 'ALTER EXTENSION health_score UPDATE' || continue
 	check "the updated database equals a fresh install of $current" equals_fresh "$db" "$dir/catalog"
 	check "every row of every table is kept" kept "$db" "$dir"
+	check "every rule parameter is kept, in its rule or in the measure of its window" rule_params_kept "$db" "$dir"
 	check "a refresh at the same as_of raises and clears no flag" refresh_changes_nothing "$db"
 	check "its pg_dump restores into a new database with the same objects and rows" dump_restores "$db" "$dir"
+	check "the seeded model scores the demo company as $from did, at three dates" same_scores "$from"
 done
 
 echo "upgrade: $passed passed, $failed failed"
