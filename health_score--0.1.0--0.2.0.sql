@@ -760,6 +760,9 @@ DECLARE
 	msg text; det text; hnt text; st text;
 BEGIN
 	BEGIN
+		-- parsed alone first, so that an error points into the query as written
+		EXECUTE pg_catalog.format('PREPARE health_score_measure_check (timestamptz) AS %s', query);
+		DEALLOCATE health_score_measure_check;
 		EXECUTE pg_catalog.format('SELECT pg_catalog.pg_typeof(q.account_id), pg_catalog.pg_typeof(q.value) '
 		                          'FROM (SELECT 1) one LEFT JOIN (SELECT * FROM (%s) q LIMIT 0) q ON true', query)
 		   INTO key_t, value_t USING now();
@@ -772,7 +775,9 @@ BEGIN
 				      HINT = 'Name them: SELECT i.account_id, count(*) AS value FROM invoices i WHERE i.due_date < $1 GROUP BY i.account_id';
 		END IF;
 		PERFORM health_score._reraise(pg_catalog.format('the query of measure %s is not valid: %s', name, msg), st, det,
-			coalesce(nullif(hnt, ''), 'Write one SELECT returning account_id and value; $1 is as_of (timestamptz).'));
+			coalesce(nullif(hnt, ''), CASE WHEN st IN ('42P01', '42883', '42704')
+			    THEN 'Measure queries run with search_path = pg_catalog, pg_temp: qualify names with their schema, such as public.invoices.'
+			    ELSE 'Write one SELECT returning account_id and value; $1 is as_of (timestamptz).' END));
 	END;
 	IF keytype IS NOT NULL AND health_score._key_type(key_t) IS DISTINCT FROM keytype THEN
 		RAISE EXCEPTION 'the query of measure % returns account_id of type %, but the accounts source''s keys are %',
@@ -1258,7 +1263,7 @@ BEGIN
 		                        st = RETURNED_SQLSTATE;
 		IF st = '42703' THEN
 			RAISE EXCEPTION 'the condition of rule % names an unknown measure %', code,
-				coalesce(pg_catalog.substring(msg FROM '^column (.*) does not exist'), msg)
+				coalesce(pg_catalog.substring(msg, '^column (.*) does not exist'), msg)
 				USING ERRCODE = 'undefined_column',
 				      HINT = 'SELECT name, description FROM health_score.measure; lists the measures; add_measure adds one.';
 		END IF;
@@ -2365,7 +2370,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT 'pg_catalog.jsonb_build_object(' || coalesce(pg_catalog.string_agg(x.e, ', ' ORDER BY x.o, x.k), '') || ')'
 	  FROM (SELECT 1 AS o, m.name AS k,
-	               pg_catalog.format(CASE WHEN m.type = 'float8' THEN '%1$L, pg_catalog.round(m.%1$I::numeric, 3)' ELSE '%1$L, m.%1$I' END,
+	               pg_catalog.format(CASE WHEN m.type = 'float8' THEN '%1$L, pg_catalog.trim_scale(pg_catalog.round(m.%1$I::numeric, 3))' ELSE '%1$L, m.%1$I' END,
 	                                 m.name) AS e
 	          FROM pg_temp.hs_measure m WHERE m.name = ANY ($1)
 	        UNION ALL

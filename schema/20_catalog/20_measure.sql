@@ -2,7 +2,9 @@
 --
 -- kind builtin: computed by the pipeline's source stages (40_pipeline/40_measures.sql holds each one's
 -- expression; source says which stage). params holds the windows a built-in measure is counted over.
--- kind query: a user's SQL, added with add_measure: two columns, account_id and value, $1 = as_of.
+-- kind query: a user's SQL, added with add_measure: two columns, account_id and value, $1 = as_of. It runs
+-- with search_path = pg_catalog, pg_temp, as every function of the extension does: it names tables and
+-- functions with their schema.
 -- kind metric: a metric name of a metrics source: its latest value at or before as_of.
 -- kind touchpoint: days since the last touchpoint of one kind (params.kind), +Infinity when there was none.
 --
@@ -195,8 +197,8 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT health_score._key_type(s.key_type::regtype) FROM health_score.sources s WHERE s.kind = 'accounts' $$;
 
--- Checks a measure's query without running it: it is planned with $1 as a timestamptz and read with
--- LIMIT 0; it must return account_id, of the accounts source's key type, and value, of a numeric type.
+-- Checks a measure's query without running it: it is prepared with $1 a timestamptz, then planned and read
+-- with LIMIT 0; it must return account_id, of the accounts source's key type, and value, of a numeric type.
 CREATE FUNCTION health_score._check_measure_query(name text, query text)
 RETURNS void
 LANGUAGE plpgsql
@@ -209,6 +211,9 @@ DECLARE
 	msg text; det text; hnt text; st text;
 BEGIN
 	BEGIN
+		-- parsed alone first, so that an error points into the query as written
+		EXECUTE pg_catalog.format('PREPARE health_score_measure_check (timestamptz) AS %s', query);
+		DEALLOCATE health_score_measure_check;
 		EXECUTE pg_catalog.format('SELECT pg_catalog.pg_typeof(q.account_id), pg_catalog.pg_typeof(q.value) '
 		                          'FROM (SELECT 1) one LEFT JOIN (SELECT * FROM (%s) q LIMIT 0) q ON true', query)
 		   INTO key_t, value_t USING now();
@@ -221,7 +226,9 @@ BEGIN
 				      HINT = 'Name them: SELECT i.account_id, count(*) AS value FROM invoices i WHERE i.due_date < $1 GROUP BY i.account_id';
 		END IF;
 		PERFORM health_score._reraise(pg_catalog.format('the query of measure %s is not valid: %s', name, msg), st, det,
-			coalesce(nullif(hnt, ''), 'Write one SELECT returning account_id and value; $1 is as_of (timestamptz).'));
+			coalesce(nullif(hnt, ''), CASE WHEN st IN ('42P01', '42883', '42704')
+			    THEN 'Measure queries run with search_path = pg_catalog, pg_temp: qualify names with their schema, such as public.invoices.'
+			    ELSE 'Write one SELECT returning account_id and value; $1 is as_of (timestamptz).' END));
 	END;
 	IF keytype IS NOT NULL AND health_score._key_type(key_t) IS DISTINCT FROM keytype THEN
 		RAISE EXCEPTION 'the query of measure % returns account_id of type %, but the accounts source''s keys are %',

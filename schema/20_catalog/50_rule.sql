@@ -161,7 +161,7 @@ BEGIN
 		                        st = RETURNED_SQLSTATE;
 		IF st = '42703' THEN
 			RAISE EXCEPTION 'the condition of rule % names an unknown measure %', code,
-				coalesce(pg_catalog.substring(msg FROM '^column (.*) does not exist'), msg)
+				coalesce(pg_catalog.substring(msg, '^column (.*) does not exist'), msg)
 				USING ERRCODE = 'undefined_column',
 				      HINT = 'SELECT name, description FROM health_score.measure; lists the measures; add_measure adds one.';
 		END IF;

@@ -3,7 +3,7 @@
 --           (score_earlier, only when an enabled rule names it); run
 --   writes  hs_hits (account_id, rule, evidence)
 -- The evidence of a hit is the value of each measure its condition names (float8 values rounded to 3
--- decimals), the windows those measures are counted over, and each parameter as it applied to the
+-- decimals, trailing zeros dropped), the windows those measures are counted over, and each parameter as it applied to the
 -- account's profile. On failure the rule that fails
 -- is found by evaluating each alone, and named.
 
@@ -44,7 +44,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT 'pg_catalog.jsonb_build_object(' || coalesce(pg_catalog.string_agg(x.e, ', ' ORDER BY x.o, x.k), '') || ')'
 	  FROM (SELECT 1 AS o, m.name AS k,
-	               pg_catalog.format(CASE WHEN m.type = 'float8' THEN '%1$L, pg_catalog.round(m.%1$I::numeric, 3)' ELSE '%1$L, m.%1$I' END,
+	               pg_catalog.format(CASE WHEN m.type = 'float8' THEN '%1$L, pg_catalog.trim_scale(pg_catalog.round(m.%1$I::numeric, 3))' ELSE '%1$L, m.%1$I' END,
 	                                 m.name) AS e
 	          FROM pg_temp.hs_measure m WHERE m.name = ANY ($1)
 	        UNION ALL
