@@ -602,6 +602,8 @@ BEGIN
 			  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
 			 WHERE i.indrelid = relation AND i.indisunique AND i.indnkeyatts = 1 AND i.indpred IS NULL
 			   AND i.indexprs IS NULL AND a.attname = resolved ->> 'account_id') THEN
+		-- reading it: as a refresh would, a superuser reads only what no less trusted role can change
+		PERFORM health_score._check_source_trust(kind, relation);
 		EXECUTE pg_catalog.format('SELECT s.%1$I::text FROM %2$s s WHERE s.%1$I IS NOT NULL GROUP BY s.%1$I HAVING count(*) > 1 LIMIT 1',
 		                          resolved ->> 'account_id', relation)
 		   INTO dup;
@@ -884,6 +886,8 @@ BEGIN
 	            WHERE (s.kind = 'metrics' OR (s.kind = 'touchpoints' AND s.columns ? 'kind'))
 	              AND (only_relation IS NULL OR s.relation = only_relation)
 	            ORDER BY s.relation::oid LOOP
+		-- as a refresh would, a superuser reads only what no less trusted role can change (05_trust.sql)
+		PERFORM health_score._check_source_trust(src.kind, src.relation);
 		IF src.kind = 'metrics' THEN
 			EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT s.%1$I::text) FROM %2$s s WHERE s.%1$I IS NOT NULL',
 			                          src.columns ->> 'metric', src.relation) INTO found_names;
@@ -1741,10 +1745,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	PERFORM health_score._discover_measures();
 	CREATE TEMP TABLE hs_profile ON COMMIT DROP AS SELECT * FROM health_score.profile;
 	CREATE TEMP TABLE hs_rule ON COMMIT DROP AS SELECT * FROM health_score.rule r WHERE r.enabled;
-	CREATE TEMP TABLE hs_measure ON COMMIT DROP AS SELECT * FROM health_score.measure;
 	CREATE TEMP TABLE hs_component ON COMMIT DROP AS
 	SELECT c.*, x.ord
 	  FROM health_score.component c
@@ -1801,6 +1803,9 @@ BEGIN
 	  INTO run.has_activity, run.has_users, run.has_feature, run.has_support, run.has_surveys, run.has_touch,
 	       run.has_touch_kind, run.has_metrics
 	  FROM health_score.sources s;
+	-- only now that every source is checked may one be read
+	PERFORM health_score._discover_measures();
+	CREATE TEMP TABLE hs_measure ON COMMIT DROP AS SELECT * FROM health_score.measure;
 	-- user keys keep their type when every activity source agrees on one, else they are compared as text
 	SELECT CASE WHEN count(DISTINCT f) = 1 THEN min(f) ELSE 'text' END INTO run.usertype
 	  FROM (SELECT health_score._key_type(a.atttypid::regtype) AS f
@@ -3616,78 +3621,24 @@ WITH s (code, description, severity, condition, params, action, seeded) AS (VALU
  '{"days": 90}', 'Schedule a business review with the sponsor: results so far, goals for the next quarter.', true),
 ('renewal_approaching', 'Renewal within `days` days, whatever the band', 'info',
  'days_to_renewal BETWEEN 0 AND {days}',
- '{"days": 120}', 'Start the renewal conversation: confirm the value delivered and the plan for next year.', true))
-UPDATE health_score.rule r
-   SET condition = s.condition,
-       params = coalesce((SELECT pg_catalog.jsonb_object_agg(k.key, k.value)
-                            FROM pg_catalog.jsonb_each(s.params::jsonb || r.params) k WHERE s.params::jsonb ? k.key), '{}')
-  FROM s
- WHERE r.code = s.code AND r.seeded;
-UPDATE health_score.rule r
-   SET condition = 'false', params = '{}',
-       description = r.description || CASE WHEN r.params = '{}' THEN '' ELSE pg_catalog.format(' (parameters in 0.1.0: %s)', r.params) END
- WHERE r.condition IS NULL;
-ALTER TABLE health_score.rule ALTER COLUMN condition SET NOT NULL;
-WITH s (code, description, severity, condition, params, action, seeded) AS (VALUES
-('inactive', 'No activity for `days` days (accounts younger than that are not judged)', 'red',
- 'days_since_activity >= {days} AND coalesce(account_age_days >= {days}, true)',
- '{"days": 30}', 'Call the main contact this week: find out why usage stopped and agree a re-launch plan.', true),
-('infrequent_logins', 'Fewer than `min_events_per_user` events per active user in the last 30 days', 'amber',
- 'events_per_active_user_30d < {min_events_per_user}',
- '{"min_events_per_user": 4}', 'Review how the product fits the team''s routine; propose a workflow session.', true),
-('licence_gap', 'Active users in 30 days per seat below `below`: more licences than users', 'amber',
- 'utilisation < {below}',
- '{"below": 0.5}', 'Run an adoption push for the unused seats before the renewal conversation.', true),
-('over_licensed', 'Active users in 30 days per seat above `above`: more users than licences', 'opportunity',
- 'utilisation > {above}',
- '{"above": 1}', 'Upsell: propose a seat expansion sized to the active users.', true),
-('key_features_unused', 'Active in the last 30 days but fewer than `min_used` of the profile''s key features used', 'amber',
- 'key_features_used_30d < {min_used} AND events_30d > 0',
- '{"min_used": 1}', 'Show the key features: book a best-practice demo with the main users.', true),
-('active_users_decline', 'Active users in the last 30 days down by `min_decline` or more against the 30 days before (from at least `min_previous_users`)', 'amber',
- 'active_users_prev_30d >= {min_previous_users} AND active_users_decline >= {min_decline}',
- '{"min_decline": 0.2, "min_previous_users": 3}', 'Ask the champion what changed (team changes, a competitor, a problem) and re-onboard the lapsed users.', true),
-('support_spike', 'At least `min_cases` cases opened in 30 days and at least `factor` times the monthly average of the 90 days before', 'amber',
- 'cases_30d >= {min_cases} AND cases_30d >= {factor} * cases_prev_90d / 3.0',
- '{"factor": 2, "min_cases": 3}', 'Review the new cases with support; call the customer about the underlying problem.', true),
-('long_open_case', 'A support case open for more than `days` days', 'amber',
- 'oldest_open_case_days > {days}',
- '{"days": 14}', 'Escalate the case with support and tell the customer the plan to close it.', true),
-('silent_account', 'No support case, no inbound contact and no answered outreach for `days` days', 'amber',
- 'days_since_contact >= {days} AND coalesce(open_cases, 0) = 0 AND coalesce(account_age_days >= {days}, true)',
- '{"days": 90}', 'Reach out with a check-in or a business review: a silent account is an unknown risk.', true),
-('unreturned_contact', '`min_unanswered` or more outbound touchpoints in `days` days unanswered since the customer last responded', 'amber',
- 'unanswered_outreach >= {min_unanswered}',
- '{"min_unanswered": 3}', 'Try another contact or channel; ask the executive sponsor for an introduction.', true),
-('detractor', 'A survey rating of `max_rating` or less in `days` days, overall or in any category', 'red',
- 'detractor_responses > 0',
- '{}', 'Call the respondent within 48 hours, close the loop on their feedback.', true),
-('observation', 'At least `min_open` open qualitative observations (no trained admin, no process owner, ...)', 'amber',
- 'open_observations > 0 AND open_observations >= {min_open}',
- '{"min_open": 1}', 'Resolve the observed gap: train an admin, name a process owner, re-engage the sponsor.', true),
-('renewal_risk', 'Renewal within `days` days and the band is `band`', 'red',
- 'days_to_renewal BETWEEN 0 AND {days} AND band = {band}',
- '{"days": 90, "band": "poor"}', 'Build a save plan with the account owner and an executive before the renewal.', true),
-('score_drop', 'Score down `min_drop` points or more against the score `days` days earlier (history up to `tolerance_days` older)', 'amber',
- 'score_earlier - score >= {min_drop} - 1e-9',
- '{"min_drop": 15}', 'Look at which component fell (account_health.inputs) and address its cause.', true),
-('new_users', '`min_new_users` or more users first seen in the last `days` days', 'info',
- 'new_users >= {min_new_users}',
- '{"min_new_users": 10}', 'Schedule a training session for the new users.', true),
-('feature_adopted', 'A key feature used for the first time in the last `days` days', 'info',
- 'key_features_adopted > 0',
- '{}', 'Send best practices for the newly adopted feature.', true),
-('business_review_due', 'No business review touchpoint for more than `days` days (accounts younger than that are not judged)', 'amber',
- 'days_since_business_review > {days} AND coalesce(account_age_days > {days}, true)',
- '{"days": 90}', 'Schedule a business review with the sponsor: results so far, goals for the next quarter.', true),
-('renewal_approaching', 'Renewal within `days` days, whatever the band', 'info',
- 'days_to_renewal BETWEEN 0 AND {days}',
- '{"days": 120}', 'Start the renewal conversation: confirm the value delivered and the plan for next year.', true))
+ '{"days": 120}', 'Start the renewal conversation: confirm the value delivered and the plan for next year.', true)),
+seeded AS (
+	UPDATE health_score.rule r
+	   SET condition = s.condition,
+	       params = coalesce((SELECT pg_catalog.jsonb_object_agg(k.key, k.value)
+	                            FROM pg_catalog.jsonb_each(s.params::jsonb || r.params) k WHERE s.params::jsonb ? k.key), '{}')
+	  FROM s
+	 WHERE r.code = s.code AND r.seeded)
 INSERT INTO health_score.rule (code, description, severity, condition, params, action, seeded, enabled)
 SELECT s.code, s.description, s.severity, s.condition, s.params::jsonb, s.action, s.seeded, false
   FROM s
  WHERE s.code IN ('business_review_due', 'renewal_approaching')
    AND NOT EXISTS (SELECT FROM health_score.rule r WHERE r.code = s.code);
+UPDATE health_score.rule r
+   SET condition = 'false', params = '{}',
+       description = r.description || CASE WHEN r.params = '{}' THEN '' ELSE pg_catalog.format(' (parameters in 0.1.0: %s)', r.params) END
+ WHERE r.condition IS NULL;
+ALTER TABLE health_score.rule ALTER COLUMN condition SET NOT NULL;
 
 INSERT INTO health_score.component (name, kind, description, seeded) VALUES
 ('engagement', 'builtin',

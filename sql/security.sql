@@ -263,6 +263,24 @@ SELECT health_score.percentages('{1,1,1}', NULL);
 SELECT health_score.percentages('{1,1,1}', 16);
 SELECT health_score.percentages('{1,1,1}', 2);
 
+-- 15. Measure queries follow the same trust rule: a superuser's refresh runs only a query a superuser wrote,
+-- over objects superusers own (the owner is whoever wrote the query, whatever the row says).
+GRANT USAGE ON SCHEMA health_score TO regress_hs_app;
+GRANT EXECUTE ON FUNCTION health_score.add_measure(text, text, text, text) TO regress_hs_app;
+GRANT SELECT, INSERT ON health_score.measure TO regress_hs_app;
+GRANT SELECT ON health_score.sources TO regress_hs_app;
+SET ROLE regress_hs_app;
+SELECT name, owner FROM health_score.add_measure('app_tickets', 'SELECT account_id, count(*) AS value FROM app.tickets_v GROUP BY account_id');
+INSERT INTO health_score.measure (name, kind, query, owner)
+VALUES ('sneaky', 'query', 'SELECT 1::bigint AS account_id, 1 AS value', 'postgres') RETURNING name, owner;
+RESET ROLE;
+SELECT health_score.refresh('2026-03-01');
+DELETE FROM health_score.measure WHERE name IN ('app_tickets', 'sneaky');
+SELECT name, owner FROM health_score.add_measure('app_tickets', 'SELECT account_id, count(*) AS value FROM app.tickets_v GROUP BY account_id');
+SELECT health_score.refresh('2026-03-01');
+SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_hs_app';
+DELETE FROM health_score.measure WHERE name = 'app_tickets';
+
 -- Clean up: the suites after this one share the database.
 SELECT count(health_score.drop_source(s.kind, s.relation)) AS dropped FROM health_score.sources s;
 DROP VIEW tickets_su, sec_slow_evts;

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION health_score;
 SET LOCAL client_min_messages = warning;
-SELECT plan(36);
+SELECT plan(40);
 
 CREATE FUNCTION pg_temp.t() RETURNS timestamptz LANGUAGE sql IMMUTABLE
 AS $$ SELECT '2026-03-01 12:00+00'::timestamptz $$;
@@ -65,6 +65,21 @@ SELECT set_eq($$SELECT e ->> 'account_id' || ':' || (e ->> 'rule')
               'the NOTIFY payload lists the newly raised flags');
 SELECT is((SELECT details #>> '{notify,flags,0,severity}' FROM health_score.refresh_log), 'red',
           'most severe first');
+SELECT is((SELECT details -> 'analyzed' FROM health_score.refresh_log),
+          '["health_score.account_health", "health_score.health_history", "health_score.flag"]'::jsonb,
+          'the first refresh analyzes the result tables, which had no statistics');
+SELECT results_eq($$SELECT relname::text COLLATE "default", reltuples FROM pg_class WHERE oid IN ('health_score.account_health'::regclass,
+                      'health_score.health_history'::regclass, 'health_score.flag'::regclass) ORDER BY 1$$,
+                  $$VALUES ('account_health', 3::real), ('flag', 2::real), ('health_history', 3::real)$$,
+                  'so a query on them right after it plans with their real sizes');
+SELECT set_eq($$SELECT jsonb_object_keys(details -> 'timings_ms') FROM health_score.refresh_log$$,
+              ARRAY['setup', 'accounts', 'activity', 'other_sources', 'query_measures', 'measures', 'components',
+                    'rules', 'results', 'flags', 'analyze'],
+              'each stage is timed');
+SELECT results_eq($$SELECT relname::text COLLATE "default", reloptions::text COLLATE "default" FROM pg_class
+                     WHERE oid IN ('health_score.account_health'::regclass, 'health_score.flag'::regclass) ORDER BY 1$$,
+                  $$VALUES ('account_health', '{fillfactor=70}'), ('flag', '{fillfactor=70}')$$,
+                  'the tables every refresh rewrites keep room on their pages (fillfactor 70, set in one place)');
 
 -- Re-running is idempotent.
 CREATE TEMP TABLE snap AS SELECT account_id, score, band, inputs FROM health_score.account_health;

@@ -12,7 +12,9 @@ runs=${HS_BENCH_RUNS:-5}
 
 build_and_install || exit 1
 work=$(mktemp -d /tmp/health_score_bench.XXXXXX)
-trap 'cluster_stop "$work"; rm -rf "$work"' EXIT
+# Everything printed also goes to docs/benchmarks.md, written when the run completes.
+exec > >(tee "$work/bench.out") 2>&1
+trap 'cluster_stop "$work" >/dev/null; rm -rf "$work"' EXIT
 cluster_start "$work" 54330 "shared_buffers = '1GB'" "work_mem = '64MB'" || exit 1
 cluster_env "$work" 54330
 sql() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
@@ -132,3 +134,67 @@ report "unavoidable: rewrite every account_health row once" "${ms[rewrite]}"
 ratio "first refresh / count(*) floor" "$first" "$refresh_floor" "none; for reference"
 ratio "refresh / count(*) floor" "$refresh" "$refresh_floor" "<= 4"
 ratio "unavoidable part / count(*) floor" "$unavoidable" "$refresh_floor" "none; the share of 4x no design avoids"
+
+# A measure of the user's own (add_measure), its query one grouped pass over a 1,000,000-row table, with a
+# component and a rule over it: what it adds to a refresh, against the time of that pass alone.
+echo "== a user's measure: overdue invoices, one grouped pass over 1,000,000 invoices"
+sql <<SQL || exit 1
+CREATE TABLE public.bench_invoices (account_id bigint, due_on date, paid_on date);
+INSERT INTO public.bench_invoices
+SELECT 1 + (g % $accounts), date 'today' - (g % 400), CASE WHEN g % 7 = 0 THEN NULL ELSE date 'today' - (g % 400) + 20 END
+  FROM generate_series(1, 1000000) g;
+VACUUM ANALYZE public.bench_invoices;
+SQL
+query="SELECT i.account_id, count(*) FILTER (WHERE i.due_on < \$1::date AND (i.paid_on IS NULL OR i.paid_on > \$1::date)) AS value FROM public.bench_invoices i GROUP BY i.account_id"
+ms=()
+while read -r label value; do ms[$label]=$value; done < <(medians \
+	"without=SELECT * FROM health_score.refresh(timestamptz 'today')" \
+	"pass=${query//\$1/timestamptz 'today'}")
+sql -c "SELECT health_score.add_measure('overdue_invoices', \$q\$$query\$q\$)" \
+	-c "SELECT health_score.add_component('billing', 'overdue_invoices', 5, 0)" \
+	-c "UPDATE health_score.profile SET weights = weights || '{\"billing\": 10}'" \
+	-c "SELECT health_score.add_rule('invoices_overdue', 'overdue_invoices >= {min}', 'amber', 'Call finance.', '{\"min\": 3}')" \
+	-c "SELECT count(*) FROM health_score.refresh(timestamptz 'today')" >/dev/null || exit 1
+while read -r label value; do ms[$label]=$value; done < <(medians \
+	"with=SELECT * FROM health_score.refresh(timestamptz 'today')")
+added=$(awk -v w="${ms[with]:?}" -v o="${ms[without]:?}" 'BEGIN { printf "%.1f", w - o }')
+report "refresh() without the measure" "${ms[without]}"
+report "refresh() with the measure, a component and a rule over it" "${ms[with]}"
+report "the measure's query alone (one grouped pass)" "${ms[pass]:?}"
+report "added by the measure" "$added"
+ratio "added by the measure / its query alone" "$added" "${ms[pass]}" "<= 1.1"
+
+# The refresh of 0.2.0 (a pipeline of stages over the catalog) against 0.1.0's single function, on the same
+# company in two databases of this cluster, alternating runs.
+echo "== refresh: this version against 0.1.0, the same company"
+for db in hs_bench_old hs_bench_new; do
+	sql -d postgres -c "CREATE DATABASE $db" || exit 1
+	version=$([[ $db == hs_bench_old ]] && echo 0.1.0 || sed -n "s/^default_version = '\(.*\)'/\1/p" health_score.control)
+	sql -d "$db" -c "CREATE EXTENSION health_score VERSION '$version'" -f demo/company.sql \
+		-c "SELECT count(*) FROM demo.generate_company(1, $accounts, 12, $per_month)" >/dev/null &&
+		sql -d "$db" -c 'VACUUM ANALYZE' -f demo/sources.sql -c "SELECT count(*) FROM health_score.refresh(timestamptz 'today')" >/dev/null ||
+		exit 1
+done
+declare -A ab
+for ((round = 0; round <= runs; round++)); do
+	for db in hs_bench_old hs_bench_new; do
+		t=$(sql -d "$db" -At -c '\timing on' -c "SELECT count(*) FROM health_score.refresh(timestamptz 'today')" | awk '/^Time:/ { print $2 }')
+		((round > 0)) && ab[$db]="${ab[$db]:-} $t"
+	done
+done
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+old=$(median "${ab[hs_bench_old]}") new=$(median "${ab[hs_bench_new]}")
+report "refresh() of 0.1.0" "$old"
+report "refresh() of this version" "$new"
+ratio "this version / 0.1.0" "$new" "$old" "<= 1.10"
+
+{
+	echo "# Benchmarks"
+	echo
+	echo "Written by \`make bench\` on $(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $("$PG_CONFIG" --version | awk '{ print $2 }'):"
+	echo "medians of same-run timings; read the ratios, not the milliseconds (the machines are shared)."
+	echo
+	echo '```'
+	grep -v '^PG_CONFIG=' "$work/bench.out" | sed -n '/^== /,$p'
+	echo '```'
+} >docs/benchmarks.md

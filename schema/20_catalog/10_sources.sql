@@ -291,6 +291,8 @@ BEGIN
 			  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
 			 WHERE i.indrelid = relation AND i.indisunique AND i.indnkeyatts = 1 AND i.indpred IS NULL
 			   AND i.indexprs IS NULL AND a.attname = resolved ->> 'account_id') THEN
+		-- reading it: as a refresh would, a superuser reads only what no less trusted role can change
+		PERFORM health_score._check_source_trust(kind, relation);
 		EXECUTE pg_catalog.format('SELECT s.%1$I::text FROM %2$s s WHERE s.%1$I IS NOT NULL GROUP BY s.%1$I HAVING count(*) > 1 LIMIT 1',
 		                          resolved ->> 'account_id', relation)
 		   INTO dup;

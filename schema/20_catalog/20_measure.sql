@@ -335,6 +335,8 @@ BEGIN
 	            WHERE (s.kind = 'metrics' OR (s.kind = 'touchpoints' AND s.columns ? 'kind'))
 	              AND (only_relation IS NULL OR s.relation = only_relation)
 	            ORDER BY s.relation::oid LOOP
+		-- as a refresh would, a superuser reads only what no less trusted role can change (05_trust.sql)
+		PERFORM health_score._check_source_trust(src.kind, src.relation);
 		IF src.kind = 'metrics' THEN
 			EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT s.%1$I::text) FROM %2$s s WHERE s.%1$I IS NOT NULL',
 			                          src.columns ->> 'metric', src.relation) INTO found_names;

@@ -1,5 +1,7 @@
--- Stage sources: checks every registered source before any row is read, and decides the run.
---   reads   health_score.sources, hs_profile, hs_measure
+-- Stage sources: checks every registered source before any row is read, adds the metric names and
+-- touchpoint kinds the sources now hold to the measures, and decides the run.
+--   reads   health_score.sources, health_score.measure, hs_profile
+--   writes  hs_measure (the measures, read once)
 --   returns the run (00_stage.sql): key types, the source kinds present, half-lives, key features and
 --           every window bound of this as_of
 -- Errors: 42P01-style (undefined_table) for a dropped source, 42804 for mismatched keys, 42501 for a source
@@ -53,6 +55,9 @@ BEGIN
 	  INTO run.has_activity, run.has_users, run.has_feature, run.has_support, run.has_surveys, run.has_touch,
 	       run.has_touch_kind, run.has_metrics
 	  FROM health_score.sources s;
+	-- only now that every source is checked may one be read
+	PERFORM health_score._discover_measures();
+	CREATE TEMP TABLE hs_measure ON COMMIT DROP AS SELECT * FROM health_score.measure;
 	-- user keys keep their type when every activity source agrees on one, else they are compared as text
 	SELECT CASE WHEN count(DISTINCT f) = 1 THEN min(f) ELSE 'text' END INTO run.usertype
 	  FROM (SELECT health_score._key_type(a.atttypid::regtype) AS f
