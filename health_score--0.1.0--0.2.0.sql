@@ -1090,10 +1090,11 @@ BEGIN
 	END IF;
 	FOR k IN SELECT pg_catalog.jsonb_object_keys(NEW.rule_params) LOOP
 		SELECT * INTO r FROM health_score.rule x WHERE x.code = k;
+		-- (a rule added later, as pg_restore adds the rules after the profiles, applies from then on)
 		IF NOT FOUND THEN
-			RAISE EXCEPTION 'rule_params of profile % name an unknown rule %', NEW.name, health_score._q(k)
-				USING ERRCODE = 'invalid_parameter_value',
-				      HINT = 'SELECT code, params FROM health_score.rule; lists the rules and their parameters.';
+			RAISE WARNING 'rule_params of profile % name rule %, which does not exist: they apply once it does', NEW.name, health_score._q(k)
+				USING HINT = 'SELECT code, params FROM health_score.rule; lists the rules and their parameters.';
+			CONTINUE;
 		END IF;
 		IF pg_catalog.jsonb_typeof(NEW.rule_params -> k) <> 'object' THEN
 			RAISE EXCEPTION 'rule_params of profile % must map rule % to an object of parameters', NEW.name, k
@@ -2277,7 +2278,7 @@ BEGIN
 	                || pg_catalog.string_agg(pg_catalog.format('%L, c.%I', c.name, '_c_' || c.name), ', ' ORDER BY c.ord) || '))', '''{}''::jsonb'),
 	       coalesce(' || pg_catalog.jsonb_build_object('
 	                || pg_catalog.string_agg(pg_catalog.format(
-	                       '%1$L, CASE WHEN c.%5$I IS NOT NULL THEN pg_catalog.jsonb_build_object(%2$L, pg_catalog.round(c.%2$I::numeric, 3), ''worst'', %3$L::float8, ''best'', %4$L::float8) END',
+	                       '%1$L, CASE WHEN c.%5$I IS NOT NULL THEN pg_catalog.jsonb_build_object(%2$L, pg_catalog.trim_scale(pg_catalog.round(c.%2$I::numeric, 3)), ''worst'', %3$L::float8, ''best'', %4$L::float8) END',
 	                       c.name, c.measure, c.worst, c.best, '_c_' || c.name), ', ' ORDER BY c.ord) || ')', '')
 	  INTO added, added_array, added_json, added_inputs
 	  FROM pg_temp.hs_component c WHERE c.kind = 'linear';

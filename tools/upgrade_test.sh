@@ -6,7 +6,8 @@
 #   - keep every row of the user's sources, configuration, history, flags and log as it was (a rule's
 #     parameters in the rule, or in the measure its window moved to),
 #   - refresh again at the same as_of without raising or clearing a flag,
-#   - dump with pg_dump and restore into a new database with the same objects and rows;
+#   - take a measure, a component and a rule of the user's own, and dump with pg_dump and restore into a new
+#     database with the same objects and rows;
 # and the seeded model must score the demo company as X did, at three as_of dates: the same account_health,
 # health_history and flags (the flags' evidence aside, whose form changed in 0.2.0).
 # Prints TAP-style "ok N - ..." lines and "upgrade: N passed, N failed"; exits non-zero on a failure.
@@ -78,10 +79,10 @@ use_database() {	# use_database DB
 
 # The rows of every table of the extension, in the columns the old version had, sorted; a rule's params
 # are checked apart (rule_params_kept), since a window parameter moves to its measure.
-snapshot() {	# snapshot DB DIR/NAME
+snapshot() {	# snapshot DB DIR/NAME [TABLES]
 	local db=$1 out=$2 t cols
 	mkdir -p "$out"
-	for t in $tables; do
+	for t in ${3:-$tables}; do
 		if [[ ! -f $out/../columns.$t ]]; then
 			psql_db "$db" -At -c "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
 			                       WHERE attrelid = 'health_score.$t'::regclass AND attnum > 0 AND NOT attisdropped
@@ -160,6 +161,20 @@ same_scores() {	# same_scores VERSION: the seeded model of the current version s
 		echo "$(grep -c '^account_health' "$work/model.current") accounts, $(grep -c '^health_history' "$work/model.current") history rows, $(grep -c '^flag' "$work/model.current") flags: identical"
 }
 
+# The model extended after the update, as a user would: a measure, a component and a rule of their own, and a
+# profile's override of a rule's parameters; then a refresh. (dump_restores then restores them too.)
+extend_model() {	# extend_model DB
+	psql_db "$1" -v as_of="$as_of" >/dev/null <<-'SQL'
+		SELECT health_score.add_measure('observations_open',
+		       'SELECT o.account_id::bigint AS account_id, count(*) AS value FROM health_score.observation o
+		         WHERE o.observed_at <= $1 AND (o.resolved_at IS NULL OR o.resolved_at > $1) GROUP BY 1');
+		SELECT health_score.add_component('observed', 'observations_open', 3, 0);
+		SELECT health_score.add_rule('observed_gaps', 'observations_open >= {min}', 'amber', 'Close the gaps.', '{"min": 1}');
+		UPDATE health_score.profile SET weights = weights || '{"observed": 5}', rule_params = '{"observed_gaps": {"min": 2}, "inactive": {"days": 25}}';
+		SELECT health_score.refresh(:'as_of');
+	SQL
+}
+
 catalog() {	# catalog DB FILE
 	psql_db "$1" -f tools/catalog.sql >"$2"
 }
@@ -177,14 +192,14 @@ refresh_changes_nothing() {	# refresh_changes_nothing DB: at the latest as_of ag
 }
 
 dump_restores() {	# dump_restores DB DIR: a pg_dump of DB restores into a new database with the same objects and rows
-	local copy=${1}_restored t
-	snapshot "$1" "$2/dumped" &&
+	local copy=${1}_restored t all="$tables measure component"
+	snapshot "$1" "$2/dumped" "$all" &&
 		pg_dump --format=custom --dbname="$1" --file="$2/dump" &&
 		psql_db postgres -c "CREATE DATABASE $copy" &&
 		pg_restore --exit-on-error --dbname="$copy" "$2/dump" &&
 		catalog "$copy" "$2/catalog.restored" && diff -u "$2/catalog" "$2/catalog.restored" &&
-		snapshot "$copy" "$2/restored" || return 1
-	for t in $tables; do
+		snapshot "$copy" "$2/restored" "$all" || return 1
+	for t in $all; do
 		cmp "$2/dumped/$t" "$2/restored/$t" || return 1
 	done
 }
@@ -210,6 +225,7 @@ for script in health_score--*.sql; do
 	check "every row of every table is kept" kept "$db" "$dir"
 	check "every rule parameter is kept, in its rule or in the measure of its window" rule_params_kept "$db" "$dir"
 	check "a refresh at the same as_of raises and clears no flag" refresh_changes_nothing "$db"
+	check "a measure, a component and a rule of the user's own, and per-profile parameters, work after it" extend_model "$db"
 	check "its pg_dump restores into a new database with the same objects and rows" dump_restores "$db" "$dir"
 	check "the seeded model scores the demo company as $from did, at three dates" same_scores "$from"
 done

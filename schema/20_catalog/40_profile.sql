@@ -34,7 +34,7 @@ INSERT INTO health_score.profile (name, seeded) VALUES ('default', true);
 -- Validation of profiles: weights name components and are non-negative numbers up to 1,000,000 (they are
 -- relative), at least one positive; the figures a score divides by or compares with are finite; the band
 -- thresholds lie on the 0-100 scale; rule_params override parameters the rules have, with values of the
--- same kind.
+-- same kind (a rule that does not exist yet draws a warning).
 CREATE FUNCTION health_score._profile_validate()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -99,10 +99,11 @@ BEGIN
 	END IF;
 	FOR k IN SELECT pg_catalog.jsonb_object_keys(NEW.rule_params) LOOP
 		SELECT * INTO r FROM health_score.rule x WHERE x.code = k;
+		-- (a rule added later, as pg_restore adds the rules after the profiles, applies from then on)
 		IF NOT FOUND THEN
-			RAISE EXCEPTION 'rule_params of profile % name an unknown rule %', NEW.name, health_score._q(k)
-				USING ERRCODE = 'invalid_parameter_value',
-				      HINT = 'SELECT code, params FROM health_score.rule; lists the rules and their parameters.';
+			RAISE WARNING 'rule_params of profile % name rule %, which does not exist: they apply once it does', NEW.name, health_score._q(k)
+				USING HINT = 'SELECT code, params FROM health_score.rule; lists the rules and their parameters.';
+			CONTINUE;
 		END IF;
 		IF pg_catalog.jsonb_typeof(NEW.rule_params -> k) <> 'object' THEN
 			RAISE EXCEPTION 'rule_params of profile % must map rule % to an object of parameters', NEW.name, k

@@ -26,7 +26,7 @@ BEGIN
 	                || pg_catalog.string_agg(pg_catalog.format('%L, c.%I', c.name, '_c_' || c.name), ', ' ORDER BY c.ord) || '))', '''{}''::jsonb'),
 	       coalesce(' || pg_catalog.jsonb_build_object('
 	                || pg_catalog.string_agg(pg_catalog.format(
-	                       '%1$L, CASE WHEN c.%5$I IS NOT NULL THEN pg_catalog.jsonb_build_object(%2$L, pg_catalog.round(c.%2$I::numeric, 3), ''worst'', %3$L::float8, ''best'', %4$L::float8) END',
+	                       '%1$L, CASE WHEN c.%5$I IS NOT NULL THEN pg_catalog.jsonb_build_object(%2$L, pg_catalog.trim_scale(pg_catalog.round(c.%2$I::numeric, 3)), ''worst'', %3$L::float8, ''best'', %4$L::float8) END',
 	                       c.name, c.measure, c.worst, c.best, '_c_' || c.name), ', ' ORDER BY c.ord) || ')', '')
 	  INTO added, added_array, added_json, added_inputs
 	  FROM pg_temp.hs_component c WHERE c.kind = 'linear';
