@@ -2042,9 +2042,12 @@ BEGIN
 		               pg_catalog.array_agg(s.occurred_at) FILTER (WHERE s.direction = 'outbound'
 		                   AND s.answered IS FALSE AND s.occurred_at > least($3, $2)) AS outreach
 		               %1$s
-		          -- (OFFSET 0 keeps the subquery, so that the direction is lowered once per row, not per use;
-		          -- the directions are ASCII words, which the "C" collation lowers byte by byte)
-		          FROM (SELECT s.account_id, s.occurred_at, pg_catalog.lower(s.direction COLLATE "C") AS direction,
+		          -- (OFFSET 0 keeps the subquery, so that the direction is lowered once per row, not per use,
+		          -- and only when it is not in lower case already; the directions are ASCII words, which the
+		          -- "C" collation lowers byte by byte)
+		          FROM (SELECT s.account_id, s.occurred_at,
+		                       CASE WHEN s.direction IN ('inbound', 'outbound') THEN s.direction
+		                            ELSE pg_catalog.lower(s.direction COLLATE "C") END AS direction,
 		                       s.answered, %2$s AS kind
 		                  FROM (%%s) s OFFSET 0) s
 		         GROUP BY s.account_id) r
@@ -2105,34 +2108,33 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	m record;
-	cols text := '';
+	work_table text;
 	dup text;
 	msg text; det text; hnt text; st text;
 BEGIN
-	CREATE TEMP TABLE hs_qm_rows (account_id text NOT NULL, measure text NOT NULL, value float8) ON COMMIT DROP;
-	FOR m IN SELECT x.name, x.query, x.owner FROM pg_temp.hs_measure x WHERE x.kind = 'query' ORDER BY x.name LOOP
+	FOR m IN SELECT x.name, x.query, x.owner, pg_catalog.row_number() OVER (ORDER BY x.name) AS i
+	           FROM pg_temp.hs_measure x WHERE x.kind = 'query' ORDER BY x.name LOOP
 		PERFORM health_score._check_measure_trust(m.name, m.owner, m.query);
+		work_table := 'hs_q_' || m.i;
 		BEGIN
-			EXECUTE pg_catalog.format('INSERT INTO pg_temp.hs_qm_rows SELECT q.account_id::text, %L, NULLIF(q.value::float8, ''NaN'') '
-			                          'FROM (%s) q WHERE q.account_id IS NOT NULL', m.name, m.query)
+			EXECUTE pg_catalog.format('CREATE TEMP TABLE %I ON COMMIT DROP AS SELECT q.account_id::text AS account_id, '
+			                          'NULLIF(q.value::float8, ''NaN'') AS value FROM (%s) q WHERE q.account_id IS NOT NULL',
+			                          work_table, m.query)
 			  USING run.as_of;
 		EXCEPTION WHEN OTHERS THEN
 			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT,
 			                        st = RETURNED_SQLSTATE;
 			PERFORM health_score._reraise(pg_catalog.format('refresh failed computing measure %s: %s', m.name, msg), st, det, hnt);
 		END;
-		cols := cols || pg_catalog.format(', max(r.value) FILTER (WHERE r.measure = %L) AS %I', m.name, m.name);
+		EXECUTE pg_catalog.format('SELECT q.account_id FROM pg_temp.%I q GROUP BY q.account_id HAVING count(*) > 1 LIMIT 1', work_table)
+		   INTO dup;
+		IF dup IS NOT NULL THEN
+			RAISE EXCEPTION 'refresh failed computing measure %: it returned account % more than once', m.name, dup
+				USING ERRCODE = 'cardinality_violation',
+				      HINT = 'A measure''s query returns one row per account: GROUP BY account_id.';
+		END IF;
+		EXECUTE pg_catalog.format('ANALYZE pg_temp.%I (account_id)', work_table);
 	END LOOP;
-	SELECT r.measure || ' returned account ' || r.account_id INTO dup
-	  FROM pg_temp.hs_qm_rows r GROUP BY r.measure, r.account_id HAVING count(*) > 1 LIMIT 1;
-	IF FOUND THEN
-		RAISE EXCEPTION 'refresh failed computing measure %', pg_catalog.replace(dup, ' returned', ': it returned') || ' more than once'
-			USING ERRCODE = 'cardinality_violation',
-			      HINT = 'A measure''s query returns one row per account: GROUP BY account_id.';
-	END IF;
-	EXECUTE 'CREATE TEMP TABLE hs_qm ON COMMIT DROP AS SELECT r.account_id' || cols
-	        || ' FROM pg_temp.hs_qm_rows r GROUP BY r.account_id';
-	DROP TABLE pg_temp.hs_qm_rows;
 END
 $$;
 
@@ -2143,12 +2145,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	extra text;
+	query_joins text;
 	msg text; det text; hnt text; st text;
 BEGIN
 	-- temp tables have no statistics until analyzed; without them the joins below plan badly (the join
 	-- key is all the planner needs: analyzing only it skips the wide columns)
 	ANALYZE pg_temp.hs_act (account_id), pg_temp.hs_sup (account_id), pg_temp.hs_srv (account_id),
-		pg_temp.hs_tp (account_id), pg_temp.hs_obs (account_id), pg_temp.hs_met (account_id), pg_temp.hs_qm (account_id);
+		pg_temp.hs_tp (account_id), pg_temp.hs_obs (account_id), pg_temp.hs_met (account_id);
 	-- The names of the key features in a bitmask, in the profile's order: built once for each profile and
 	-- bitmask that occurs, not once for each account.
 	CREATE TEMP TABLE hs_kf ON COMMIT DROP AS
@@ -2162,15 +2165,19 @@ BEGIN
 	  JOIN pg_temp.hs_profile p ON p.name = x.profile;
 	ANALYZE pg_temp.hs_kf;
 
-	-- the measures of the other kinds: the last touchpoint of a kind, a metric, a query's value
+	-- the measures of the other kinds: the last touchpoint of a kind, a metric, a query's value (from its own
+	-- work table, hs_q_<its position in name order>)
 	SELECT coalesce(pg_catalog.string_agg(CASE m.kind
 	           WHEN 'touchpoint' THEN CASE WHEN run.has_touch_kind
 	                THEN pg_catalog.format(', coalesce(pg_catalog.date_part(''epoch'', $1 - tp.%1$I) / 86400, ''Infinity'') AS %1$I', m.name)
 	                ELSE pg_catalog.format(', NULL::float8 AS %I', m.name) END
 	           WHEN 'metric' THEN pg_catalog.format(', met.%1$I AS %1$I', m.name)
-	           WHEN 'query' THEN pg_catalog.format(', qm.%1$I AS %1$I', m.name) END, '' ORDER BY m.name), '')
-	  INTO extra
-	  FROM pg_temp.hs_measure m WHERE m.kind <> 'builtin';
+	           WHEN 'query' THEN pg_catalog.format(', q%s.value AS %I', m.i, m.name) END, '' ORDER BY m.name), ''),
+	       coalesce(pg_catalog.string_agg(pg_catalog.format(' LEFT JOIN pg_temp.hs_q_%1$s q%1$s ON q%1$s.account_id = a.account_id', m.i), '')
+	                    FILTER (WHERE m.kind = 'query'), '')
+	  INTO extra, query_joins
+	  FROM (SELECT x.*, pg_catalog.row_number() OVER (PARTITION BY x.kind = 'query' ORDER BY x.name) AS i
+	          FROM pg_temp.hs_measure x WHERE x.kind <> 'builtin') m;
 
 	BEGIN
 		EXECUTE pg_catalog.format($q$
@@ -2242,11 +2249,11 @@ BEGIN
 		  LEFT JOIN pg_temp.hs_tp tp ON tp.account_id = a.account_id
 		  LEFT JOIN pg_temp.hs_obs obs ON obs.account_id = a.account_id
 		  LEFT JOIN pg_temp.hs_met met ON met.account_id = a.account_id
-		  LEFT JOIN pg_temp.hs_qm qm ON qm.account_id = a.account_id
+		  %s
 		  LEFT JOIN pg_temp.hs_kf used ON used.profile = a.profile AND used.bits = act.kf_used_30
 		  LEFT JOIN pg_temp.hs_kf adopted ON adopted.profile = a.profile
 		                      AND adopted.bits = act.kf_since_adopt & ~act.kf_before_adopt
-		$q$, extra)
+		$q$, extra, query_joins)
 		USING run.as_of, run.has_activity, run.has_users, run.has_feature, run.has_support, run.has_surveys,
 		      run.has_touch, run.halflife_seconds;
 	EXCEPTION WHEN OTHERS THEN
@@ -2266,7 +2273,6 @@ DECLARE
 	added text;
 	added_array text;
 	added_json text;
-	added_inputs text;
 	msg text; det text; hnt text; st text;
 BEGIN
 	-- components added with add_component: linear from worst (0) to best (100), clamped
@@ -2275,12 +2281,8 @@ BEGIN
 	           c.measure, c.worst, c.best, '_c_' || c.name), '' ORDER BY c.ord), ''),
 	       coalesce(pg_catalog.string_agg(pg_catalog.format(', c.%I', '_c_' || c.name), '' ORDER BY c.ord), ''),
 	       coalesce('pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('
-	                || pg_catalog.string_agg(pg_catalog.format('%L, c.%I', c.name, '_c_' || c.name), ', ' ORDER BY c.ord) || '))', '''{}''::jsonb'),
-	       coalesce(' || pg_catalog.jsonb_build_object('
-	                || pg_catalog.string_agg(pg_catalog.format(
-	                       '%1$L, CASE WHEN c.%5$I IS NOT NULL THEN pg_catalog.jsonb_build_object(%2$L, pg_catalog.trim_scale(pg_catalog.round(c.%2$I::numeric, 3)), ''worst'', %3$L::float8, ''best'', %4$L::float8) END',
-	                       c.name, c.measure, c.worst, c.best, '_c_' || c.name), ', ' ORDER BY c.ord) || ')', '')
-	  INTO added, added_array, added_json, added_inputs
+	                || pg_catalog.string_agg(pg_catalog.format('%L, c.%I', c.name, '_c_' || c.name), ', ' ORDER BY c.ord) || '))', '''{}''::jsonb')
+	  INTO added, added_array, added_json
 	  FROM pg_temp.hs_component c WHERE c.kind = 'linear';
 	BEGIN
 		EXECUTE pg_catalog.format($q$
@@ -2308,31 +2310,11 @@ BEGIN
 			  FROM pg_temp.hs_m m)
 		SELECT c.account_id, c.engagement, c.utilisation_c AS utilisation, c.adoption, c.support, c.sentiment,
 		       c.relationship, s.score, health_score.band(s.score, c._poor_below, c._good_from) AS band,
-		       %3$s AS components,
-		       pg_catalog.jsonb_build_object(
-		           'engagement', CASE WHEN $2 THEN pg_catalog.jsonb_build_object(
-		               'decayed_events', pg_catalog.round(c.decayed_events::numeric, 3),
-		               'expected_per_day', c._expected_per_day,
-		               'events_30d', c.events_30d, 'last_activity_at', c._last_activity_at) END,
-		           'utilisation', CASE WHEN c.utilisation_c IS NOT NULL THEN pg_catalog.jsonb_build_object(
-		               'active_users_30d', c.active_users_30d, 'seats', c.seats,
-		               'ratio', pg_catalog.round(c.utilisation::numeric, 3)) END,
-		           'adoption', CASE WHEN c.adoption IS NOT NULL THEN pg_catalog.jsonb_build_object(
-		               'key_features', c._key_features, 'used_30d', c._features_used) END,
-		           'support', CASE WHEN c.support IS NOT NULL THEN pg_catalog.jsonb_build_object(
-		               'open_cases', c.open_cases, 'aged_open_cases', c.aged_open_cases,
-		               'cases_30d', c.cases_30d, 'cases_previous_90d', c.cases_prev_90d) END,
-		           'sentiment', CASE WHEN c.sentiment IS NOT NULL THEN pg_catalog.jsonb_build_object(
-		               'responses_90d', c.responses_90d, 'nps_90d', pg_catalog.round(c.nps_90d::numeric, 1),
-		               'average_rating_90d', pg_catalog.round(c.average_rating_90d::numeric, 2),
-		               'promoters_90d', c.promoters_90d, 'detractors_90d', c.detractors_90d) END,
-		           'relationship', CASE WHEN c.relationship IS NOT NULL THEN pg_catalog.jsonb_build_object(
-		               'open_observations', coalesce(c._observations, '[]'), 'unanswered_outbound_30d', coalesce(c.unanswered_outreach_30d, 0),
-		               'last_response_at', c._last_response_at) END)%4$s AS inputs
+		       %3$s AS components
 		  FROM c,
 		       LATERAL (SELECT health_score.composite(ARRAY[c.engagement, c.utilisation_c, c.adoption, c.support,
 		                                                     c.sentiment, c.relationship %2$s], c._weights) AS score) s
-		$q$, added, added_array, added_json, added_inputs)
+		$q$, added, added_array, added_json)
 		USING run.as_of, run.has_activity, run.has_support, run.has_touch;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT, st = RETURNED_SQLSTATE;
@@ -2442,14 +2424,46 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	t constant timestamptz := run.as_of;
+	added_inputs text;
 BEGIN
+	-- the measures behind each component, beside the score (null for a component without data); for each
+	-- component of the user's, its measure's value, worst and best
+	SELECT coalesce(' || pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format(
+	           '%1$L, CASE WHEN s.components ? %1$L THEN pg_catalog.jsonb_build_object(%2$L, '
+	           'pg_catalog.trim_scale(pg_catalog.round(m.%2$I::numeric, 3)), ''worst'', %3$L::float8, ''best'', %4$L::float8) END',
+	           c.name, c.measure, c.worst, c.best), ', ' ORDER BY c.ord) || ')', '')
+	  INTO added_inputs
+	  FROM pg_temp.hs_component c WHERE c.kind = 'linear';
+	EXECUTE pg_catalog.format($q$
 	INSERT INTO health_score.account_health (account_id, name, segment, lifecycle_stage, plan, owner, seats, arr,
 		renewal_date, profile, score, band, engagement, utilisation, adoption, support, sentiment, relationship,
 		inputs, as_of, refreshed_at, components)
 	SELECT a.account_id, a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr, a.renewal_date,
 	       a.profile, s.score, s.band, s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship,
-	       s.inputs, t, pg_catalog.now(), s.components
-	  FROM pg_temp.hs_acc a JOIN pg_temp.hs_score s ON s.account_id = a.account_id
+	       pg_catalog.jsonb_build_object(
+	           'engagement', CASE WHEN s.engagement IS NOT NULL THEN pg_catalog.jsonb_build_object(
+	               'decayed_events', pg_catalog.round(m.decayed_events::numeric, 3),
+	               'expected_per_day', m._expected_per_day,
+	               'events_30d', m.events_30d, 'last_activity_at', m._last_activity_at) END,
+	           'utilisation', CASE WHEN s.utilisation IS NOT NULL THEN pg_catalog.jsonb_build_object(
+	               'active_users_30d', m.active_users_30d, 'seats', m.seats,
+	               'ratio', pg_catalog.round(m.utilisation::numeric, 3)) END,
+	           'adoption', CASE WHEN s.adoption IS NOT NULL THEN pg_catalog.jsonb_build_object(
+	               'key_features', m._key_features, 'used_30d', m._features_used) END,
+	           'support', CASE WHEN s.support IS NOT NULL THEN pg_catalog.jsonb_build_object(
+	               'open_cases', m.open_cases, 'aged_open_cases', m.aged_open_cases,
+	               'cases_30d', m.cases_30d, 'cases_previous_90d', m.cases_prev_90d) END,
+	           'sentiment', CASE WHEN s.sentiment IS NOT NULL THEN pg_catalog.jsonb_build_object(
+	               'responses_90d', m.responses_90d, 'nps_90d', pg_catalog.round(m.nps_90d::numeric, 1),
+	               'average_rating_90d', pg_catalog.round(m.average_rating_90d::numeric, 2),
+	               'promoters_90d', m.promoters_90d, 'detractors_90d', m.detractors_90d) END,
+	           'relationship', CASE WHEN s.relationship IS NOT NULL THEN pg_catalog.jsonb_build_object(
+	               'open_observations', coalesce(m._observations, '[]'), 'unanswered_outbound_30d', coalesce(m.unanswered_outreach_30d, 0),
+	               'last_response_at', m._last_response_at) END)%s,
+	       $1, pg_catalog.now(), s.components
+	  FROM pg_temp.hs_acc a
+	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
+	  JOIN pg_temp.hs_m m ON m.account_id = a.account_id
 	ON CONFLICT (account_id) DO UPDATE
 	   SET name = excluded.name, segment = excluded.segment, lifecycle_stage = excluded.lifecycle_stage,
 	       plan = excluded.plan, owner = excluded.owner, seats = excluded.seats, arr = excluded.arr,
@@ -2457,7 +2471,8 @@ BEGIN
 	       band = excluded.band, engagement = excluded.engagement, utilisation = excluded.utilisation,
 	       adoption = excluded.adoption, support = excluded.support, sentiment = excluded.sentiment,
 	       relationship = excluded.relationship, inputs = excluded.inputs, as_of = excluded.as_of,
-	       refreshed_at = excluded.refreshed_at, components = excluded.components;
+	       refreshed_at = excluded.refreshed_at, components = excluded.components
+	$q$, added_inputs) USING t;
 	-- (NOT IN: one hashed pass over the scored keys, which are NOT NULL, rather than sorting both sides; the
 	-- accounts stage counted them, so without any the pass is skipped)
 	IF n_unscored > 0 THEN
@@ -2631,13 +2646,14 @@ BEGIN
 	 WHERE l.status = 'running'
 	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a WHERE a.pid = l.pid AND a.backend_start = l.backend_start);
 
-	-- a second refresh in the same transaction starts afresh
-	FOREACH x IN ARRAY ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc', 'hs_act', 'hs_sup',
-	                         'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_qm', 'hs_kf', 'hs_m', 'hs_score', 'hs_earlier',
-	                         'hs_hits', 'hs_flag_changes'] LOOP
-		IF pg_catalog.to_regclass('pg_temp.' || x) IS NOT NULL THEN
-			EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', x);
-		END IF;
+	-- a second refresh in the same transaction starts afresh, without the stages' work tables
+	FOR x IN SELECT c.relname FROM pg_catalog.pg_class c
+	          WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind = 'r'
+	            AND (c.relname = ANY (ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc', 'hs_act',
+	                                        'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_score',
+	                                        'hs_earlier', 'hs_hits', 'hs_flag_changes'])
+	                 OR c.relname ~ '^hs_q_[0-9]+$') LOOP
+		EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', x);
 	END LOOP;
 
 	lap := pg_catalog.clock_timestamp();

@@ -143,8 +143,10 @@ sql -d postgres -c "CREATE DATABASE hs_bench_old" &&
 		-c "SELECT count(*) FROM demo.generate_company(1, $accounts, 12, $per_month)" >/dev/null &&
 	sql -d hs_bench_old -c 'VACUUM ANALYZE' -f demo/sources.sql -c "SELECT count(*) FROM health_score.refresh(timestamptz 'today')" >/dev/null ||
 	exit 1
+# both databases vacuumed, so that neither carries more dead rows from earlier refreshes than the other
+sql -d hs_bench_old -c 'VACUUM ANALYZE' && sql -c 'VACUUM ANALYZE' || exit 1
 declare -A ab
-for ((round = 0; round <= runs; round++)); do
+for ((round = 0; round <= 5; round++)); do
 	for db in hs_bench_old "$PGDATABASE"; do
 		t=$(sql -d "$db" -At -c '\timing on' -c "SELECT count(*) FROM health_score.refresh(timestamptz 'today')" | awk '/^Time:/ { print $2 }')
 		((round > 0)) && ab[$db]="${ab[$db]:-} $t"
@@ -172,20 +174,22 @@ ms=()
 while read -r label value; do ms[$label]=$value; done < <(medians \
 	"without=SELECT * FROM health_score.refresh(timestamptz 'today')" \
 	"pass=${query//\$1/$today}")
-sql -c "SELECT health_score.add_measure('overdue_invoices', \$q\$$query\$q\$)" \
-	-c "SELECT health_score.add_component('billing', 'overdue_invoices', 5, 0)" \
+sql -c "SELECT health_score.add_measure('overdue_invoices', \$q\$$query\$q\$)" >/dev/null || exit 1
+while read -r label value; do ms[$label]=$value; done < <(medians \
+	"measure=SELECT * FROM health_score.refresh(timestamptz 'today')")
+sql -c "SELECT health_score.add_component('billing', 'overdue_invoices', 5, 0)" \
 	-c "UPDATE health_score.profile SET weights = weights || '{\"billing\": 10}'" \
 	-c "SELECT health_score.add_rule('invoices_overdue', 'overdue_invoices >= {min}', 'amber', 'Call finance.', '{\"min\": 3}')" \
 	-c "SELECT count(*) FROM health_score.refresh(timestamptz 'today')" >/dev/null || exit 1
 while read -r label value; do ms[$label]=$value; done < <(medians \
 	"with=SELECT * FROM health_score.refresh(timestamptz 'today')")
-added=$(awk -v w="${ms[with]:?}" -v o="${ms[without]:?}" 'BEGIN { printf "%.1f", w - o }')
+added=$(awk -v w="${ms[measure]:?}" -v o="${ms[without]:?}" 'BEGIN { printf "%.1f", w - o }')
 report "refresh() without the measure" "${ms[without]}"
-report "refresh() with the measure, a component and a rule over it" "${ms[with]}"
+report "refresh() with the measure" "${ms[measure]}"
+report "refresh() with the measure, a component and a rule over it" "${ms[with]:?}"
 report "the measure's query alone (one grouped pass)" "${ms[pass]:?}"
 report "added by the measure" "$added"
 ratio "added by the measure / its query alone" "$added" "${ms[pass]}" "<= 1.1"
-
 
 {
 	echo "# Benchmarks"

@@ -3,11 +3,12 @@
 -- stage's query with failures traced to the exact source, and the timing of each stage.
 --
 -- The pipeline (each stage a function in its own file, called in this order by refresh(), 90_refresh.sql):
---   10 config       the profiles, rules, measures and components, read once    -> hs_profile, hs_rule, hs_measure, hs_component
---   15 sources      checks the registered sources, decides the run             -> health_score._run
+--   10 config       the profiles, rules and components, read once             -> hs_profile, hs_rule, hs_component
+--   15 sources      checks the registered sources, reads the measures once,    -> hs_measure, health_score._run
+--                   decides the run
 --   20 accounts     the accounts scored at as_of, each with its profile        -> hs_acc
 --   30-36 measures' sources: activity, support cases, surveys, touchpoints, observations, metrics, query measures
---                                                                              -> hs_act, hs_sup, hs_srv, hs_tp, hs_obs, hs_met, hs_qm
+--                                                                              -> hs_act, hs_sup, hs_srv, hs_tp, hs_obs, hs_met, hs_q_*
 --   40 measures     one row per account, a column per measure                 -> hs_m
 --   50 components   the components, the composite score, the band, the inputs -> hs_score
 --   60 rules        the rules that hold, with their evidence                   -> hs_hits

@@ -37,9 +37,12 @@ BEGIN
 		               pg_catalog.array_agg(s.occurred_at) FILTER (WHERE s.direction = 'outbound'
 		                   AND s.answered IS FALSE AND s.occurred_at > least($3, $2)) AS outreach
 		               %1$s
-		          -- (OFFSET 0 keeps the subquery, so that the direction is lowered once per row, not per use;
-		          -- the directions are ASCII words, which the "C" collation lowers byte by byte)
-		          FROM (SELECT s.account_id, s.occurred_at, pg_catalog.lower(s.direction COLLATE "C") AS direction,
+		          -- (OFFSET 0 keeps the subquery, so that the direction is lowered once per row, not per use,
+		          -- and only when it is not in lower case already; the directions are ASCII words, which the
+		          -- "C" collation lowers byte by byte)
+		          FROM (SELECT s.account_id, s.occurred_at,
+		                       CASE WHEN s.direction IN ('inbound', 'outbound') THEN s.direction
+		                            ELSE pg_catalog.lower(s.direction COLLATE "C") END AS direction,
 		                       s.answered, %2$s AS kind
 		                  FROM (%%s) s OFFSET 0) s
 		         GROUP BY s.account_id) r

@@ -1,7 +1,7 @@
 -- Stage measures: one row per scored account, a column per measure of the catalog (hs_measure) except the
 -- composite's own (score, band, score_earlier: the rules stage adds them). This SELECT list is the one
 -- definition of each built-in measure; measure.description says the same in words.
---   reads   hs_acc, hs_act, hs_sup, hs_srv, hs_tp, hs_obs, hs_met, hs_qm, hs_profile, hs_measure; run
+--   reads   hs_acc, hs_act, hs_sup, hs_srv, hs_tp, hs_obs, hs_met, hs_q_*, hs_profile, hs_measure; run
 --   writes  hs_m: account_id, every measure by name, and what the components need besides, in columns
 --           whose names start with _ (no measure's can): _profile, _half_life, _expected_per_day,
 --           _target_utilisation, _key_features, _features_used, _last_activity_at, _weights, _poor_below,
@@ -15,12 +15,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	extra text;
+	query_joins text;
 	msg text; det text; hnt text; st text;
 BEGIN
 	-- temp tables have no statistics until analyzed; without them the joins below plan badly (the join
 	-- key is all the planner needs: analyzing only it skips the wide columns)
 	ANALYZE pg_temp.hs_act (account_id), pg_temp.hs_sup (account_id), pg_temp.hs_srv (account_id),
-		pg_temp.hs_tp (account_id), pg_temp.hs_obs (account_id), pg_temp.hs_met (account_id), pg_temp.hs_qm (account_id);
+		pg_temp.hs_tp (account_id), pg_temp.hs_obs (account_id), pg_temp.hs_met (account_id);
 	-- The names of the key features in a bitmask, in the profile's order: built once for each profile and
 	-- bitmask that occurs, not once for each account.
 	CREATE TEMP TABLE hs_kf ON COMMIT DROP AS
@@ -34,15 +35,19 @@ BEGIN
 	  JOIN pg_temp.hs_profile p ON p.name = x.profile;
 	ANALYZE pg_temp.hs_kf;
 
-	-- the measures of the other kinds: the last touchpoint of a kind, a metric, a query's value
+	-- the measures of the other kinds: the last touchpoint of a kind, a metric, a query's value (from its own
+	-- work table, hs_q_<its position in name order>)
 	SELECT coalesce(pg_catalog.string_agg(CASE m.kind
 	           WHEN 'touchpoint' THEN CASE WHEN run.has_touch_kind
 	                THEN pg_catalog.format(', coalesce(pg_catalog.date_part(''epoch'', $1 - tp.%1$I) / 86400, ''Infinity'') AS %1$I', m.name)
 	                ELSE pg_catalog.format(', NULL::float8 AS %I', m.name) END
 	           WHEN 'metric' THEN pg_catalog.format(', met.%1$I AS %1$I', m.name)
-	           WHEN 'query' THEN pg_catalog.format(', qm.%1$I AS %1$I', m.name) END, '' ORDER BY m.name), '')
-	  INTO extra
-	  FROM pg_temp.hs_measure m WHERE m.kind <> 'builtin';
+	           WHEN 'query' THEN pg_catalog.format(', q%s.value AS %I', m.i, m.name) END, '' ORDER BY m.name), ''),
+	       coalesce(pg_catalog.string_agg(pg_catalog.format(' LEFT JOIN pg_temp.hs_q_%1$s q%1$s ON q%1$s.account_id = a.account_id', m.i), '')
+	                    FILTER (WHERE m.kind = 'query'), '')
+	  INTO extra, query_joins
+	  FROM (SELECT x.*, pg_catalog.row_number() OVER (PARTITION BY x.kind = 'query' ORDER BY x.name) AS i
+	          FROM pg_temp.hs_measure x WHERE x.kind <> 'builtin') m;
 
 	BEGIN
 		EXECUTE pg_catalog.format($q$
@@ -114,11 +119,11 @@ BEGIN
 		  LEFT JOIN pg_temp.hs_tp tp ON tp.account_id = a.account_id
 		  LEFT JOIN pg_temp.hs_obs obs ON obs.account_id = a.account_id
 		  LEFT JOIN pg_temp.hs_met met ON met.account_id = a.account_id
-		  LEFT JOIN pg_temp.hs_qm qm ON qm.account_id = a.account_id
+		  %s
 		  LEFT JOIN pg_temp.hs_kf used ON used.profile = a.profile AND used.bits = act.kf_used_30
 		  LEFT JOIN pg_temp.hs_kf adopted ON adopted.profile = a.profile
 		                      AND adopted.bits = act.kf_since_adopt & ~act.kf_before_adopt
-		$q$, extra)
+		$q$, extra, query_joins)
 		USING run.as_of, run.has_activity, run.has_users, run.has_feature, run.has_support, run.has_surveys,
 		      run.has_touch, run.halflife_seconds;
 	EXCEPTION WHEN OTHERS THEN

@@ -1,5 +1,6 @@
--- Stage results: the current state in account_health and the day's row in health_history.
---   reads   hs_acc, hs_score; run; n_unscored from the accounts stage
+-- Stage results: the current state in account_health, with the measures behind each component (inputs),
+-- and the day's row in health_history.
+--   reads   hs_acc, hs_score, hs_m (inputs), hs_component; run; n_unscored from the accounts stage
 --   writes  health_score.account_health: each scored account's row updated or added, the accounts no
 --           longer scored (cancelled, not started yet, gone from the source) removed;
 --           health_score.health_history: one row per account and as_of day (in the session's time zone),
@@ -11,14 +12,46 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	t constant timestamptz := run.as_of;
+	added_inputs text;
 BEGIN
+	-- the measures behind each component, beside the score (null for a component without data); for each
+	-- component of the user's, its measure's value, worst and best
+	SELECT coalesce(' || pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format(
+	           '%1$L, CASE WHEN s.components ? %1$L THEN pg_catalog.jsonb_build_object(%2$L, '
+	           'pg_catalog.trim_scale(pg_catalog.round(m.%2$I::numeric, 3)), ''worst'', %3$L::float8, ''best'', %4$L::float8) END',
+	           c.name, c.measure, c.worst, c.best), ', ' ORDER BY c.ord) || ')', '')
+	  INTO added_inputs
+	  FROM pg_temp.hs_component c WHERE c.kind = 'linear';
+	EXECUTE pg_catalog.format($q$
 	INSERT INTO health_score.account_health (account_id, name, segment, lifecycle_stage, plan, owner, seats, arr,
 		renewal_date, profile, score, band, engagement, utilisation, adoption, support, sentiment, relationship,
 		inputs, as_of, refreshed_at, components)
 	SELECT a.account_id, a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr, a.renewal_date,
 	       a.profile, s.score, s.band, s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship,
-	       s.inputs, t, pg_catalog.now(), s.components
-	  FROM pg_temp.hs_acc a JOIN pg_temp.hs_score s ON s.account_id = a.account_id
+	       pg_catalog.jsonb_build_object(
+	           'engagement', CASE WHEN s.engagement IS NOT NULL THEN pg_catalog.jsonb_build_object(
+	               'decayed_events', pg_catalog.round(m.decayed_events::numeric, 3),
+	               'expected_per_day', m._expected_per_day,
+	               'events_30d', m.events_30d, 'last_activity_at', m._last_activity_at) END,
+	           'utilisation', CASE WHEN s.utilisation IS NOT NULL THEN pg_catalog.jsonb_build_object(
+	               'active_users_30d', m.active_users_30d, 'seats', m.seats,
+	               'ratio', pg_catalog.round(m.utilisation::numeric, 3)) END,
+	           'adoption', CASE WHEN s.adoption IS NOT NULL THEN pg_catalog.jsonb_build_object(
+	               'key_features', m._key_features, 'used_30d', m._features_used) END,
+	           'support', CASE WHEN s.support IS NOT NULL THEN pg_catalog.jsonb_build_object(
+	               'open_cases', m.open_cases, 'aged_open_cases', m.aged_open_cases,
+	               'cases_30d', m.cases_30d, 'cases_previous_90d', m.cases_prev_90d) END,
+	           'sentiment', CASE WHEN s.sentiment IS NOT NULL THEN pg_catalog.jsonb_build_object(
+	               'responses_90d', m.responses_90d, 'nps_90d', pg_catalog.round(m.nps_90d::numeric, 1),
+	               'average_rating_90d', pg_catalog.round(m.average_rating_90d::numeric, 2),
+	               'promoters_90d', m.promoters_90d, 'detractors_90d', m.detractors_90d) END,
+	           'relationship', CASE WHEN s.relationship IS NOT NULL THEN pg_catalog.jsonb_build_object(
+	               'open_observations', coalesce(m._observations, '[]'), 'unanswered_outbound_30d', coalesce(m.unanswered_outreach_30d, 0),
+	               'last_response_at', m._last_response_at) END)%s,
+	       $1, pg_catalog.now(), s.components
+	  FROM pg_temp.hs_acc a
+	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
+	  JOIN pg_temp.hs_m m ON m.account_id = a.account_id
 	ON CONFLICT (account_id) DO UPDATE
 	   SET name = excluded.name, segment = excluded.segment, lifecycle_stage = excluded.lifecycle_stage,
 	       plan = excluded.plan, owner = excluded.owner, seats = excluded.seats, arr = excluded.arr,
@@ -26,7 +59,8 @@ BEGIN
 	       band = excluded.band, engagement = excluded.engagement, utilisation = excluded.utilisation,
 	       adoption = excluded.adoption, support = excluded.support, sentiment = excluded.sentiment,
 	       relationship = excluded.relationship, inputs = excluded.inputs, as_of = excluded.as_of,
-	       refreshed_at = excluded.refreshed_at, components = excluded.components;
+	       refreshed_at = excluded.refreshed_at, components = excluded.components
+	$q$, added_inputs) USING t;
 	-- (NOT IN: one hashed pass over the scored keys, which are NOT NULL, rather than sorting both sides; the
 	-- accounts stage counted them, so without any the pass is skipped)
 	IF n_unscored > 0 THEN

@@ -52,13 +52,14 @@ BEGIN
 	 WHERE l.status = 'running'
 	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a WHERE a.pid = l.pid AND a.backend_start = l.backend_start);
 
-	-- a second refresh in the same transaction starts afresh
-	FOREACH x IN ARRAY ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc', 'hs_act', 'hs_sup',
-	                         'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_qm', 'hs_kf', 'hs_m', 'hs_score', 'hs_earlier',
-	                         'hs_hits', 'hs_flag_changes'] LOOP
-		IF pg_catalog.to_regclass('pg_temp.' || x) IS NOT NULL THEN
-			EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', x);
-		END IF;
+	-- a second refresh in the same transaction starts afresh, without the stages' work tables
+	FOR x IN SELECT c.relname FROM pg_catalog.pg_class c
+	          WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind = 'r'
+	            AND (c.relname = ANY (ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc', 'hs_act',
+	                                        'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_score',
+	                                        'hs_earlier', 'hs_hits', 'hs_flag_changes'])
+	                 OR c.relname ~ '^hs_q_[0-9]+$') LOOP
+		EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', x);
 	END LOOP;
 
 	lap := pg_catalog.clock_timestamp();
