@@ -766,7 +766,7 @@ BEGIN
 		EXECUTE pg_catalog.format('PREPARE health_score_measure_check (timestamptz) AS %s', query);
 		DEALLOCATE health_score_measure_check;
 		EXECUTE pg_catalog.format('SELECT pg_catalog.pg_typeof(q.account_id), pg_catalog.pg_typeof(q.value) '
-		                          'FROM (SELECT 1) one LEFT JOIN (SELECT * FROM (%s) q LIMIT 0) q ON true', query)
+		                          || E'FROM (SELECT 1) one LEFT JOIN (SELECT * FROM (%s\n) q LIMIT 0) q ON true', query)
 		   INTO key_t, value_t USING now();
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT,
@@ -1680,7 +1680,7 @@ BEGIN
 			      HINT = hint;
 	END IF;
 	BEGIN
-		EXECUTE pg_catalog.format('CREATE TEMP VIEW hs_measure_probe AS SELECT * FROM (%s) q',
+		EXECUTE pg_catalog.format(E'CREATE TEMP VIEW hs_measure_probe AS SELECT * FROM (%s\n) q',
 		                          pg_catalog.regexp_replace(query, '\$1(?![0-9])', '(NULL::timestamptz)', 'g'));
 	EXCEPTION WHEN OTHERS THEN
 		RAISE EXCEPTION 'refresh as superuser % refuses measure %: the objects its query reads cannot be listed', health_score._q(current_user), name
@@ -2101,40 +2101,33 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION health_score._stage_query_measures(run health_score._run)
-RETURNS void
+CREATE OR REPLACE FUNCTION health_score._query_measure_join(query text, i bigint)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	-- (a new line after the query: a trailing -- comment in it comments out nothing of ours)
+	SELECT pg_catalog.format(' LEFT JOIN (SELECT q.account_id::text AS account_id, NULLIF(q.value::float8, ''NaN'') AS value '
+	                         || E'FROM (%s\n) q WHERE q.account_id IS NOT NULL) q%s ON q%s.account_id = a.account_id', $1, $2, $2)
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._failing_query_measure(as_of timestamptz)
+RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	m record;
-	work_table text;
-	dup text;
-	msg text; det text; hnt text; st text;
+	q record;
 BEGIN
-	FOR m IN SELECT x.name, x.query, x.owner, pg_catalog.row_number() OVER (ORDER BY x.name) AS i
-	           FROM pg_temp.hs_measure x WHERE x.kind = 'query' ORDER BY x.name LOOP
-		PERFORM health_score._check_measure_trust(m.name, m.owner, m.query);
-		work_table := 'hs_q_' || m.i;
+	FOR q IN SELECT x.name, x.query FROM pg_temp.hs_measure x WHERE x.kind = 'query' ORDER BY x.name LOOP
 		BEGIN
-			EXECUTE pg_catalog.format('CREATE TEMP TABLE %I ON COMMIT DROP AS SELECT q.account_id::text AS account_id, '
-			                          'NULLIF(q.value::float8, ''NaN'') AS value FROM (%s) q WHERE q.account_id IS NOT NULL',
-			                          work_table, m.query)
-			  USING run.as_of;
+			EXECUTE pg_catalog.format(E'SELECT count(*) FROM (SELECT q.account_id::text, q.value::float8 FROM (%s\n) q) x', q.query)
+			  USING as_of;
 		EXCEPTION WHEN OTHERS THEN
-			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT,
-			                        st = RETURNED_SQLSTATE;
-			PERFORM health_score._reraise(pg_catalog.format('refresh failed computing measure %s: %s', m.name, msg), st, det, hnt);
+			RETURN q.name;
 		END;
-		EXECUTE pg_catalog.format('SELECT q.account_id FROM pg_temp.%I q GROUP BY q.account_id HAVING count(*) > 1 LIMIT 1', work_table)
-		   INTO dup;
-		IF dup IS NOT NULL THEN
-			RAISE EXCEPTION 'refresh failed computing measure %: it returned account % more than once', m.name, dup
-				USING ERRCODE = 'cardinality_violation',
-				      HINT = 'A measure''s query returns one row per account: GROUP BY account_id.';
-		END IF;
-		EXECUTE pg_catalog.format('ANALYZE pg_temp.%I (account_id)', work_table);
 	END LOOP;
+	RETURN NULL;
 END
 $$;
 
@@ -2146,6 +2139,9 @@ AS $$
 DECLARE
 	extra text;
 	query_joins text;
+	q record;
+	failing text;
+	dup text;
 	msg text; det text; hnt text; st text;
 BEGIN
 	-- temp tables have no statistics until analyzed; without them the joins below plan badly (the join
@@ -2165,15 +2161,18 @@ BEGIN
 	  JOIN pg_temp.hs_profile p ON p.name = x.profile;
 	ANALYZE pg_temp.hs_kf;
 
-	-- the measures of the other kinds: the last touchpoint of a kind, a metric, a query's value (from its own
-	-- work table, hs_q_<its position in name order>)
+	-- the measures of the other kinds: the last touchpoint of a kind, a metric, a query's value; a query is
+	-- joined where it stands, so that its rows are never written anywhere but in hs_m
+	FOR q IN SELECT x.name, x.query, x.owner FROM pg_temp.hs_measure x WHERE x.kind = 'query' ORDER BY x.name LOOP
+		PERFORM health_score._check_measure_trust(q.name, q.owner, q.query);
+	END LOOP;
 	SELECT coalesce(pg_catalog.string_agg(CASE m.kind
 	           WHEN 'touchpoint' THEN CASE WHEN run.has_touch_kind
 	                THEN pg_catalog.format(', coalesce(pg_catalog.date_part(''epoch'', $1 - tp.%1$I) / 86400, ''Infinity'') AS %1$I', m.name)
 	                ELSE pg_catalog.format(', NULL::float8 AS %I', m.name) END
 	           WHEN 'metric' THEN pg_catalog.format(', met.%1$I AS %1$I', m.name)
 	           WHEN 'query' THEN pg_catalog.format(', q%s.value AS %I', m.i, m.name) END, '' ORDER BY m.name), ''),
-	       coalesce(pg_catalog.string_agg(pg_catalog.format(' LEFT JOIN pg_temp.hs_q_%1$s q%1$s ON q%1$s.account_id = a.account_id', m.i), '')
+	       coalesce(pg_catalog.string_agg(health_score._query_measure_join(m.query, m.i), '' ORDER BY m.name)
 	                    FILTER (WHERE m.kind = 'query'), '')
 	  INTO extra, query_joins
 	  FROM (SELECT x.*, pg_catalog.row_number() OVER (PARTITION BY x.kind = 'query' ORDER BY x.name) AS i
@@ -2258,8 +2257,23 @@ BEGIN
 		      run.has_touch, run.halflife_seconds;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT, st = RETURNED_SQLSTATE;
-		PERFORM health_score._reraise('refresh failed computing the measures: ' || msg, st, det, hnt);
+		failing := health_score._failing_query_measure(run.as_of);
+		PERFORM health_score._reraise(CASE WHEN failing IS NULL THEN 'refresh failed computing the measures: ' || msg
+		                                   ELSE pg_catalog.format('refresh failed computing measure %s: %s', failing, msg) END,
+		                              st, det, hnt);
 	END;
+	-- one row per account, unless a query measure returned an account twice
+	IF (SELECT count(*) FROM pg_temp.hs_m) <> (SELECT count(*) FROM pg_temp.hs_acc) THEN
+		FOR q IN SELECT x.name, x.query FROM pg_temp.hs_measure x WHERE x.kind = 'query' ORDER BY x.name LOOP
+			EXECUTE pg_catalog.format(E'SELECT q.account_id::text FROM (%s\n) q GROUP BY q.account_id HAVING count(*) > 1 LIMIT 1', q.query)
+			   INTO dup USING run.as_of;
+			IF dup IS NOT NULL THEN
+				RAISE EXCEPTION 'refresh failed computing measure %: it returned account % more than once', q.name, dup
+					USING ERRCODE = 'cardinality_violation',
+					      HINT = 'A measure''s query returns one row per account: GROUP BY account_id.';
+			END IF;
+		END LOOP;
+	END IF;
 	ANALYZE pg_temp.hs_m (account_id);
 END
 $$;
@@ -2651,8 +2665,7 @@ BEGIN
 	          WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind = 'r'
 	            AND (c.relname = ANY (ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc', 'hs_act',
 	                                        'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_score',
-	                                        'hs_earlier', 'hs_hits', 'hs_flag_changes'])
-	                 OR c.relname ~ '^hs_q_[0-9]+$') LOOP
+	                                        'hs_earlier', 'hs_hits', 'hs_flag_changes'])) LOOP
 		EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', x);
 	END LOOP;
 
@@ -2676,10 +2689,6 @@ BEGIN
 	PERFORM health_score._stage_observations(run);
 	PERFORM health_score._stage_metrics(run);
 	timings := health_score._timing(timings, 'other_sources', lap);
-
-	lap := pg_catalog.clock_timestamp();
-	PERFORM health_score._stage_query_measures(run);
-	timings := health_score._timing(timings, 'query_measures', lap);
 
 	lap := pg_catalog.clock_timestamp();
 	PERFORM health_score._stage_measures(run);

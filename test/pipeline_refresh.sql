@@ -73,7 +73,7 @@ SELECT results_eq($$SELECT relname::text COLLATE "default", reltuples FROM pg_cl
                   $$VALUES ('account_health', 3::real), ('flag', 2::real), ('health_history', 3::real)$$,
                   'so a query on them right after it plans with their real sizes');
 SELECT set_eq($$SELECT jsonb_object_keys(details -> 'timings_ms') FROM health_score.refresh_log$$,
-              ARRAY['setup', 'accounts', 'activity', 'other_sources', 'query_measures', 'measures', 'components',
+              ARRAY['setup', 'accounts', 'activity', 'other_sources', 'measures', 'components',
                     'rules', 'results', 'flags', 'analyze'],
               'each stage is timed');
 SELECT results_eq($$SELECT relname::text COLLATE "default", reloptions::text COLLATE "default" FROM pg_class

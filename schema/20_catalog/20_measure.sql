@@ -215,7 +215,7 @@ BEGIN
 		EXECUTE pg_catalog.format('PREPARE health_score_measure_check (timestamptz) AS %s', query);
 		DEALLOCATE health_score_measure_check;
 		EXECUTE pg_catalog.format('SELECT pg_catalog.pg_typeof(q.account_id), pg_catalog.pg_typeof(q.value) '
-		                          'FROM (SELECT 1) one LEFT JOIN (SELECT * FROM (%s) q LIMIT 0) q ON true', query)
+		                          || E'FROM (SELECT 1) one LEFT JOIN (SELECT * FROM (%s\n) q LIMIT 0) q ON true', query)
 		   INTO key_t, value_t USING now();
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT,

@@ -7,9 +7,10 @@
 --   15 sources      checks the registered sources, reads the measures once,    -> hs_measure, health_score._run
 --                   decides the run
 --   20 accounts     the accounts scored at as_of, each with its profile        -> hs_acc
---   30-36 measures' sources: activity, support cases, surveys, touchpoints, observations, metrics, query measures
---                                                                              -> hs_act, hs_sup, hs_srv, hs_tp, hs_obs, hs_met, hs_q_*
---   40 measures     one row per account, a column per measure                 -> hs_m
+--   30-35 measures' sources: activity, support cases, surveys, touchpoints, observations, metrics
+--                                                                              -> hs_act, hs_sup, hs_srv, hs_tp, hs_obs, hs_met
+--   40 measures     one row per account, a column per measure (the queries     -> hs_m
+--                   of the user's measures run here, joined where they stand)
 --   50 components   the components, the composite score, the band, the inputs -> hs_score
 --   60 rules        the rules that hold, with their evidence                   -> hs_hits
 --   70 results      account_health and health_history

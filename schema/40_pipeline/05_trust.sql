@@ -95,7 +95,7 @@ BEGIN
 END
 $$;
 
--- The same rule for a measure's query (36_query_measures.sql): a superuser's refresh runs it only when a
+-- The same rule for a measure's query (40_measures.sql): a superuser's refresh runs it only when a
 -- superuser added it and every object it reads, recursively as for a source view, is a superuser's. The
 -- objects are found by creating the query as a temporary view, $1 read as a NULL timestamptz.
 CREATE FUNCTION health_score._check_measure_trust(name text, owner regrole, query text)
@@ -120,7 +120,7 @@ BEGIN
 			      HINT = hint;
 	END IF;
 	BEGIN
-		EXECUTE pg_catalog.format('CREATE TEMP VIEW hs_measure_probe AS SELECT * FROM (%s) q',
+		EXECUTE pg_catalog.format(E'CREATE TEMP VIEW hs_measure_probe AS SELECT * FROM (%s\n) q',
 		                          pg_catalog.regexp_replace(query, '\$1(?![0-9])', '(NULL::timestamptz)', 'g'));
 	EXCEPTION WHEN OTHERS THEN
 		RAISE EXCEPTION 'refresh as superuser % refuses measure %: the objects its query reads cannot be listed', health_score._q(current_user), name

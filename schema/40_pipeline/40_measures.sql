@@ -1,13 +1,49 @@
 -- Stage measures: one row per scored account, a column per measure of the catalog (hs_measure) except the
 -- composite's own (score, band, score_earlier: the rules stage adds them). This SELECT list is the one
 -- definition of each built-in measure; measure.description says the same in words.
---   reads   hs_acc, hs_act, hs_sup, hs_srv, hs_tp, hs_obs, hs_met, hs_q_*, hs_profile, hs_measure; run
+--   reads   hs_acc, hs_act, hs_sup, hs_srv, hs_tp, hs_obs, hs_met, hs_profile, hs_measure; run; and runs
+--           each query measure (kind query) once, with $1 = as_of and the rights of the role refreshing (a
+--           superuser runs only queries a superuser wrote: 05_trust.sql)
 --   writes  hs_m: account_id, every measure by name, and what the components need besides, in columns
 --           whose names start with _ (no measure's can): _profile, _half_life, _expected_per_day,
 --           _target_utilisation, _key_features, _features_used, _last_activity_at, _weights, _poor_below,
 --           _good_from, _observations, _last_response_at
 -- A measure whose source kind is not registered is NULL; a count whose source is, 0 where nothing was
--- counted; days since something that never happened, +Infinity.
+-- counted; days since something that never happened, +Infinity; a query measure's value (NaN read as NULL)
+-- where the query returns the account, else NULL.
+-- Errors: a failing query measure is named with its own error; one returning an account twice, 21000.
+
+-- A query measure as a LEFT JOIN of the measures statement, aliased q<i>.
+CREATE FUNCTION health_score._query_measure_join(query text, i bigint)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	-- (a new line after the query: a trailing -- comment in it comments out nothing of ours)
+	SELECT pg_catalog.format(' LEFT JOIN (SELECT q.account_id::text AS account_id, NULLIF(q.value::float8, ''NaN'') AS value '
+	                         || E'FROM (%s\n) q WHERE q.account_id IS NOT NULL) q%s ON q%s.account_id = a.account_id', $1, $2, $2)
+$$;
+
+-- The query measure that fails when run alone, or NULL.
+CREATE FUNCTION health_score._failing_query_measure(as_of timestamptz)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	q record;
+BEGIN
+	FOR q IN SELECT x.name, x.query FROM pg_temp.hs_measure x WHERE x.kind = 'query' ORDER BY x.name LOOP
+		BEGIN
+			EXECUTE pg_catalog.format(E'SELECT count(*) FROM (SELECT q.account_id::text, q.value::float8 FROM (%s\n) q) x', q.query)
+			  USING as_of;
+		EXCEPTION WHEN OTHERS THEN
+			RETURN q.name;
+		END;
+	END LOOP;
+	RETURN NULL;
+END
+$$;
 CREATE FUNCTION health_score._stage_measures(run health_score._run)
 RETURNS void
 LANGUAGE plpgsql
@@ -16,6 +52,9 @@ AS $$
 DECLARE
 	extra text;
 	query_joins text;
+	q record;
+	failing text;
+	dup text;
 	msg text; det text; hnt text; st text;
 BEGIN
 	-- temp tables have no statistics until analyzed; without them the joins below plan badly (the join
@@ -35,15 +74,18 @@ BEGIN
 	  JOIN pg_temp.hs_profile p ON p.name = x.profile;
 	ANALYZE pg_temp.hs_kf;
 
-	-- the measures of the other kinds: the last touchpoint of a kind, a metric, a query's value (from its own
-	-- work table, hs_q_<its position in name order>)
+	-- the measures of the other kinds: the last touchpoint of a kind, a metric, a query's value; a query is
+	-- joined where it stands, so that its rows are never written anywhere but in hs_m
+	FOR q IN SELECT x.name, x.query, x.owner FROM pg_temp.hs_measure x WHERE x.kind = 'query' ORDER BY x.name LOOP
+		PERFORM health_score._check_measure_trust(q.name, q.owner, q.query);
+	END LOOP;
 	SELECT coalesce(pg_catalog.string_agg(CASE m.kind
 	           WHEN 'touchpoint' THEN CASE WHEN run.has_touch_kind
 	                THEN pg_catalog.format(', coalesce(pg_catalog.date_part(''epoch'', $1 - tp.%1$I) / 86400, ''Infinity'') AS %1$I', m.name)
 	                ELSE pg_catalog.format(', NULL::float8 AS %I', m.name) END
 	           WHEN 'metric' THEN pg_catalog.format(', met.%1$I AS %1$I', m.name)
 	           WHEN 'query' THEN pg_catalog.format(', q%s.value AS %I', m.i, m.name) END, '' ORDER BY m.name), ''),
-	       coalesce(pg_catalog.string_agg(pg_catalog.format(' LEFT JOIN pg_temp.hs_q_%1$s q%1$s ON q%1$s.account_id = a.account_id', m.i), '')
+	       coalesce(pg_catalog.string_agg(health_score._query_measure_join(m.query, m.i), '' ORDER BY m.name)
 	                    FILTER (WHERE m.kind = 'query'), '')
 	  INTO extra, query_joins
 	  FROM (SELECT x.*, pg_catalog.row_number() OVER (PARTITION BY x.kind = 'query' ORDER BY x.name) AS i
@@ -128,8 +170,23 @@ BEGIN
 		      run.has_touch, run.halflife_seconds;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT, st = RETURNED_SQLSTATE;
-		PERFORM health_score._reraise('refresh failed computing the measures: ' || msg, st, det, hnt);
+		failing := health_score._failing_query_measure(run.as_of);
+		PERFORM health_score._reraise(CASE WHEN failing IS NULL THEN 'refresh failed computing the measures: ' || msg
+		                                   ELSE pg_catalog.format('refresh failed computing measure %s: %s', failing, msg) END,
+		                              st, det, hnt);
 	END;
+	-- one row per account, unless a query measure returned an account twice
+	IF (SELECT count(*) FROM pg_temp.hs_m) <> (SELECT count(*) FROM pg_temp.hs_acc) THEN
+		FOR q IN SELECT x.name, x.query FROM pg_temp.hs_measure x WHERE x.kind = 'query' ORDER BY x.name LOOP
+			EXECUTE pg_catalog.format(E'SELECT q.account_id::text FROM (%s\n) q GROUP BY q.account_id HAVING count(*) > 1 LIMIT 1', q.query)
+			   INTO dup USING run.as_of;
+			IF dup IS NOT NULL THEN
+				RAISE EXCEPTION 'refresh failed computing measure %: it returned account % more than once', q.name, dup
+					USING ERRCODE = 'cardinality_violation',
+					      HINT = 'A measure''s query returns one row per account: GROUP BY account_id.';
+			END IF;
+		END LOOP;
+	END IF;
 	ANALYZE pg_temp.hs_m (account_id);
 END
 $$;

@@ -57,8 +57,7 @@ BEGIN
 	          WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind = 'r'
 	            AND (c.relname = ANY (ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc', 'hs_act',
 	                                        'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_score',
-	                                        'hs_earlier', 'hs_hits', 'hs_flag_changes'])
-	                 OR c.relname ~ '^hs_q_[0-9]+$') LOOP
+	                                        'hs_earlier', 'hs_hits', 'hs_flag_changes'])) LOOP
 		EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', x);
 	END LOOP;
 
@@ -82,10 +81,6 @@ BEGIN
 	PERFORM health_score._stage_observations(run);
 	PERFORM health_score._stage_metrics(run);
 	timings := health_score._timing(timings, 'other_sources', lap);
-
-	lap := pg_catalog.clock_timestamp();
-	PERFORM health_score._stage_query_measures(run);
-	timings := health_score._timing(timings, 'query_measures', lap);
 
 	lap := pg_catalog.clock_timestamp();
 	PERFORM health_score._stage_measures(run);
