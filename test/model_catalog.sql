@@ -5,7 +5,7 @@
 BEGIN;
 CREATE EXTENSION health_score;
 SET LOCAL client_min_messages = warning;
-SELECT plan(3 * 17 + 27);
+SELECT plan(3 * 17 + 29);
 
 -- The scenario for one key type: accounts A, B, C (B in the enterprise segment); as of 2026-06-30 A has two
 -- overdue invoices, B none (one paid, one not due), C one issued only on 2026-07-05 (overdue by 2026-07-31).
@@ -174,6 +174,16 @@ SELECT throws_ok($$UPDATE health_score.profile SET rule_params = '{"licence_gap"
 	'rule licence_gap has no parameter "above" (rule_params of profile default)', 'per-profile parameters are the rule''s');
 SELECT throws_ok($$UPDATE health_score.profile SET rule_params = '{"licence_gap": {"below": "low"}}'$$, '22023',
 	'parameter below of rule licence_gap must be a number, not "low" (rule_params of profile default)', 'of the same kind');
+-- A query that fails, or returns an account twice, is named when a refresh runs it.
+INSERT INTO accts VALUES ('a'), ('b');
+SELECT health_score.add_measure('boom', 'SELECT account_id, 1 / (count(*) - count(*)) AS value FROM public.accts GROUP BY 1');
+SELECT throws_ok($$SELECT health_score.refresh('2026-06-30')$$, '22012', 'refresh failed computing measure boom: division by zero',
+	'a failing measure query is named');
+SELECT health_score.drop_measure('boom');
+SELECT health_score.add_measure('twice', 'SELECT account_id, 1 AS value FROM public.accts UNION ALL SELECT ''a'', 2');
+SELECT throws_ok($$SELECT health_score.refresh('2026-06-30')$$, '21000', 'refresh failed computing measure twice: it returned account a more than once',
+	'so is one that returns an account twice');
+SELECT health_score.drop_measure('twice');
 SELECT throws_ok($$SELECT health_score.drop_measure('events_30d')$$, '42809',
 	'measure events_30d is not one added with add_measure (it is of kind builtin)', 'a built-in measure cannot be dropped');
 
