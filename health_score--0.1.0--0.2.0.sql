@@ -460,6 +460,24 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT '"' || pg_catalog.replace($1, '"', '""') || '"' $$;
 
+CREATE OR REPLACE FUNCTION health_score._check_new_name(label text, name text, taken boolean, name_hint text, taken_hint text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF name IS NULL OR name !~ '^[a-z][a-z0-9_]*$' OR pg_catalog.octet_length(name) > 63 THEN
+		RAISE EXCEPTION '% % must be a lower-case word of letters, digits and _, starting with a letter (at most 63 bytes)',
+			label, coalesce(pg_catalog.quote_literal(name), 'NULL')
+			USING ERRCODE = 'invalid_name', HINT = name_hint;
+	END IF;
+	IF taken THEN
+		RAISE EXCEPTION '% % already exists', pg_catalog.split_part(label, ' ', 1), name
+			USING ERRCODE = 'duplicate_object', HINT = taken_hint;
+	END IF;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION health_score.add_source(kind text, relation regclass, columns jsonb DEFAULT '{}')
 RETURNS health_score.sources
 LANGUAGE plpgsql
@@ -809,17 +827,10 @@ DECLARE
 	result health_score.measure;
 	q text := pg_catalog.rtrim(pg_catalog.btrim(add_measure.query), '; ' || E'\n\t\r');
 BEGIN
-	IF name IS NULL OR name !~ '^[a-z][a-z0-9_]*$' OR pg_catalog.octet_length(name) > 63 THEN
-		RAISE EXCEPTION 'measure name % must be a lower-case word of letters, digits and _, starting with a letter (at most 63 bytes)',
-			coalesce(pg_catalog.quote_literal(name), 'NULL')
-			USING ERRCODE = 'invalid_name',
-			      HINT = 'Rules and components name measures as bare words, such as overdue_invoices.';
-	END IF;
-	IF EXISTS (SELECT FROM health_score.measure m WHERE m.name = add_measure.name) THEN
-		RAISE EXCEPTION 'measure % already exists', name
-			USING ERRCODE = 'duplicate_object',
-			      HINT = 'Choose another name, or drop it first: SELECT health_score.drop_measure(' || pg_catalog.quote_literal(name) || ');';
-	END IF;
+	PERFORM health_score._check_new_name('measure name', name,
+		EXISTS (SELECT FROM health_score.measure m WHERE m.name = add_measure.name),
+		'Rules and components name measures as bare words, such as overdue_invoices.',
+		'Choose another name, or drop it first: SELECT health_score.drop_measure(' || pg_catalog.quote_literal(name) || ');');
 	IF coalesce(q, '') = '' THEN
 		RAISE EXCEPTION 'the query of measure % must not be empty', name
 			USING ERRCODE = 'invalid_parameter_value',
@@ -951,17 +962,10 @@ DECLARE
 	m health_score.measure;
 	result health_score.component;
 BEGIN
-	IF name IS NULL OR name !~ '^[a-z][a-z0-9_]*$' OR pg_catalog.octet_length(name) > 63 THEN
-		RAISE EXCEPTION 'component name % must be a lower-case word of letters, digits and _, starting with a letter (at most 63 bytes)',
-			coalesce(pg_catalog.quote_literal(name), 'NULL')
-			USING ERRCODE = 'invalid_name',
-			      HINT = 'Profiles weigh components by name, such as {"billing": 10}.';
-	END IF;
-	IF EXISTS (SELECT FROM health_score.component c WHERE c.name = add_component.name) THEN
-		RAISE EXCEPTION 'component % already exists', name
-			USING ERRCODE = 'duplicate_object',
-			      HINT = 'Choose another name, or drop it first: SELECT health_score.drop_component(' || pg_catalog.quote_literal(name) || ');';
-	END IF;
+	PERFORM health_score._check_new_name('component name', name,
+		EXISTS (SELECT FROM health_score.component c WHERE c.name = add_component.name),
+		'Profiles weigh components by name, such as {"billing": 10}.',
+		'Choose another name, or drop it first: SELECT health_score.drop_component(' || pg_catalog.quote_literal(name) || ');');
 	SELECT * INTO m FROM health_score.measure x WHERE x.name = add_component.measure;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'component % names an unknown measure %', name, coalesce(pg_catalog.quote_literal(measure), 'NULL')
@@ -1328,16 +1332,10 @@ AS $$
 DECLARE
 	result health_score.rule;
 BEGIN
-	IF code IS NULL OR code !~ '^[a-z][a-z0-9_]*$' THEN
-		RAISE EXCEPTION 'rule code % must be a lower-case word of letters, digits and _, starting with a letter',
-			coalesce(pg_catalog.quote_literal(code), 'NULL')
-			USING ERRCODE = 'invalid_name';
-	END IF;
-	IF EXISTS (SELECT FROM health_score.rule r WHERE r.code = add_rule.code) THEN
-		RAISE EXCEPTION 'rule % already exists', code
-			USING ERRCODE = 'duplicate_object',
-			      HINT = 'Choose another code, or edit it: UPDATE health_score.rule SET condition = ... WHERE code = ' || pg_catalog.quote_literal(code) || ';';
-	END IF;
+	PERFORM health_score._check_new_name('rule code', code,
+		EXISTS (SELECT FROM health_score.rule r WHERE r.code = add_rule.code),
+		'Flags, profiles'' rule_params and the views name rules by their code, such as invoices_overdue.',
+		'Choose another code, or edit it: UPDATE health_score.rule SET condition = ... WHERE code = ' || pg_catalog.quote_literal(code) || ';');
 	IF severity IS NULL OR severity NOT IN ('red', 'amber', 'info', 'opportunity') THEN
 		RAISE EXCEPTION 'severity of rule % must be red, amber, info or opportunity, not %', code,
 			coalesce(pg_catalog.quote_literal(severity), 'NULL')
@@ -1628,6 +1626,18 @@ AS $$
 	  FROM types x JOIN pg_catalog.pg_type t ON t.oid = x.typid WHERE t.oid >= 16384
 $$;
 
+CREATE OR REPLACE FUNCTION health_score._untrusted_object(relation regclass, OUT kind text, OUT name text, OUT rolname name)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT o.kind, o.name, r.rolname
+	  FROM health_score._source_objects($1) o
+	  JOIN pg_catalog.pg_roles r ON r.oid = o.owner
+	 WHERE NOT r.rolsuper
+	 ORDER BY o.kind, o.name
+	 LIMIT 1
+$$;
+
 CREATE OR REPLACE FUNCTION health_score._check_source_trust(kind text, relation regclass)
 RETURNS void
 LANGUAGE plpgsql STABLE
@@ -1639,12 +1649,7 @@ BEGIN
 	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
 		RETURN;
 	END IF;
-	SELECT o.kind, o.name, r.rolname INTO untrusted
-	  FROM health_score._source_objects(relation) o
-	  JOIN pg_catalog.pg_roles r ON r.oid = o.owner
-	 WHERE NOT r.rolsuper
-	 ORDER BY o.kind, o.name
-	 LIMIT 1;
+	SELECT * INTO untrusted FROM health_score._untrusted_object(relation) u WHERE u.kind IS NOT NULL;
 	IF FOUND THEN
 		RAISE EXCEPTION 'refresh as superuser % refuses % source %: % % is owned by role %, which is not a superuser',
 			health_score._q(current_user), kind, relation, untrusted.kind, untrusted.name, health_score._q(untrusted.rolname)
@@ -1687,12 +1692,7 @@ BEGIN
 			USING ERRCODE = 'insufficient_privilege', DETAIL = SQLERRM, HINT = hint;
 	END;
 	probe := 'pg_temp.hs_measure_probe'::regclass;
-	SELECT o.kind, o.name, r.rolname INTO untrusted
-	  FROM health_score._source_objects(probe) o
-	  JOIN pg_catalog.pg_roles r ON r.oid = o.owner
-	 WHERE NOT r.rolsuper
-	 ORDER BY o.kind, o.name
-	 LIMIT 1;
+	SELECT * INTO untrusted FROM health_score._untrusted_object(probe) u WHERE u.kind IS NOT NULL;
 	DROP VIEW pg_temp.hs_measure_probe;
 	IF FOUND THEN
 		RAISE EXCEPTION 'refresh as superuser % refuses measure %: % % is owned by role %, which is not a superuser',

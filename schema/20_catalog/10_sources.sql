@@ -149,6 +149,26 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT '"' || pg_catalog.replace($1, '"', '""') || '"' $$;
 
+-- A new catalog name (a measure's, a component's, a rule's code): a lower-case word, which conditions and
+-- weights can write bare, and not taken.
+CREATE FUNCTION health_score._check_new_name(label text, name text, taken boolean, name_hint text, taken_hint text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF name IS NULL OR name !~ '^[a-z][a-z0-9_]*$' OR pg_catalog.octet_length(name) > 63 THEN
+		RAISE EXCEPTION '% % must be a lower-case word of letters, digits and _, starting with a letter (at most 63 bytes)',
+			label, coalesce(pg_catalog.quote_literal(name), 'NULL')
+			USING ERRCODE = 'invalid_name', HINT = name_hint;
+	END IF;
+	IF taken THEN
+		RAISE EXCEPTION '% % already exists', pg_catalog.split_part(label, ' ', 1), name
+			USING ERRCODE = 'duplicate_object', HINT = taken_hint;
+	END IF;
+END
+$$;
+
 CREATE FUNCTION health_score.add_source(kind text, relation regclass, columns jsonb DEFAULT '{}')
 RETURNS health_score.sources
 LANGUAGE plpgsql

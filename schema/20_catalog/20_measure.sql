@@ -258,17 +258,10 @@ DECLARE
 	result health_score.measure;
 	q text := pg_catalog.rtrim(pg_catalog.btrim(add_measure.query), '; ' || E'\n\t\r');
 BEGIN
-	IF name IS NULL OR name !~ '^[a-z][a-z0-9_]*$' OR pg_catalog.octet_length(name) > 63 THEN
-		RAISE EXCEPTION 'measure name % must be a lower-case word of letters, digits and _, starting with a letter (at most 63 bytes)',
-			coalesce(pg_catalog.quote_literal(name), 'NULL')
-			USING ERRCODE = 'invalid_name',
-			      HINT = 'Rules and components name measures as bare words, such as overdue_invoices.';
-	END IF;
-	IF EXISTS (SELECT FROM health_score.measure m WHERE m.name = add_measure.name) THEN
-		RAISE EXCEPTION 'measure % already exists', name
-			USING ERRCODE = 'duplicate_object',
-			      HINT = 'Choose another name, or drop it first: SELECT health_score.drop_measure(' || pg_catalog.quote_literal(name) || ');';
-	END IF;
+	PERFORM health_score._check_new_name('measure name', name,
+		EXISTS (SELECT FROM health_score.measure m WHERE m.name = add_measure.name),
+		'Rules and components name measures as bare words, such as overdue_invoices.',
+		'Choose another name, or drop it first: SELECT health_score.drop_measure(' || pg_catalog.quote_literal(name) || ');');
 	IF coalesce(q, '') = '' THEN
 		RAISE EXCEPTION 'the query of measure % must not be empty', name
 			USING ERRCODE = 'invalid_parameter_value',

@@ -68,17 +68,10 @@ DECLARE
 	m health_score.measure;
 	result health_score.component;
 BEGIN
-	IF name IS NULL OR name !~ '^[a-z][a-z0-9_]*$' OR pg_catalog.octet_length(name) > 63 THEN
-		RAISE EXCEPTION 'component name % must be a lower-case word of letters, digits and _, starting with a letter (at most 63 bytes)',
-			coalesce(pg_catalog.quote_literal(name), 'NULL')
-			USING ERRCODE = 'invalid_name',
-			      HINT = 'Profiles weigh components by name, such as {"billing": 10}.';
-	END IF;
-	IF EXISTS (SELECT FROM health_score.component c WHERE c.name = add_component.name) THEN
-		RAISE EXCEPTION 'component % already exists', name
-			USING ERRCODE = 'duplicate_object',
-			      HINT = 'Choose another name, or drop it first: SELECT health_score.drop_component(' || pg_catalog.quote_literal(name) || ');';
-	END IF;
+	PERFORM health_score._check_new_name('component name', name,
+		EXISTS (SELECT FROM health_score.component c WHERE c.name = add_component.name),
+		'Profiles weigh components by name, such as {"billing": 10}.',
+		'Choose another name, or drop it first: SELECT health_score.drop_component(' || pg_catalog.quote_literal(name) || ');');
 	SELECT * INTO m FROM health_score.measure x WHERE x.name = add_component.measure;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'component % names an unknown measure %', name, coalesce(pg_catalog.quote_literal(measure), 'NULL')

@@ -281,16 +281,10 @@ AS $$
 DECLARE
 	result health_score.rule;
 BEGIN
-	IF code IS NULL OR code !~ '^[a-z][a-z0-9_]*$' THEN
-		RAISE EXCEPTION 'rule code % must be a lower-case word of letters, digits and _, starting with a letter',
-			coalesce(pg_catalog.quote_literal(code), 'NULL')
-			USING ERRCODE = 'invalid_name';
-	END IF;
-	IF EXISTS (SELECT FROM health_score.rule r WHERE r.code = add_rule.code) THEN
-		RAISE EXCEPTION 'rule % already exists', code
-			USING ERRCODE = 'duplicate_object',
-			      HINT = 'Choose another code, or edit it: UPDATE health_score.rule SET condition = ... WHERE code = ' || pg_catalog.quote_literal(code) || ';';
-	END IF;
+	PERFORM health_score._check_new_name('rule code', code,
+		EXISTS (SELECT FROM health_score.rule r WHERE r.code = add_rule.code),
+		'Flags, profiles'' rule_params and the views name rules by their code, such as invoices_overdue.',
+		'Choose another code, or edit it: UPDATE health_score.rule SET condition = ... WHERE code = ' || pg_catalog.quote_literal(code) || ';');
 	IF severity IS NULL OR severity NOT IN ('red', 'amber', 'info', 'opportunity') THEN
 		RAISE EXCEPTION 'severity of rule % must be red, amber, info or opportunity, not %', code,
 			coalesce(pg_catalog.quote_literal(severity), 'NULL')

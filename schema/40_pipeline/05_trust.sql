@@ -64,6 +64,20 @@ AS $$
 	  FROM types x JOIN pg_catalog.pg_type t ON t.oid = x.typid WHERE t.oid >= 16384
 $$;
 
+-- The first object (by kind and name) that a relation's query runs through and a role that is not a
+-- superuser owns; NULLs when there is none.
+CREATE FUNCTION health_score._untrusted_object(relation regclass, OUT kind text, OUT name text, OUT rolname name)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT o.kind, o.name, r.rolname
+	  FROM health_score._source_objects($1) o
+	  JOIN pg_catalog.pg_roles r ON r.oid = o.owner
+	 WHERE NOT r.rolsuper
+	 ORDER BY o.kind, o.name
+	 LIMIT 1
+$$;
+
 -- Raises 42501 when the current role is a superuser and a source runs code owned by a role that is not.
 CREATE FUNCTION health_score._check_source_trust(kind text, relation regclass)
 RETURNS void
@@ -76,12 +90,7 @@ BEGIN
 	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
 		RETURN;
 	END IF;
-	SELECT o.kind, o.name, r.rolname INTO untrusted
-	  FROM health_score._source_objects(relation) o
-	  JOIN pg_catalog.pg_roles r ON r.oid = o.owner
-	 WHERE NOT r.rolsuper
-	 ORDER BY o.kind, o.name
-	 LIMIT 1;
+	SELECT * INTO untrusted FROM health_score._untrusted_object(relation) u WHERE u.kind IS NOT NULL;
 	IF FOUND THEN
 		RAISE EXCEPTION 'refresh as superuser % refuses % source %: % % is owned by role %, which is not a superuser',
 			health_score._q(current_user), kind, relation, untrusted.kind, untrusted.name, health_score._q(untrusted.rolname)
@@ -127,12 +136,7 @@ BEGIN
 			USING ERRCODE = 'insufficient_privilege', DETAIL = SQLERRM, HINT = hint;
 	END;
 	probe := 'pg_temp.hs_measure_probe'::regclass;
-	SELECT o.kind, o.name, r.rolname INTO untrusted
-	  FROM health_score._source_objects(probe) o
-	  JOIN pg_catalog.pg_roles r ON r.oid = o.owner
-	 WHERE NOT r.rolsuper
-	 ORDER BY o.kind, o.name
-	 LIMIT 1;
+	SELECT * INTO untrusted FROM health_score._untrusted_object(probe) u WHERE u.kind IS NOT NULL;
 	DROP VIEW pg_temp.hs_measure_probe;
 	IF FOUND THEN
 		RAISE EXCEPTION 'refresh as superuser % refuses measure %: % % is owned by role %, which is not a superuser',
