@@ -144,241 +144,7 @@ DROP FUNCTION health_score.refresh(timestamptz, boolean);
 DROP PROCEDURE health_score.run_refresh(timestamptz);
 DROP FUNCTION health_score.schedule_refresh(text);
 
--- Functions, as in the install script ------------------------------------------------------------------------
-CREATE OR REPLACE FUNCTION health_score.decayed_sum_transition(internal, timestamptz, float8, timestamptz, interval)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_decayed_sum_transition'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.decayed_sum_transition(internal, timestamptz, timestamptz, interval)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_decayed_sum_transition_unweighted'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.decayed_sum_combine(internal, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_decayed_sum_combine'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.decayed_sum_serialize(internal)
-RETURNS bytea
-AS 'MODULE_PATHNAME', 'hs_decayed_sum_serialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE OR REPLACE FUNCTION health_score.decayed_sum_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_decayed_sum_deserialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE OR REPLACE FUNCTION health_score.decayed_sum_final(internal)
-RETURNS float8
-AS 'MODULE_PATHNAME', 'hs_decayed_sum_final'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.decay_factor(elapsed interval, half_life interval)
-RETURNS float8
-AS 'MODULE_PATHNAME', 'hs_decay_factor'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION health_score.decay_factor(interval, interval) IS
-	'2^(-elapsed / half_life): multiply a decayed sum by it to carry the sum elapsed later';
-
-CREATE OR REPLACE FUNCTION health_score.engagement_score(decayed float8, expected_per_day float8, half_life interval)
-RETURNS float8
-AS 'MODULE_PATHNAME', 'hs_engagement_score'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION health_score.engagement_score(float8, float8, interval) IS
-	'0-100: a decayed sum against the steady state of expected_per_day events a day, capped at 100';
-
-CREATE OR REPLACE FUNCTION health_score.composite(scores float8[], weights float8[])
-RETURNS float8
-AS 'MODULE_PATHNAME', 'hs_composite'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-COMMENT ON FUNCTION health_score.composite(float8[], float8[]) IS
-	'weighted mean of the non-NULL scores, the weights re-normalised over them; NULL when none is present';
-
-CREATE OR REPLACE FUNCTION health_score.band(score float8, poor_below float8 DEFAULT 40, good_from float8 DEFAULT 70)
-RETURNS health_score.health_band
-AS 'MODULE_PATHNAME', 'hs_band'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION health_score.band(float8, float8, float8) IS
-	'poor below poor_below, good from good_from, average between';
-
-CREATE OR REPLACE FUNCTION health_score.active_users_transition(internal, bigint)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_active_users_trans_int8'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.active_users_transition(internal, text)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_active_users_trans_text'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.active_users_transition(internal, uuid)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_active_users_trans_uuid'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.licence_utilisation_transition(internal, bigint, integer)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_licence_utilisation_trans_int8'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.licence_utilisation_transition(internal, text, integer)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_licence_utilisation_trans_text'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.licence_utilisation_transition(internal, uuid, integer)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_licence_utilisation_trans_uuid'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.users_combine(internal, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_users_combine'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.users_serialize(internal)
-RETURNS bytea
-AS 'MODULE_PATHNAME', 'hs_users_serialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE OR REPLACE FUNCTION health_score.users_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_users_deserialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE OR REPLACE FUNCTION health_score.active_users_final(internal)
-RETURNS bigint
-AS 'MODULE_PATHNAME', 'hs_active_users_final'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.licence_utilisation_final(internal)
-RETURNS float8
-AS 'MODULE_PATHNAME', 'hs_licence_utilisation_final'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.utilisation(active_users bigint, seats integer)
-RETURNS float8
-AS 'MODULE_PATHNAME', 'hs_utilisation'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION health_score.utilisation(bigint, integer) IS
-	'active_users / seats; NULL when either is NULL or seats is 0; over 1 means more users than licences';
-
-CREATE OR REPLACE FUNCTION health_score.user_windows_transition(internal, bigint, timestamptz, timestamptz, timestamptz,
-													 timestamptz, timestamptz)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_user_windows_trans_int8'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.user_windows_transition(internal, text, timestamptz, timestamptz, timestamptz,
-													 timestamptz, timestamptz)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_user_windows_trans_text'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.user_windows_transition(internal, uuid, timestamptz, timestamptz, timestamptz,
-													 timestamptz, timestamptz)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_user_windows_trans_uuid'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.user_windows_combine(internal, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_user_windows_combine'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.user_windows_serialize(internal)
-RETURNS bytea
-AS 'MODULE_PATHNAME', 'hs_user_windows_serialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE OR REPLACE FUNCTION health_score.user_windows_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_user_windows_deserialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE OR REPLACE FUNCTION health_score.user_windows_final(internal)
-RETURNS bigint[]
-AS 'MODULE_PATHNAME', 'hs_user_windows_final'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.nps_transition(internal, integer)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_nps_trans'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.nps_combine(internal, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_nps_combine'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.nps_serialize(internal)
-RETURNS bytea
-AS 'MODULE_PATHNAME', 'hs_nps_serialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE OR REPLACE FUNCTION health_score.nps_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_nps_deserialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE OR REPLACE FUNCTION health_score.nps_final(internal)
-RETURNS float8
-AS 'MODULE_PATHNAME', 'hs_nps_final'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.auc_transition(internal, float8, boolean)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_auc_trans'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.auc_combine(internal, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_auc_combine'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score.auc_serialize(internal)
-RETURNS bytea
-AS 'MODULE_PATHNAME', 'hs_auc_serialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE OR REPLACE FUNCTION health_score.auc_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_auc_deserialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE OR REPLACE FUNCTION health_score.auc_final(internal)
-RETURNS float8
-AS 'MODULE_PATHNAME', 'hs_auc_final'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score._activity_measures_transition(internal, timestamptz, text, float8, timestamptz,
-														   timestamptz, timestamptz, interval[], text[])
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_activity_measures_transition'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score._activity_measures_combine(internal, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_activity_measures_combine'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION health_score._activity_measures_serialize(internal)
-RETURNS bytea
-AS 'MODULE_PATHNAME', 'hs_activity_measures_serialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE OR REPLACE FUNCTION health_score._activity_measures_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_activity_measures_deserialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE OR REPLACE FUNCTION health_score._activity_measures_final(internal)
-RETURNS health_score._activity_measures
-AS 'MODULE_PATHNAME', 'hs_activity_measures_final'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
+-- Functions, new and changed, as in the install script ---------------------------------------------------------
 CREATE OR REPLACE FUNCTION health_score._source_columns(kind text)
 RETURNS TABLE (canonical text, class text, required boolean, ord integer)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -386,79 +152,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT c.canonical, c.class, c.required, c.ord FROM health_score._source_catalog() c WHERE c.kind = $1 ORDER BY c.ord
 $$;
-
-CREATE OR REPLACE FUNCTION health_score._type_family(typ regtype)
-RETURNS text
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	t oid := typ;
-	base oid;
-	cat "char";
-BEGIN
-	LOOP
-		SELECT p.typbasetype, p.typcategory INTO base, cat FROM pg_catalog.pg_type p WHERE p.oid = t;
-		EXIT WHEN base IS NULL OR base = 0;
-		t := base;
-	END LOOP;
-	RETURN CASE
-		WHEN t IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN 'integer'
-		WHEN cat = 'N' THEN 'numeric'
-		WHEN cat = 'S' THEN 'text'
-		WHEN t = 'uuid'::regtype THEN 'uuid'
-		WHEN t IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN 'time'
-		WHEN t = 'bool'::regtype THEN 'boolean'
-		WHEN cat = 'E' THEN 'enum'
-		ELSE 'other'
-	END;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION health_score._key_type(typ regtype)
-RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT CASE health_score._type_family($1)
-		WHEN 'integer' THEN 'bigint' WHEN 'text' THEN 'text' WHEN 'uuid' THEN 'uuid' END
-$$;
-
-CREATE OR REPLACE FUNCTION health_score._class_accepts(class text)
-RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT CASE $1
-		WHEN 'key' THEN 'bigint, integer, text, varchar or uuid'
-		WHEN 'user' THEN 'bigint, integer, text, varchar or uuid'
-		WHEN 'time' THEN 'timestamptz, timestamp or date'
-		WHEN 'count' THEN 'a numeric type'
-		WHEN 'number' THEN 'a numeric type'
-		WHEN 'flag' THEN 'boolean'
-		ELSE 'any type' END
-$$;
-
-CREATE OR REPLACE FUNCTION health_score._class_accepts_family(class text, family text)
-RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT CASE $1
-		WHEN 'key' THEN $2 IN ('integer', 'text', 'uuid')
-		WHEN 'user' THEN $2 IN ('integer', 'text', 'uuid')
-		WHEN 'time' THEN $2 = 'time'
-		WHEN 'count' THEN $2 IN ('integer', 'numeric')
-		WHEN 'number' THEN $2 IN ('integer', 'numeric')
-		WHEN 'flag' THEN $2 = 'boolean'
-		ELSE true END
-$$;
-
-CREATE OR REPLACE FUNCTION health_score._q(name text)
-RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT '"' || pg_catalog.replace($1, '"', '""') || '"' $$;
 
 CREATE OR REPLACE FUNCTION health_score._check_new_name(label text, name text, taken boolean, name_hint text, taken_hint text)
 RETURNS void
@@ -652,9 +345,6 @@ BEGIN
 	RETURN result;
 END
 $$;
-COMMENT ON FUNCTION health_score.add_source(text, regclass, jsonb) IS
-	'register a table or view as a source of the given kind; columns maps canonical names to its columns';
-REVOKE EXECUTE ON FUNCTION health_score.add_source(text, regclass, jsonb) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION health_score.drop_source(kind text, relation regclass)
 RETURNS boolean
@@ -679,9 +369,6 @@ BEGIN
 	RETURN removed;
 END
 $$;
-COMMENT ON FUNCTION health_score.drop_source(text, regclass) IS
-	'unregister a source; true if it was registered';
-REVOKE EXECUTE ON FUNCTION health_score.drop_source(text, regclass) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION health_score._touchpoint_kind(kind text)
 RETURNS text
@@ -1381,28 +1068,6 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION health_score._observation_normalise()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	keytype text;
-BEGIN
-	SELECT health_score._key_type(s.key_type::regtype) INTO keytype
-	  FROM health_score.sources s WHERE s.kind = 'accounts';
-	IF keytype = 'bigint' THEN
-		NEW.account_id := NEW.account_id::bigint::text;
-	ELSIF keytype = 'uuid' THEN
-		NEW.account_id := NEW.account_id::uuid::text;
-	END IF;
-	RETURN NEW;
-EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
-	RAISE EXCEPTION 'observation account_id % is not a % account key', pg_catalog.quote_literal(NEW.account_id), keytype
-		USING ERRCODE = 'invalid_text_representation';
-END
-$$;
-
 CREATE OR REPLACE FUNCTION health_score._timing(timings jsonb, stage text, since timestamptz)
 RETURNS jsonb
 LANGUAGE sql VOLATILE
@@ -1410,73 +1075,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT $1 || pg_catalog.jsonb_build_object($2,
 		pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - $3)::numeric * 1000, 1))
-$$;
-
-CREATE OR REPLACE FUNCTION health_score._source_sql(kind text, keytype text, usertype text, where_fmt text,
-										 only_relation regclass DEFAULT NULL)
-RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	src record;
-	col record;
-	cols text[];
-	timecol text;
-	parts text[] := '{}';
-	expr text;
-	typ text;
-BEGIN
-	FOR src IN
-		SELECT s.relation, s.columns FROM health_score.sources s
-		 WHERE s.kind = _source_sql.kind AND (only_relation IS NULL OR s.relation = only_relation)
-		 ORDER BY s.relation::oid
-	LOOP
-		cols := '{}';
-		timecol := NULL;
-		FOR col IN SELECT * FROM health_score._source_columns(kind) LOOP
-			typ := CASE col.class
-				WHEN 'key' THEN keytype WHEN 'user' THEN coalesce(usertype, 'text')
-				WHEN 'time' THEN CASE WHEN col.canonical = 'renewal_date' THEN 'date' ELSE 'timestamptz' END
-				WHEN 'count' THEN 'integer' WHEN 'flag' THEN 'boolean'
-				WHEN 'number' THEN CASE WHEN col.canonical = 'arr' THEN 'numeric' ELSE 'float8' END
-				ELSE 'text' END;
-			IF src.columns ? col.canonical THEN
-				expr := pg_catalog.format('%I::%s', src.columns ->> col.canonical, typ);
-				IF col.class = 'time' AND timecol IS NULL AND col.required THEN
-					timecol := pg_catalog.quote_ident(src.columns ->> col.canonical);
-				END IF;
-			ELSE
-				expr := pg_catalog.format('NULL::%s', typ);
-			END IF;
-			cols := cols || (expr || ' AS ' || pg_catalog.quote_ident(col.canonical));
-		END LOOP;
-		parts := parts || pg_catalog.format('SELECT %s FROM %s%s', pg_catalog.array_to_string(cols, ', '), src.relation,
-			CASE WHEN where_fmt IS NULL THEN '' ELSE ' WHERE ' || pg_catalog.format(where_fmt, timecol) END);
-	END LOOP;
-	IF pg_catalog.cardinality(parts) = 0 THEN
-		RETURN NULL;
-	END IF;
-	RETURN pg_catalog.array_to_string(parts, ' UNION ALL ');
-END
-$$;
-
-CREATE OR REPLACE FUNCTION health_score._reraise(message text, state text, detail text, hint text)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	IF coalesce(detail, '') <> '' AND coalesce(hint, '') <> '' THEN
-		RAISE EXCEPTION USING MESSAGE = message, ERRCODE = state, DETAIL = detail, HINT = hint;
-	ELSIF coalesce(detail, '') <> '' THEN
-		RAISE EXCEPTION USING MESSAGE = message, ERRCODE = state, DETAIL = detail;
-	ELSIF coalesce(hint, '') <> '' THEN
-		RAISE EXCEPTION USING MESSAGE = message, ERRCODE = state, HINT = hint;
-	ELSE
-		RAISE EXCEPTION USING MESSAGE = message, ERRCODE = state;
-	END IF;
-END
 $$;
 
 CREATE OR REPLACE FUNCTION health_score._run_stage(stage text, kind text, sql_fmt text, keytype text, usertype text,
@@ -2798,47 +2396,6 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION health_score._job_name()
-RETURNS text
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT 'health_score_refresh'::text $$;
-
-CREATE OR REPLACE FUNCTION health_score._require_pg_cron(schedule text, cron_database text, unschedule boolean DEFAULT false)
-RETURNS void
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	db text := pg_catalog.current_database();
-BEGIN
-	IF EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_cron') THEN
-		RETURN;
-	END IF;
-	IF cron_database IS NULL THEN
-		RAISE EXCEPTION 'pg_cron is not installed'
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-			      DETAIL = 'The pg_cron library is not loaded by this server.',
-			      HINT = pg_catalog.format('Add pg_cron to shared_preload_libraries and set cron.database_name = %L in postgresql.conf, restart the server, then run CREATE EXTENSION pg_cron in database %I.',
-			                               db, db);
-	ELSIF cron_database = db THEN
-		RAISE EXCEPTION 'pg_cron is not installed in database %', pg_catalog.quote_ident(db)
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-			      HINT = 'Run CREATE EXTENSION pg_cron in this database.';
-	ELSE
-		RAISE EXCEPTION 'pg_cron runs jobs from database %, not from this database %',
-			pg_catalog.quote_ident(cron_database), pg_catalog.quote_ident(db)
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-			      HINT = CASE WHEN unschedule
-			             THEN pg_catalog.format('Connect to database %I and run: SELECT cron.unschedule(%L);',
-			                                    cron_database, health_score._job_name() || '_' || db)
-			             ELSE pg_catalog.format('Connect to database %I and run: SELECT cron.schedule_in_database(%L, %L, %L, %L); or set cron.database_name = %L and restart to schedule from here.',
-			                               cron_database, health_score._job_name() || '_' || db,
-			                               coalesce(schedule, '*/30 * * * *'), 'CALL health_score.run_refresh()', db, db) END;
-	END IF;
-END
-$$;
-
 CREATE OR REPLACE FUNCTION health_score._cron_database_name()
 RETURNS text
 LANGUAGE plpgsql STABLE
@@ -2941,9 +2498,6 @@ BEGIN
 	RETURN removed;
 END
 $$;
-COMMENT ON FUNCTION health_score.unschedule_refresh() IS
-	'remove the pg_cron job created by schedule_refresh(); false if there was none';
-REVOKE EXECUTE ON FUNCTION health_score.unschedule_refresh() FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION health_score.percentages(counts bigint[], decimals integer DEFAULT 1) RETURNS numeric[]
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
@@ -2976,30 +2530,6 @@ BEGIN
 		                          FROM pg_catalog.unnest(counts) AS c) s) x) y);
 END
 $$;
-COMMENT ON FUNCTION health_score.percentages(bigint[], integer) IS
-	'percentages of the counts rounded by the largest-remainder method so they add up to exactly 100';
-
-CREATE OR REPLACE FUNCTION health_score.rule_text(description text, vals jsonb) RETURNS text
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	kv record;
-	result text := description;
-BEGIN
-	IF result IS NULL OR pg_catalog.strpos(result, '`') = 0 THEN
-		RETURN result;
-	END IF;
-	IF pg_catalog.jsonb_typeof(vals) = 'object' THEN
-		FOR kv IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(vals) e
-		           WHERE pg_catalog.jsonb_typeof(e.value) IN ('number', 'string', 'boolean') LOOP
-			result := pg_catalog.replace(result, '`' || kv.key || '`', kv.value #>> '{}');
-		END LOOP;
-	END IF;
-	RETURN pg_catalog.regexp_replace(result, '`([^`]*)`', '\1', 'g');
-END
-$$;
-COMMENT ON FUNCTION health_score.rule_text(text, jsonb) IS
-	'a rule description with its `parameter` placeholders replaced by the values in vals';
 
 CREATE OR REPLACE FUNCTION health_score.rebuild_views() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -3479,9 +3009,6 @@ $q$, k, visible);
 	END LOOP;
 END
 $fn$;
-COMMENT ON FUNCTION health_score.rebuild_views() IS
-	'drops the executive views and recreates them with account_id of the accounts source''s type (drops only, when no accounts source is registered)';
-REVOKE EXECUTE ON FUNCTION health_score.rebuild_views() FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION health_score._before_drop()
 RETURNS void
