@@ -153,6 +153,12 @@ AS $$
 	SELECT c.canonical, c.class, c.required, c.ord FROM health_score._source_catalog() c WHERE c.kind = $1 ORDER BY c.ord
 $$;
 
+CREATE OR REPLACE FUNCTION health_score._accounts_key_type()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT health_score._key_type(s.key_type::regtype) FROM health_score.sources s WHERE s.kind = 'accounts' $$;
+
 CREATE OR REPLACE FUNCTION health_score._check_new_name(label text, name text, taken boolean, name_hint text, taken_hint text)
 RETURNS void
 LANGUAGE plpgsql
@@ -373,7 +379,6 @@ $$;
 CREATE OR REPLACE FUNCTION health_score._touchpoint_kind(kind text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$ SELECT pg_catalog.btrim(pg_catalog.regexp_replace(pg_catalog.lower($1), '[^a-z0-9]+', '_', 'g'), '_') $$;
 
 CREATE OR REPLACE FUNCTION health_score._measure_validate()
@@ -448,12 +453,6 @@ AS $$
 	SELECT pg_catalog.string_agg(pg_catalog.format('NULL::%s AS %I', m.type, m.name), ', ' ORDER BY m.name)
 	  FROM health_score.measure m
 $$;
-
-CREATE OR REPLACE FUNCTION health_score._accounts_key_type()
-RETURNS text
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT health_score._key_type(s.key_type::regtype) FROM health_score.sources s WHERE s.kind = 'accounts' $$;
 
 CREATE OR REPLACE FUNCTION health_score._check_measure_query(name text, query text)
 RETURNS void
@@ -590,8 +589,9 @@ BEGIN
 			EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT s.%1$I::text) FROM %2$s s WHERE s.%1$I IS NOT NULL',
 			                          src.columns ->> 'metric', src.relation) INTO found_names;
 		ELSE
-			EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT ''days_since_'' || health_score._touchpoint_kind(s.%1$I::text)) '
-			                          'FROM %2$s s WHERE health_score._touchpoint_kind(s.%1$I::text) <> ''''',
+			-- (the kinds normalised once each, not once per row)
+			EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT ''days_since_'' || health_score._touchpoint_kind(k.kind)) '
+			                          'FROM (SELECT DISTINCT s.%1$I::text AS kind FROM %2$s s) k WHERE health_score._touchpoint_kind(k.kind) <> ''''',
 			                          src.columns ->> 'kind', src.relation) INTO found_names;
 		END IF;
 		SELECT pg_catalog.string_agg(pg_catalog.quote_literal(n), ', ' ORDER BY n) INTO taken
@@ -990,16 +990,17 @@ AS $$
 DECLARE
 	k text;
 	v jsonb;
+	used constant text[] := health_score._condition_params(NEW.condition);
 BEGIN
 	IF NEW.params IS NULL OR pg_catalog.jsonb_typeof(NEW.params) <> 'object' THEN
 		RAISE EXCEPTION 'params of rule % must be a JSON object', NEW.code
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	FOR k, v IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(NEW.params) e LOOP
-		IF NOT k = ANY (health_score._condition_params(NEW.condition)) THEN
+		IF NOT k = ANY (used) THEN
 			RAISE EXCEPTION 'rule % has no parameter %', NEW.code, health_score._q(k)
 				USING ERRCODE = 'invalid_parameter_value',
-				      HINT = coalesce('Its parameters are: ' || NULLIF(pg_catalog.array_to_string(health_score._condition_params(NEW.condition), ', '), '')
+				      HINT = coalesce('Its parameters are: ' || NULLIF(pg_catalog.array_to_string(used, ', '), '')
 				                      || '.', 'Its condition uses none.')
 				             || ' Write parameters in the condition as {name}.';
 		END IF;
@@ -1065,6 +1066,26 @@ BEGIN
 		END IF;
 	END IF;
 	RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._observation_normalise()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	keytype text := health_score._accounts_key_type();
+BEGIN
+	IF keytype = 'bigint' THEN
+		NEW.account_id := NEW.account_id::bigint::text;
+	ELSIF keytype = 'uuid' THEN
+		NEW.account_id := NEW.account_id::uuid::text;
+	END IF;
+	RETURN NEW;
+EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
+	RAISE EXCEPTION 'observation account_id % is not a % account key', pg_catalog.quote_literal(NEW.account_id), keytype
+		USING ERRCODE = 'invalid_text_representation';
 END
 $$;
 

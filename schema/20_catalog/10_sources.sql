@@ -149,6 +149,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT '"' || pg_catalog.replace($1, '"', '""') || '"' $$;
 
+-- The key type of the accounts source (bigint, text or uuid), or NULL before one is registered.
+CREATE FUNCTION health_score._accounts_key_type()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT health_score._key_type(s.key_type::regtype) FROM health_score.sources s WHERE s.kind = 'accounts' $$;
+
 -- A new catalog name (a measure's, a component's, a rule's code): a lower-case word, which conditions and
 -- weights can write bare, and not taken.
 CREATE FUNCTION health_score._check_new_name(label text, name text, taken boolean, name_hint text, taken_hint text)

@@ -103,10 +103,11 @@ INSERT INTO health_score.measure (name, kind, source, type, unit, params, descri
  'The score `days` days before as_of, from health_history (up to `tolerance_days` older; for rules only)', true);
 
 -- A touchpoint kind as the word its measure is named after: lower case, runs of other characters as _.
+-- The touchpoints stage calls it on every row: without a SET clause the planner inlines it, and its body
+-- names everything with its schema, so no search_path can capture it.
 CREATE FUNCTION health_score._touchpoint_kind(kind text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$ SELECT pg_catalog.btrim(pg_catalog.regexp_replace(pg_catalog.lower($1), '[^a-z0-9]+', '_', 'g'), '_') $$;
 
 -- Validation: a built-in measure's windows stay the ones it has, as numbers of days from 0 to 36500
@@ -189,13 +190,6 @@ AS $$
 	SELECT pg_catalog.string_agg(pg_catalog.format('NULL::%s AS %I', m.type, m.name), ', ' ORDER BY m.name)
 	  FROM health_score.measure m
 $$;
-
--- The key type of the accounts source (bigint, text or uuid), or NULL before one is registered.
-CREATE FUNCTION health_score._accounts_key_type()
-RETURNS text
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT health_score._key_type(s.key_type::regtype) FROM health_score.sources s WHERE s.kind = 'accounts' $$;
 
 -- Checks a measure's query without running it: it is prepared with $1 a timestamptz, then planned and read
 -- with LIMIT 0; it must return account_id, of the accounts source's key type, and value, of a numeric type.
@@ -334,8 +328,9 @@ BEGIN
 			EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT s.%1$I::text) FROM %2$s s WHERE s.%1$I IS NOT NULL',
 			                          src.columns ->> 'metric', src.relation) INTO found_names;
 		ELSE
-			EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT ''days_since_'' || health_score._touchpoint_kind(s.%1$I::text)) '
-			                          'FROM %2$s s WHERE health_score._touchpoint_kind(s.%1$I::text) <> ''''',
+			-- (the kinds normalised once each, not once per row)
+			EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT ''days_since_'' || health_score._touchpoint_kind(k.kind)) '
+			                          'FROM (SELECT DISTINCT s.%1$I::text AS kind FROM %2$s s) k WHERE health_score._touchpoint_kind(k.kind) <> ''''',
 			                          src.columns ->> 'kind', src.relation) INTO found_names;
 		END IF;
 		SELECT pg_catalog.string_agg(pg_catalog.quote_literal(n), ', ' ORDER BY n) INTO taken

@@ -192,16 +192,17 @@ AS $$
 DECLARE
 	k text;
 	v jsonb;
+	used constant text[] := health_score._condition_params(NEW.condition);
 BEGIN
 	IF NEW.params IS NULL OR pg_catalog.jsonb_typeof(NEW.params) <> 'object' THEN
 		RAISE EXCEPTION 'params of rule % must be a JSON object', NEW.code
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	FOR k, v IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(NEW.params) e LOOP
-		IF NOT k = ANY (health_score._condition_params(NEW.condition)) THEN
+		IF NOT k = ANY (used) THEN
 			RAISE EXCEPTION 'rule % has no parameter %', NEW.code, health_score._q(k)
 				USING ERRCODE = 'invalid_parameter_value',
-				      HINT = coalesce('Its parameters are: ' || NULLIF(pg_catalog.array_to_string(health_score._condition_params(NEW.condition), ', '), '')
+				      HINT = coalesce('Its parameters are: ' || NULLIF(pg_catalog.array_to_string(used, ', '), '')
 				                      || '.', 'Its condition uses none.')
 				             || ' Write parameters in the condition as {name}.';
 		END IF;

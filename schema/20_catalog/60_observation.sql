@@ -22,10 +22,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	keytype text;
+	keytype text := health_score._accounts_key_type();
 BEGIN
-	SELECT health_score._key_type(s.key_type::regtype) INTO keytype
-	  FROM health_score.sources s WHERE s.kind = 'accounts';
 	IF keytype = 'bigint' THEN
 		NEW.account_id := NEW.account_id::bigint::text;
 	ELSIF keytype = 'uuid' THEN
