@@ -5,7 +5,7 @@
 BEGIN;
 CREATE EXTENSION health_score;
 SET LOCAL client_min_messages = warning;
-SELECT plan(3 * 17 + 29);
+SELECT plan(3 * 17 + 38);
 
 -- The scenario for one key type: accounts A, B, C (B in the enterprise segment); as of 2026-06-30 A has two
 -- overdue invoices, B none (one paid, one not due), C one issued only on 2026-07-05 (overdue by 2026-07-31).
@@ -184,6 +184,37 @@ SELECT health_score.add_measure('twice', 'SELECT account_id, 1 AS value FROM pub
 SELECT throws_ok($$SELECT health_score.refresh('2026-06-30')$$, '21000', 'refresh failed computing measure twice: it returned account a more than once',
 	'so is one that returns an account twice');
 SELECT health_score.drop_measure('twice');
+-- A built-in measure's windows are edited in place, within their bounds; what it is cannot change.
+SELECT throws_ok($$UPDATE health_score.measure SET params = '{"days": 30, "weeks": 2}' WHERE name = 'new_users'$$, '22023',
+	'measure new_users has no parameter "weeks"', 'a built-in measure takes only its own parameters');
+SELECT throws_ok($$UPDATE health_score.measure SET params = '{"days": -1}' WHERE name = 'new_users'$$, '22023',
+	'parameter days of measure new_users must be a number from 0 to 36500, not -1', 'a window is 0 to 36500 days');
+SELECT throws_ok($$UPDATE health_score.measure SET params = '{}' WHERE name = 'new_users'$$, '22023',
+	'params of measure new_users must keep every parameter it has', 'and none is dropped');
+SELECT throws_ok($$UPDATE health_score.measure SET name = 'seat_count' WHERE name = 'seats'$$, '22023',
+	'the name, kind, source and type of measure seats cannot change', 'a measure keeps its name and kind');
+-- Open high-priority cases (priority in any case); a metric's NaN reads as NULL; a metric named like another
+-- measure is left out (a warning), the measure keeps its kind.
+CREATE TABLE cases (account_id text, opened_at timestamptz, closed_at timestamptz, priority text);
+INSERT INTO cases VALUES ('a', '2026-06-01', NULL, 'High'), ('a', '2026-06-02', NULL, 'low'),
+                         ('a', '2026-06-03', '2026-06-04', 'urgent'), ('b', '2026-06-05', NULL, NULL);
+CREATE TABLE kpi_values (account_id text, metric text, value float8, measured_at timestamptz);
+INSERT INTO kpi_values VALUES ('a', 'uptime', 'NaN', '2026-06-01'), ('b', 'uptime', 99.5, '2026-06-01'), ('a', 'cases_30d', 4, '2026-06-01');
+SELECT health_score.add_source('support_cases', 'cases');
+SELECT health_score.add_source('metrics', 'kpi_values');
+SELECT health_score.refresh('2026-06-30');
+SELECT results_eq($$SELECT account_id, open_cases, open_high_priority_cases, uptime FROM pg_temp.hs_m ORDER BY 1$$,
+	$$VALUES ('a', 2::bigint, 1::bigint, NULL::float8), ('b', 1, 0, 99.5)$$,
+	'open high-priority cases count High, not low or a closed urgent one; NaN is no value');
+SELECT is((SELECT kind FROM health_score.measure WHERE name = 'cases_30d'), 'builtin',
+	'a metric named like a built-in measure does not replace it');
+-- rule_params may name a rule not there yet (as pg_restore loads profiles before rules): a warning.
+SELECT lives_ok($$UPDATE health_score.profile SET rule_params = '{"later_rule": {"min": 1}}' WHERE name = 'default'$$,
+	'rule_params naming a rule that does not exist yet are kept');
+SELECT throws_ok($$SELECT health_score.drop_component('support')$$, '42809',
+	'component support is built in', 'a built-in component cannot be dropped (weigh it 0 instead)');
+SELECT throws_ok($$SELECT health_score.drop_measure('nothing_like_it')$$, '42704',
+	'measure ''nothing_like_it'' does not exist', 'dropping an unknown measure says so');
 SELECT throws_ok($$SELECT health_score.drop_measure('events_30d')$$, '42809',
 	'measure events_30d is not one added with add_measure (it is of kind builtin)', 'a built-in measure cannot be dropped');
 
