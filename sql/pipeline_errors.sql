@@ -32,14 +32,14 @@ SELECT health_score.drop_source('widgets', 'accts');
 -- Relations and columns the caller cannot read.
 CREATE ROLE regress_hs_outsider;
 GRANT USAGE ON SCHEMA health_score TO regress_hs_outsider;
-GRANT EXECUTE ON FUNCTION health_score.add_source(text, regclass, jsonb) TO regress_hs_outsider;
+GRANT EXECUTE ON FUNCTION health_score.add_source(text, regclass, jsonb, interval) TO regress_hs_outsider;
 GRANT SELECT (account_id, ts) ON evts TO regress_hs_outsider;
 SET ROLE regress_hs_outsider;
 SELECT health_score.add_source('activity', 'accts');
 SELECT health_score.add_source('activity', 'evts', '{"occurred_at": "ts"}');
 RESET ROLE;
 REVOKE ALL ON evts FROM regress_hs_outsider;
-REVOKE ALL ON FUNCTION health_score.add_source(text, regclass, jsonb) FROM regress_hs_outsider;
+REVOKE ALL ON FUNCTION health_score.add_source(text, regclass, jsonb, interval) FROM regress_hs_outsider;
 REVOKE ALL ON SCHEMA health_score FROM regress_hs_outsider;
 DROP ROLE regress_hs_outsider;
 -- Rule parameters and profile weights are validated.

@@ -16,7 +16,7 @@ INSERT INTO sec_accts SELECT g, CASE WHEN g % 3 = 0 THEN 'alice' ELSE 'bob' END,
 CREATE TABLE sec_evts (account_id bigint, user_id text, occurred_at timestamptz, feature text);
 INSERT INTO sec_evts SELECT a, 'u' || (a % 4), '2026-03-01'::timestamptz - d * interval '1 day', 'report'
   FROM generate_series(1, 30) a, generate_series(0, 40, 2) d WHERE a % 5 <> 0;
-SELECT health_score.add_source('accounts', 'sec_accts') IS NOT NULL AS registered;
+SELECT (health_score.add_source('accounts', 'sec_accts')).relation IS NOT NULL AS registered;
 SELECT health_score.add_source('activity', 'sec_evts') IS NOT NULL AS registered;
 
 -- 1. Privilege gained through a source. The app role owns a view whose function makes it a superuser when

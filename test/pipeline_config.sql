@@ -9,8 +9,9 @@ SELECT plan(14);
 SELECT set_eq($$SELECT code FROM health_score.rule WHERE seeded AND enabled$$,
               ARRAY['inactive', 'infrequent_logins', 'licence_gap', 'over_licensed', 'key_features_unused',
                     'active_users_decline', 'support_spike', 'long_open_case', 'silent_account', 'unreturned_contact',
-                    'detractor', 'observation', 'renewal_risk', 'score_drop', 'new_users', 'feature_adopted'],
-              'the sixteen rules are seeded and enabled');
+                    'detractor', 'observation', 'renewal_risk', 'score_drop', 'new_users', 'feature_adopted',
+                    'override_expiring'],
+              'the seventeen rules are seeded and enabled');
 SELECT is_empty($$SELECT FROM health_score.rule
                    WHERE action IS NULL OR description IS NULL OR measures = '{}'
                       OR ARRAY(SELECT k FROM jsonb_object_keys(params) k ORDER BY k)
@@ -18,7 +19,8 @@ SELECT is_empty($$SELECT FROM health_score.rule
                 'each with a condition over measures, its thresholds in params, a description and an action');
 SELECT results_eq($$SELECT code, severity FROM health_score.rule WHERE severity <> 'amber' ORDER BY code$$,
                   $$VALUES ('detractor', 'red'), ('feature_adopted', 'info'), ('inactive', 'red'), ('new_users', 'info'),
-                           ('over_licensed', 'opportunity'), ('renewal_approaching', 'info'), ('renewal_risk', 'red')$$,
+                           ('over_licensed', 'opportunity'), ('override_expiring', 'info'), ('renewal_approaching', 'info'),
+                           ('renewal_risk', 'red')$$,
                   'severities: red, amber, info and opportunity');
 SELECT results_eq($$SELECT name, half_life, target_utilisation, poor_below, good_from, seeded FROM health_score.profile$$,
                   $$VALUES ('default', interval '14 days', 0.8::float8, 40::float8, 70::float8, true)$$,
@@ -26,10 +28,12 @@ SELECT results_eq($$SELECT name, half_life, target_utilisation, poor_below, good
 
 SELECT set_eq($$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'health_score'$$,
               ARRAY['health_score.sources', 'health_score.profile', 'health_score.rule', 'health_score.observation',
-                    'health_score.measure', 'health_score.component',
+                    'health_score.measure', 'health_score.component', 'health_score.profile_version',
+                    'health_score.override', 'health_score.override_audit',
                     'health_score.account_health', 'health_score.health_history', 'health_score.flag',
                     'health_score.refresh_log', 'health_score.observation_id_seq', 'health_score.flag_id_seq',
-                    'health_score.refresh_log_id_seq'],
+                    'health_score.refresh_log_id_seq', 'health_score.profile_version_version_seq',
+                    'health_score.override_audit_id_seq'],
               'pg_dump keeps the configuration, the results and the identity sequences');
 
 -- A restore: CREATE EXTENSION seeds, then the dump's rows arrive.
@@ -47,7 +51,7 @@ SELECT lives_ok($$INSERT INTO health_score.profile SELECT * FROM dumped_profile$
 SELECT results_eq($$SELECT params, enabled FROM health_score.rule WHERE code = 'inactive'$$,
                   $$VALUES ('{"days": 45}'::jsonb, false)$$, 'an edited seeded rule keeps its edits');
 SELECT is((SELECT key_features FROM health_score.profile WHERE name = 'default'), '{report}', 'and so does the default profile');
-SELECT is((SELECT count(*)::integer FROM health_score.rule), 19, 'the custom rule is back, nothing is duplicated');
+SELECT is((SELECT count(*)::integer FROM health_score.rule), 20, 'the custom rule is back, nothing is duplicated');
 SELECT throws_ok($$INSERT INTO health_score.rule (code, description, severity, condition) VALUES ('inactive', 'again', 'red', 'true')$$,
                  '23505', NULL, 'an ordinary insert of an existing code still fails');
 

@@ -32,7 +32,7 @@ SELECT ok(NOT has_function_privilege('public', 'health_score.schedule_refresh(te
 SELECT ok(NOT has_function_privilege('public', 'health_score.refresh(timestamptz, boolean, boolean)', 'EXECUTE')
           AND NOT has_function_privilege('public', 'health_score.run_refresh(timestamptz, boolean)', 'EXECUTE'),
           'PUBLIC may not refresh');
-SELECT ok(NOT has_function_privilege('public', 'health_score.add_source(text, regclass, jsonb)', 'EXECUTE')
+SELECT ok(NOT has_function_privilege('public', 'health_score.add_source(text, regclass, jsonb, interval)', 'EXECUTE')
           AND NOT has_function_privilege('public', 'health_score.drop_source(text, regclass)', 'EXECUTE'),
           'PUBLIC may not register sources');
 

@@ -59,7 +59,7 @@ SELECT is(health_score.drop_source('activity', 'public.s_logins'), false, 'and s
 -- Column privileges suffice: a role that may read only the mapped columns can register the relation.
 CREATE ROLE regress_hs_analyst;
 GRANT USAGE ON SCHEMA health_score TO regress_hs_analyst;
-GRANT EXECUTE ON FUNCTION health_score.add_source(text, regclass, jsonb) TO regress_hs_analyst;
+GRANT EXECUTE ON FUNCTION health_score.add_source(text, regclass, jsonb, interval) TO regress_hs_analyst;
 GRANT SELECT, INSERT, UPDATE ON health_score.sources TO regress_hs_analyst;
 -- (sources change between refreshes: registering takes the refresh lock)
 GRANT UPDATE ON health_score.refresh_lock TO regress_hs_analyst;

@@ -265,7 +265,7 @@ SELECT is(
 	(SELECT count(*) FROM pg_catalog.pg_class c
 	  WHERE c.relnamespace = 'health_score'::regnamespace AND c.relkind = 'v'
 	    AND 'security_invoker=true' = ANY (c.reloptions)),
-	8::bigint, 'all eight views run with the caller''s rights (security_invoker)');
+	10::bigint, 'all ten views run with the caller''s rights (security_invoker)');
 
 SELECT * FROM finish();
 ROLLBACK;

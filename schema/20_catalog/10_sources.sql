@@ -57,6 +57,20 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT pg_catalog.array_agg(DISTINCT c.kind ORDER BY c.kind) FROM health_score._source_catalog() c $$;
 
+-- How old the newest row of a source of each kind may be before the feed counts as stalled: days without a
+-- single product event is an incident; a small company can go a quarter without a support case, and half a
+-- year without a survey answer (a metric is expected at least monthly). The accounts source has no stream
+-- of rows in time: it is never stale.
+CREATE FUNCTION health_score._default_max_lag(kind text)
+RETURNS interval
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE $1 WHEN 'activity' THEN interval '3 days' WHEN 'metrics' THEN interval '35 days'
+	               WHEN 'touchpoints' THEN interval '60 days' WHEN 'support_cases' THEN interval '90 days'
+	               WHEN 'surveys' THEN interval '180 days' END
+$$;
+
 -- Registered sources. columns holds the resolved mapping: for every canonical column the relation provides
 -- (mapped explicitly or found under its canonical name), canonical name -> the relation's column name.
 -- Optional canonical columns the relation lacks are absent. key_type is format_type() of account_id.
@@ -66,6 +80,8 @@ CREATE TABLE health_score.sources (
 	columns jsonb NOT NULL,
 	key_type text NOT NULL,
 	added_at timestamptz NOT NULL DEFAULT now(),
+	-- how old its newest row may be at as_of before the source counts as stale (source_freshness); NULL: never
+	max_lag interval CHECK (max_lag > interval '0'),
 	PRIMARY KEY (kind, relation)
 );
 -- Exactly one accounts source.
@@ -176,7 +192,8 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION health_score.add_source(kind text, relation regclass, columns jsonb DEFAULT '{}')
+CREATE FUNCTION health_score.add_source(kind text, relation regclass, columns jsonb DEFAULT '{}',
+										 max_lag interval DEFAULT NULL)
 RETURNS health_score.sources
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -204,6 +221,13 @@ BEGIN
 	END IF;
 	IF relation IS NULL THEN
 		RAISE EXCEPTION 'relation must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF max_lag <= interval '0' OR (max_lag IS NOT NULL AND kind = 'accounts') THEN
+		RAISE EXCEPTION 'max_lag must be a positive interval for a source of kind %, not %', kind,
+			CASE WHEN kind = 'accounts' THEN 'any (the accounts source is never stale)' ELSE max_lag::text END
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = pg_catalog.format('Leave it out for the default of %s, or give the age after which the newest row means the feed stalled, such as ''2 days''.',
+			                               coalesce(health_score._default_max_lag(kind)::text, 'none'));
 	END IF;
 	columns := coalesce(columns, '{}');
 	IF pg_catalog.jsonb_typeof(columns) <> 'object' THEN
@@ -334,10 +358,12 @@ BEGIN
 	-- Sources change between refreshes, never during one: this waits for a running refresh(), and a
 	-- refresh started meanwhile waits for this transaction.
 	PERFORM health_score._refresh_lock(true);
-	INSERT INTO health_score.sources AS s (kind, relation, columns, key_type)
-	VALUES (kind, relation, resolved, keytype)
+	-- (registered again without max_lag, a source keeps the one it had)
+	INSERT INTO health_score.sources AS s (kind, relation, columns, key_type, max_lag)
+	VALUES (kind, relation, resolved, keytype, coalesce(max_lag, health_score._default_max_lag(kind)))
 	ON CONFLICT ON CONSTRAINT sources_pkey DO UPDATE
-	   SET columns = EXCLUDED.columns, key_type = EXCLUDED.key_type, added_at = now()
+	   SET columns = EXCLUDED.columns, key_type = EXCLUDED.key_type, added_at = now(),
+	       max_lag = coalesce(add_source.max_lag, s.max_lag)
 	RETURNING s.* INTO result;
 
 	IF kind = 'accounts' THEN
@@ -350,8 +376,8 @@ BEGIN
 	RETURN result;
 END
 $$;
-COMMENT ON FUNCTION health_score.add_source(text, regclass, jsonb) IS
-	'register a table or view as a source of the given kind; columns maps canonical names to its columns';
+COMMENT ON FUNCTION health_score.add_source(text, regclass, jsonb, interval) IS
+	'register a table or view as a source of the given kind; columns maps canonical names to its columns; max_lag: how old its newest row may get before it is stale';
 
 CREATE FUNCTION health_score.drop_source(kind text, relation regclass)
 RETURNS boolean
@@ -379,5 +405,5 @@ $$;
 COMMENT ON FUNCTION health_score.drop_source(text, regclass) IS
 	'unregister a source; true if it was registered';
 
-REVOKE EXECUTE ON FUNCTION health_score.add_source(text, regclass, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION health_score.add_source(text, regclass, jsonb, interval) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION health_score.drop_source(text, regclass) FROM PUBLIC;

@@ -16,7 +16,7 @@ CREATE TABLE health_score.measure (
 	name text PRIMARY KEY
 		CHECK (pg_catalog.octet_length(name) BETWEEN 1 AND 63 AND name !~ '^_' AND name <> 'account_id'),
 	kind text NOT NULL CHECK (kind IN ('builtin', 'query', 'metric', 'touchpoint')),
-	-- the source kind it comes from (builtin), or the pipeline stage: observations, composite
+	-- the source kind it comes from (builtin), or the pipeline stage: observations, overrides, composite
 	source text,
 	type text NOT NULL DEFAULT 'float8' CHECK (type IN ('float8', 'bigint', 'integer', 'numeric', 'text')),
 	unit text,
@@ -42,6 +42,7 @@ INSERT INTO health_score.measure (name, kind, source, type, unit, params, descri
  'Days since the account started (NULL when started_at is unknown)', true),
 ('events_total', 'builtin', 'activity', 'bigint', 'events', '{}', 'Activity events at or before as_of', true),
 ('events_30d', 'builtin', 'activity', 'bigint', 'events', '{}', 'Activity events in the 30 days before as_of', true),
+('events_90d', 'builtin', 'activity', 'bigint', 'events', '{}', 'Activity events in the 90 days before as_of', true),
 ('days_since_activity', 'builtin', 'activity', 'float8', 'days', '{}',
  'Days since the last activity event (+Infinity when there was none)', true),
 ('decayed_events', 'builtin', 'activity', 'float8', 'events', '{}',
@@ -97,6 +98,8 @@ INSERT INTO health_score.measure (name, kind, source, type, unit, params, descri
  'Days since the last touchpoint of kind training (+Infinity when there was none)', true),
 ('open_observations', 'builtin', 'observations', 'bigint', 'observations', '{}',
  'Qualitative observations (health_score.observation) open at as_of', true),
+('override_days_left', 'builtin', 'overrides', 'float8', 'days', '{}',
+ 'Days until the account''s score override expires (NULL when none is in force; set_override)', true),
 ('score', 'builtin', 'composite', 'float8', 'points', '{}', 'The composite score, 0-100 (for rules only)', true),
 ('band', 'builtin', 'composite', 'text', NULL, '{}', 'The band of the score: poor, average or good (for rules only)', true),
 ('score_earlier', 'builtin', 'composite', 'float8', 'points', '{"days": 30, "tolerance_days": 7}',

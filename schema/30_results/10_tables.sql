@@ -26,7 +26,13 @@ CREATE TABLE health_score.account_health (
 	as_of timestamptz NOT NULL,
 	refreshed_at timestamptz NOT NULL DEFAULT now(),
 	-- the components added with add_component: name -> 0-100 (absent: no data)
-	components jsonb NOT NULL DEFAULT '{}'
+	components jsonb NOT NULL DEFAULT '{}',
+	-- the score the model computed; score is the override while one is in force (set_override), else this
+	computed_score float8,
+	-- the version of the profile that scored the row (profile_version)
+	profile_version bigint,
+	-- the sources that were stale at as_of (source_freshness): the score rests partly on old data
+	stale_sources text[] NOT NULL DEFAULT '{}'
 )
 -- every refresh rewrites every row (refreshed_at moves): room on each page keeps the new versions on it,
 -- as heap-only tuples that need no new index entries
@@ -52,6 +58,8 @@ CREATE TABLE health_score.health_history (
 	sentiment float8,
 	relationship float8,
 	components jsonb NOT NULL DEFAULT '{}',
+	computed_score float8,
+	profile_version bigint,
 	PRIMARY KEY (account_id, day)
 );
 CREATE INDEX health_history_day ON health_score.health_history (day);
@@ -85,7 +93,8 @@ CREATE TABLE health_score.refresh_log (
 	accounts integer,
 	flags_raised integer,
 	flags_cleared integer,
-	status text NOT NULL CONSTRAINT refresh_log_status_check CHECK (status IN ('ok', 'failed', 'skipped', 'running')),
+	-- ok; stale: scored, but with stale sources whose rules' flags were held (message names them)
+	status text NOT NULL CONSTRAINT refresh_log_status_check CHECK (status IN ('ok', 'stale', 'failed', 'skipped', 'running')),
 	message text,
 	-- Per-stage timings (ms) and the NOTIFY payload sent, if any.
 	details jsonb NOT NULL DEFAULT '{}',

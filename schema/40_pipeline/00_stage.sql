@@ -6,6 +6,7 @@
 --   10 config       the profiles, rules and components, read once             -> hs_profile, hs_rule, hs_component
 --   15 sources      checks the registered sources, reads the measures once,    -> hs_measure, health_score._run
 --                   decides the run
+--   17 freshness    the sources stale at as_of (their rules' flags are held)   -> run.stale_sources, stale_kinds
 --   20 accounts     the accounts scored at as_of, each with its profile        -> hs_acc
 --   30-35 measures' sources: activity, support cases, surveys, touchpoints, observations, metrics
 --                                                                              -> hs_act, hs_sup, hs_srv, hs_tp, hs_obs, hs_met
@@ -13,7 +14,9 @@
 --                   of the user's measures run here, joined where they stand)
 --   50 components   the components, the composite score, the band, the inputs -> hs_score
 --   60 rules        the rules that hold, with their evidence                   -> hs_hits
---   70 results      account_health and health_history
+--   (90_refresh.sql: _compute_scores runs the stages up to here, for refresh() and for the backtest and
+--   calibration, which must not write)
+--   70 results      account_health and health_history, overrides applied       -> hs_final
 --   80 flags        flags raised, updated and cleared; NOTIFY
 --   85 analyze      statistics of the result tables when stale
 -- Work tables are temporary, dropped at commit, and named hs_*.
@@ -55,7 +58,10 @@ CREATE TYPE health_score._run AS (
 	detractor_from timestamptz,
 	detractor_max_rating float8,
 	earlier_to timestamptz,
-	earlier_from timestamptz
+	earlier_from timestamptz,
+	-- the sources stale at as_of (source_freshness), and their kinds: rules over those kinds' measures hold
+	stale_sources text[],
+	stale_kinds text[]
 );
 
 -- timings with the milliseconds since since added under stage.

@@ -165,7 +165,8 @@ BEGIN
 	EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean, boolean) TO %s', role);
 	EXECUTE pg_catalog.format('GRANT EXECUTE ON PROCEDURE health_score.run_refresh(timestamptz, boolean) TO %s', role);
 	EXECUTE pg_catalog.format('GRANT SELECT ON health_score.sources, health_score.profile, health_score.rule, '
-	                          'health_score.observation, health_score.component TO %s', role);
+	                          'health_score.observation, health_score.component, health_score.profile_version, '
+	                          'health_score.override TO %s', role);
 	-- INSERT: a refresh adds the metric names and touchpoint kinds the sources now hold as measures
 	EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON health_score.measure TO %s', role);
 	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE ON health_score.account_health, '

@@ -35,7 +35,7 @@ BEGIN
 		     SELECT x.segment, x.lifecycle_stage, p.*
 		       FROM (SELECT DISTINCT s.segment, s.lifecycle_stage FROM s) x
 		       LEFT JOIN LATERAL (
-		            SELECT p.name AS profile, p.half_life, p.expected_events_per_user_day, p.target_utilisation,
+		            SELECT p.name AS profile, p.version AS profile_version, p.half_life, p.expected_events_per_user_day, p.target_utilisation,
 		                   p.key_features, p.poor_below, p.good_from, @weights@ AS weight_array
 		              FROM pg_temp.hs_profile p
 		             WHERE (p.segment IS NULL OR p.segment = x.segment)
@@ -45,7 +45,7 @@ BEGIN
 		             LIMIT 1) p ON true)
 		SELECT s.account_id::text AS account_id, s.name, s.segment, s.lifecycle_stage, s.plan, s.owner, s.seats,
 		       s.arr, s.renewal_date, s.started_at, s.cancelled_at,
-		       p.profile, p.half_life, p.expected_events_per_user_day, p.target_utilisation, p.key_features,
+		       p.profile, p.profile_version, p.half_life, p.expected_events_per_user_day, p.target_utilisation, p.key_features,
 		       p.weight_array, p.poor_below, p.good_from
 		  FROM s
 		  -- NULL-safe and hashable: 'v' || value, or 'n' for NULL

@@ -1,7 +1,8 @@
 -- Stage measures: one row per scored account, a column per measure of the catalog (hs_measure) except the
 -- composite's own (score, band, score_earlier: the rules stage adds them). This SELECT list is the one
 -- definition of each built-in measure; measure.description says the same in words.
---   reads   hs_acc, hs_act, hs_sup, hs_srv, hs_tp, hs_obs, hs_met, hs_profile, hs_measure; run; and runs
+--   reads   hs_acc, hs_act, hs_sup, hs_srv, hs_tp, hs_obs, hs_met, hs_profile, hs_measure,
+--           health_score.override (override_days_left); run; and runs
 --           each query measure (kind query) once, with $1 = as_of and the rights of the role refreshing (a
 --           superuser runs only queries a superuser wrote: 05_trust.sql)
 --   writes  hs_m: account_id, every measure by name, and what the components need besides, in columns
@@ -104,6 +105,7 @@ BEGIN
 		       -- activity
 		       CASE WHEN $2 THEN coalesce(act.events, 0) END AS events_total,
 		       CASE WHEN $2 THEN coalesce(act.events_30, 0) END AS events_30d,
+		       CASE WHEN $2 THEN coalesce(act.events_90, 0) END AS events_90d,
 		       CASE WHEN $2 THEN coalesce(pg_catalog.date_part('epoch', $1 - act.last_activity_at) / 86400, 'Infinity') END
 		           AS days_since_activity,
 		       CASE WHEN $2 THEN coalesce(act.decayed[pg_catalog.array_position($8, pg_catalog.date_part('epoch', a.half_life))], 0) END
@@ -144,7 +146,10 @@ BEGIN
 		       CASE WHEN $7 THEN coalesce(tp.unanswered_30, 0) END AS unanswered_outreach_30d,
 		       CASE WHEN $7 THEN coalesce(tp.unanswered, 0) END AS unanswered_outreach,
 		       -- observations
-		       coalesce(obs.open_observations, 0) AS open_observations
+		       coalesce(obs.open_observations, 0) AS open_observations,
+		       -- overrides (set_override): in force from when set until it expires
+		       CASE WHEN ov.set_at <= $1 AND ov.expires_at > $1
+		            THEN pg_catalog.date_part('epoch', ov.expires_at - $1) / 86400 END AS override_days_left
 		       %s,
 		       -- for the components
 		       a.profile AS _profile, a.half_life AS _half_life, a.target_utilisation AS _target_utilisation,
@@ -161,6 +166,7 @@ BEGIN
 		  LEFT JOIN pg_temp.hs_srv srv ON srv.account_id = a.account_id
 		  LEFT JOIN pg_temp.hs_tp tp ON tp.account_id = a.account_id
 		  LEFT JOIN pg_temp.hs_obs obs ON obs.account_id = a.account_id
+		  LEFT JOIN health_score.override ov ON ov.account_id = a.account_id
 		  LEFT JOIN pg_temp.hs_met met ON met.account_id = a.account_id
 		  %s
 		  LEFT JOIN pg_temp.hs_kf used ON used.profile = a.profile AND used.bits = act.kf_used_30

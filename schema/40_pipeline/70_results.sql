@@ -1,6 +1,9 @@
 -- Stage results: the current state in account_health, with the measures behind each component (inputs),
 -- and the day's row in health_history.
---   reads   hs_acc, hs_score, hs_m (inputs), hs_component; run; n_unscored from the accounts stage
+--   reads   hs_acc, hs_score, hs_m (inputs), hs_component, health_score.override; run; n_unscored from the
+--           accounts stage
+--   score and band are the override's while one is in force at as_of (set before it, expiring after it),
+--   else the computed ones; computed_score is always the model's
 --   writes  health_score.account_health: each scored account's row updated or added, the accounts no
 --           longer scored (cancelled, not started yet, gone from the source) removed;
 --           health_score.health_history: one row per account and as_of day (in the session's time zone),
@@ -14,6 +17,14 @@ DECLARE
 	t constant timestamptz := run.as_of;
 	added_inputs text;
 BEGIN
+	CREATE TEMP TABLE hs_final ON COMMIT DROP AS
+	SELECT s.account_id, coalesce(o.score, s.score) AS score,
+	       CASE WHEN o.score IS NOT NULL THEN health_score.band(o.score, a.poor_below, a.good_from) ELSE s.band END AS band,
+	       s.score AS computed_score
+	  FROM pg_temp.hs_score s
+	  JOIN pg_temp.hs_acc a ON a.account_id = s.account_id
+	  LEFT JOIN health_score.override o ON o.account_id = s.account_id AND o.set_at <= t AND o.expires_at > t;
+	ANALYZE pg_temp.hs_final (account_id);
 	-- the measures behind each component, beside the score (null for a component without data); for each
 	-- component of the user's, its measure's value, worst and best
 	SELECT coalesce(' || pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format(
@@ -25,9 +36,9 @@ BEGIN
 	EXECUTE pg_catalog.format($q$
 	INSERT INTO health_score.account_health (account_id, name, segment, lifecycle_stage, plan, owner, seats, arr,
 		renewal_date, profile, score, band, engagement, utilisation, adoption, support, sentiment, relationship,
-		inputs, as_of, refreshed_at, components)
+		inputs, as_of, refreshed_at, components, computed_score, profile_version, stale_sources)
 	SELECT a.account_id, a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr, a.renewal_date,
-	       a.profile, s.score, s.band, s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship,
+	       a.profile, f.score, f.band, s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship,
 	       pg_catalog.jsonb_build_object(
 	           'engagement', CASE WHEN s.engagement IS NOT NULL THEN pg_catalog.jsonb_build_object(
 	               'decayed_events', pg_catalog.round(m.decayed_events::numeric, 3),
@@ -48,9 +59,10 @@ BEGIN
 	           'relationship', CASE WHEN s.relationship IS NOT NULL THEN pg_catalog.jsonb_build_object(
 	               'open_observations', coalesce(m._observations, '[]'), 'unanswered_outbound_30d', coalesce(m.unanswered_outreach_30d, 0),
 	               'last_response_at', m._last_response_at) END)%s,
-	       $1, pg_catalog.now(), s.components
+	       $1, pg_catalog.now(), s.components, f.computed_score, a.profile_version, $2
 	  FROM pg_temp.hs_acc a
 	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
+	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
 	  JOIN pg_temp.hs_m m ON m.account_id = a.account_id
 	ON CONFLICT (account_id) DO UPDATE
 	   SET name = excluded.name, segment = excluded.segment, lifecycle_stage = excluded.lifecycle_stage,
@@ -59,8 +71,10 @@ BEGIN
 	       band = excluded.band, engagement = excluded.engagement, utilisation = excluded.utilisation,
 	       adoption = excluded.adoption, support = excluded.support, sentiment = excluded.sentiment,
 	       relationship = excluded.relationship, inputs = excluded.inputs, as_of = excluded.as_of,
-	       refreshed_at = excluded.refreshed_at, components = excluded.components
-	$q$, added_inputs) USING t;
+	       refreshed_at = excluded.refreshed_at, components = excluded.components,
+	       computed_score = excluded.computed_score, profile_version = excluded.profile_version,
+	       stale_sources = excluded.stale_sources
+	$q$, added_inputs) USING t, run.stale_sources;
 	-- (NOT IN: one hashed pass over the scored keys, which are NOT NULL, rather than sorting both sides; the
 	-- accounts stage counted them, so without any the pass is skipped)
 	IF n_unscored > 0 THEN
@@ -72,20 +86,27 @@ BEGIN
 	-- row versions and their index entries are most of the cost of a same-day rerun.
 	UPDATE health_score.health_history h
 	   SET as_of = t, profile = a.profile, segment = a.segment, plan = a.plan, lifecycle_stage = a.lifecycle_stage,
-	       owner = a.owner, arr = a.arr, score = s.score, band = s.band, engagement = s.engagement,
+	       owner = a.owner, arr = a.arr, score = f.score, band = f.band, engagement = s.engagement,
 	       utilisation = s.utilisation, adoption = s.adoption, support = s.support, sentiment = s.sentiment,
-	       relationship = s.relationship, components = s.components
+	       relationship = s.relationship, components = s.components, computed_score = f.computed_score,
+	       profile_version = a.profile_version
 	  FROM pg_temp.hs_acc a JOIN pg_temp.hs_score s ON s.account_id = a.account_id
+	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
 	 WHERE h.day = t::date AND h.account_id = a.account_id
 	   AND (h.as_of, h.profile, h.segment, h.plan, h.lifecycle_stage, h.owner, h.arr::text, h.score, h.band, h.engagement,
-	        h.utilisation, h.adoption, h.support, h.sentiment, h.relationship, h.components)
-	       IS DISTINCT FROM (t, a.profile, a.segment, a.plan, a.lifecycle_stage, a.owner, a.arr::text, s.score, s.band,
-	        s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship, s.components);
+	        h.utilisation, h.adoption, h.support, h.sentiment, h.relationship, h.components, h.computed_score,
+	        h.profile_version)
+	       IS DISTINCT FROM (t, a.profile, a.segment, a.plan, a.lifecycle_stage, a.owner, a.arr::text, f.score, f.band,
+	        s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship, s.components,
+	        f.computed_score, a.profile_version);
 	INSERT INTO health_score.health_history (account_id, day, as_of, profile, segment, plan, lifecycle_stage,
-		owner, arr, score, band, engagement, utilisation, adoption, support, sentiment, relationship, components)
-	SELECT a.account_id, t::date, t, a.profile, a.segment, a.plan, a.lifecycle_stage, a.owner, a.arr, s.score,
-	       s.band, s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship, s.components
+		owner, arr, score, band, engagement, utilisation, adoption, support, sentiment, relationship, components,
+		computed_score, profile_version)
+	SELECT a.account_id, t::date, t, a.profile, a.segment, a.plan, a.lifecycle_stage, a.owner, a.arr, f.score,
+	       f.band, s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship, s.components,
+	       f.computed_score, a.profile_version
 	  FROM pg_temp.hs_acc a JOIN pg_temp.hs_score s ON s.account_id = a.account_id
+	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
 	 -- NOT IN reads the day's keys once into a hash table (both sides are NOT NULL); a NOT EXISTS anti join
 	 -- planned while the table is still empty rescans it for every row, the pages this INSERT adds included
 	 WHERE a.account_id NOT IN (SELECT h.account_id FROM health_score.health_history h WHERE h.day = t::date);

@@ -2,6 +2,86 @@
 -- in order (00_stage.sql lists them with their contracts), timing each in refresh_log.details, and logs the
 -- run. Everything happens in the caller's transaction: a refresh that fails changes nothing.
 
+-- _compute_scores(): the stages that score without writing anything (config to rules), for refresh() and
+-- for the backtest and calibration, which score past days point in time. Leaves the work tables hs_* of
+-- 00_stage.sql, from hs_profile to hs_hits.
+--   profiles         settings that replace profiles' own for this run: {"name": {profile_version.settings}}
+--   extra_halflives  half-lives whose decayed sums the activity pass computes besides the profiles' (hs_act.decayed,
+--                    in run.halflife_seconds order)
+--   returns the run, the accounts scored, those no longer scored, and the stages' timings (ms)
+CREATE FUNCTION health_score._compute_scores(as_of timestamptz, force boolean, max_unscored_share float8,
+											 profiles jsonb DEFAULT NULL, extra_halflives interval[] DEFAULT NULL,
+											 OUT run health_score._run, OUT n_accounts integer,
+											 OUT n_unscored integer, OUT timings jsonb)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	lap timestamptz;
+	acc record;
+	x text;
+BEGIN
+	timings := '{}';
+	-- a second run in the same transaction starts afresh, without the stages' work tables
+	FOR x IN SELECT c.relname FROM pg_catalog.pg_class c
+	          WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind = 'r'
+	            AND (c.relname = ANY (ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc', 'hs_act',
+	                                        'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_score',
+	                                        'hs_earlier', 'hs_hits', 'hs_final', 'hs_flag_changes', 'hs_outcome',
+	                                        'hs_active_after'])) LOOP
+		EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', x);
+	END LOOP;
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_config();
+	IF profiles IS NOT NULL THEN
+		DELETE FROM pg_temp.hs_profile p WHERE profiles ? p.name;
+		INSERT INTO pg_temp.hs_profile
+		SELECT (pg_catalog.jsonb_populate_record(NULL::health_score.profile, e.value || pg_catalog.jsonb_build_object('name', e.key))).*
+		  FROM pg_catalog.jsonb_each(profiles) e;
+	END IF;
+	run := health_score._stage_sources(as_of);
+	IF extra_halflives IS NOT NULL THEN
+		SELECT pg_catalog.array_agg(h.half_life ORDER BY h.seconds), pg_catalog.array_agg(h.seconds ORDER BY h.seconds)
+		  INTO run.halflives, run.halflife_seconds
+		  FROM (SELECT DISTINCT ON (pg_catalog.date_part('epoch', x.h)) x.h AS half_life, pg_catalog.date_part('epoch', x.h) AS seconds
+		          FROM pg_catalog.unnest(run.halflives || extra_halflives) x (h) ORDER BY 2) h;
+	END IF;
+	run := health_score._stage_freshness(run);
+	timings := health_score._timing(timings, 'setup', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	acc := health_score._stage_accounts(run, force, max_unscored_share);
+	n_accounts := acc.n_accounts;
+	n_unscored := acc.n_unscored;
+	timings := health_score._timing(timings, 'accounts', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_activity(run);
+	timings := health_score._timing(timings, 'activity', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_support_cases(run);
+	PERFORM health_score._stage_surveys(run);
+	PERFORM health_score._stage_touchpoints(run);
+	PERFORM health_score._stage_observations(run);
+	PERFORM health_score._stage_metrics(run);
+	timings := health_score._timing(timings, 'other_sources', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_measures(run);
+	timings := health_score._timing(timings, 'measures', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_components(run);
+	timings := health_score._timing(timings, 'components', lap);
+
+	lap := pg_catalog.clock_timestamp();
+	PERFORM health_score._stage_rules(run);
+	timings := health_score._timing(timings, 'rules', lap);
+END
+$$;
+
 CREATE FUNCTION health_score.refresh(as_of timestamptz DEFAULT now(), wait boolean DEFAULT true,
 									 force boolean DEFAULT false)
 RETURNS TABLE (accounts integer, flags_raised integer, flags_cleared integer, elapsed interval)
@@ -20,10 +100,9 @@ DECLARE
 	timings jsonb := '{}';
 	run health_score._run;
 	max_unscored_share float8;
-	acc record;
+	sc record;
 	fl record;
 	analyzed text[];
-	x text;
 BEGIN
 	IF t IS NULL THEN
 		RAISE EXCEPTION 'as_of must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -52,50 +131,12 @@ BEGIN
 	 WHERE l.status = 'running'
 	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a WHERE a.pid = l.pid AND a.backend_start = l.backend_start);
 
-	-- a second refresh in the same transaction starts afresh, without the stages' work tables
-	FOR x IN SELECT c.relname FROM pg_catalog.pg_class c
-	          WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind = 'r'
-	            AND (c.relname = ANY (ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc', 'hs_act',
-	                                        'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_score',
-	                                        'hs_earlier', 'hs_hits', 'hs_flag_changes'])) LOOP
-		EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', x);
-	END LOOP;
+	sc := health_score._compute_scores(t, force, max_unscored_share);
+	run := sc.run;
+	timings := sc.timings;
 
 	lap := pg_catalog.clock_timestamp();
-	PERFORM health_score._stage_config();
-	run := health_score._stage_sources(t);
-	timings := health_score._timing(timings, 'setup', lap);
-
-	lap := pg_catalog.clock_timestamp();
-	acc := health_score._stage_accounts(run, force, max_unscored_share);
-	timings := health_score._timing(timings, 'accounts', lap);
-
-	lap := pg_catalog.clock_timestamp();
-	PERFORM health_score._stage_activity(run);
-	timings := health_score._timing(timings, 'activity', lap);
-
-	lap := pg_catalog.clock_timestamp();
-	PERFORM health_score._stage_support_cases(run);
-	PERFORM health_score._stage_surveys(run);
-	PERFORM health_score._stage_touchpoints(run);
-	PERFORM health_score._stage_observations(run);
-	PERFORM health_score._stage_metrics(run);
-	timings := health_score._timing(timings, 'other_sources', lap);
-
-	lap := pg_catalog.clock_timestamp();
-	PERFORM health_score._stage_measures(run);
-	timings := health_score._timing(timings, 'measures', lap);
-
-	lap := pg_catalog.clock_timestamp();
-	PERFORM health_score._stage_components(run);
-	timings := health_score._timing(timings, 'components', lap);
-
-	lap := pg_catalog.clock_timestamp();
-	PERFORM health_score._stage_rules(run);
-	timings := health_score._timing(timings, 'rules', lap);
-
-	lap := pg_catalog.clock_timestamp();
-	PERFORM health_score._stage_results(run, acc.n_unscored);
+	PERFORM health_score._stage_results(run, sc.n_unscored);
 	timings := health_score._timing(timings, 'results', lap);
 
 	lap := pg_catalog.clock_timestamp();
@@ -107,13 +148,21 @@ BEGIN
 	timings := health_score._timing(timings, 'analyze', lap);
 
 	INSERT INTO health_score.refresh_log (started_at, finished_at, as_of, accounts, flags_raised, flags_cleared,
-		status, details)
-	VALUES (t0, pg_catalog.clock_timestamp(), t, acc.n_accounts, fl.n_raised, fl.n_cleared, 'ok',
+		status, message, details)
+	VALUES (t0, pg_catalog.clock_timestamp(), t, sc.n_accounts, fl.n_raised, fl.n_cleared,
+		CASE WHEN pg_catalog.cardinality(run.stale_sources) > 0 THEN 'stale' ELSE 'ok' END,
+		CASE WHEN pg_catalog.cardinality(run.stale_sources) > 0 THEN pg_catalog.format(
+		     'stale sources: %s; the flags of %s held (none raised or cleared)',
+		     pg_catalog.array_to_string(run.stale_sources, ', '),
+		     CASE WHEN pg_catalog.cardinality(fl.held) > 0 THEN 'rules ' || pg_catalog.array_to_string(fl.held, ', ')
+		          ELSE 'no rule' END) END,
 		pg_catalog.jsonb_build_object('timings_ms', timings)
+		|| CASE WHEN pg_catalog.cardinality(run.stale_sources) > 0
+		        THEN pg_catalog.jsonb_build_object('stale_sources', run.stale_sources, 'held_rules', fl.held) ELSE '{}' END
 		|| CASE WHEN fl.payload IS NOT NULL THEN pg_catalog.jsonb_build_object('notify', fl.payload) ELSE '{}' END
 		|| CASE WHEN pg_catalog.cardinality(analyzed) > 0 THEN pg_catalog.jsonb_build_object('analyzed', analyzed) ELSE '{}' END);
 
-	RETURN QUERY SELECT acc.n_accounts, fl.n_raised, fl.n_cleared, pg_catalog.clock_timestamp() - t0;
+	RETURN QUERY SELECT sc.n_accounts, fl.n_raised, fl.n_cleared, pg_catalog.clock_timestamp() - t0;
 END
 $$;
 COMMENT ON FUNCTION health_score.refresh(timestamptz, boolean, boolean) IS

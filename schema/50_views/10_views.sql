@@ -85,7 +85,7 @@ BEGIN
 	-- Drop only what exists (no NOTICE per missing view); without CASCADE, so a user's own view built on one
 	-- of these stops the rebuild with an error that names it instead of disappearing silently.
 	FOR r IN
-		SELECT v.name FROM pg_catalog.unnest(ARRAY['plays', 'revenue_at_risk', 'at_risk_accounts', 'owner_workload',
+		SELECT v.name FROM pg_catalog.unnest(ARRAY['score_changes', 'plays', 'revenue_at_risk', 'at_risk_accounts', 'owner_workload',
 		           'cancellation_trend', 'health_trend', 'band_breakdown', 'account_overview']) AS v(name)
 		 WHERE pg_catalog.to_regclass('health_score.' || pg_catalog.quote_ident(v.name)) IS NOT NULL
 	LOOP
@@ -143,9 +143,18 @@ SELECT h.account_id::%1$s AS account_id,
        coalesce(f.red, 0) AS open_red_flags,
        coalesce(f.amber, 0) AS open_amber_flags,
        (coalesce(h.band = 'poor', false) OR coalesce(f.red, 0) > 0) AS at_risk,
-       h.as_of, h.refreshed_at
+       h.as_of, h.refreshed_at,
+       h.computed_score,
+       o.score IS NOT NULL AS overridden,
+       o.set_by AS overridden_by,
+       o.reason AS override_reason,
+       o.expires_at AS override_expires_at,
+       h.stale_sources,
+       pg_catalog.cardinality(h.stale_sources) > 0 AS stale
   FROM health_score.account_health h
   %2$s
+  LEFT JOIN health_score.override o
+         ON o.account_id = h.account_id AND o.set_at <= pg_catalog.now() AND o.expires_at > pg_catalog.now()
   LEFT JOIN LATERAL (
 	SELECT pg_catalog.array_agg(x.rule ORDER BY pg_catalog.array_position(
 	           ARRAY['red', 'amber', 'opportunity', 'info']::text[], x.severity), x.rule) AS codes,
@@ -400,6 +409,26 @@ SELECT f.id AS flag_id,
    AND h.account_id IN (%2$s)
 $q$, k, visible);
 
+	EXECUTE format($q$
+CREATE VIEW health_score.score_changes WITH (security_invoker = true) AS
+SELECT h.account_id::%1$s AS account_id, h.name, h.owner,
+       p.day AS from_day, c.day AS to_day, p.score AS score_from, c.score AS score_to,
+       c.score - p.score AS change,
+       d.component AS driver, d.contribution AS driver_contribution,
+       h.inputs -> d.component AS driver_measures
+  FROM health_score.account_health h
+  JOIN health_score.health_history c ON c.account_id = h.account_id AND c.day = (h.as_of)::date
+  JOIN LATERAL (
+	SELECT hh.day, hh.score, hh AS r FROM health_score.health_history hh
+	 WHERE hh.account_id = h.account_id AND hh.day <= (h.as_of - interval '30 days')::date
+	 ORDER BY hh.day DESC LIMIT 1) p ON true
+  LEFT JOIN LATERAL (
+	SELECT x.component, x.contribution FROM health_score._score_contributions(p.r, c) x
+	 ORDER BY pg_catalog.abs(x.contribution) DESC NULLS LAST, x.component LIMIT 1) d ON true
+ WHERE h.account_id IN (%2$s) AND c.score IS DISTINCT FROM p.score
+ ORDER BY pg_catalog.abs(c.score - p.score) DESC NULLS LAST, h.account_id
+$q$, k, visible);
+
 	FOR r IN
 		SELECT v.view, v.comment FROM (VALUES
 		('account_overview', 'one row per scored, non-cancelled account: its score, band, components, 30-day change and open flags; account_id has the accounts source''s type'),
@@ -409,7 +438,8 @@ $q$, k, visible);
 		('owner_workload', 'per customer-success manager (owner): accounts, poor accounts and their share against the team''s, open red flags and ARR at risk'),
 		('at_risk_accounts', 'accounts at risk (poor band or an open red flag) with their open red and amber flags, reasons, evidence and recommended actions, largest ARR first: the weekly review list'),
 		('revenue_at_risk', 'accounts and ARR by health band and by the worst severity of their open red/amber flags, with ''all'' totals in both directions'),
-		('plays', 'open info and opportunity flags (new users to train, features adopted, upsell) with their recommended actions')
+		('plays', 'open info and opportunity flags (new users to train, features adopted, upsell) with their recommended actions'),
+		('score_changes', 'accounts whose score moved in the 30 days to as_of, largest move first, with the component that drove it (explain() gives every component)')
 		) v(view, comment)
 	LOOP
 		EXECUTE format('COMMENT ON VIEW health_score.%I IS %L', r.view, r.comment);
@@ -429,7 +459,7 @@ $q$, k, visible);
 		('account_overview', 'renewal_date', 'next renewal date, from the accounts source'),
 		('account_overview', 'days_to_renewal', 'days from the as_of date to renewal_date (negative when overdue)'),
 		('account_overview', 'profile', 'scoring profile applied to the account'),
-		('account_overview', 'score', 'health score 0-100 at as_of: the weighted mean of the components present'),
+		('account_overview', 'score', 'health score 0-100 at as_of: the override while one is in force, else computed_score'),
 		('account_overview', 'band', 'health band of the score under the profile''s thresholds: poor, average or good'),
 		('account_overview', 'engagement', 'engagement component 0-100 (NULL when its inputs are missing)'),
 		('account_overview', 'utilisation', 'licence utilisation component 0-100 (NULL when its inputs are missing)'),
@@ -446,6 +476,13 @@ $q$, k, visible);
 		('account_overview', 'at_risk', 'true when the band is poor or any red flag is open'),
 		('account_overview', 'as_of', 'the point in time the score describes'),
 		('account_overview', 'refreshed_at', 'when the refresh that computed this row ran'),
+		('account_overview', 'computed_score', 'the score the model computed: the weighted mean of the components present'),
+		('account_overview', 'overridden', 'true while a manager''s override (set_override) is in force: score is the override'),
+		('account_overview', 'overridden_by', 'the role that set the override in force'),
+		('account_overview', 'override_reason', 'why the score is overridden, in the words of whoever set it'),
+		('account_overview', 'override_expires_at', 'when the override stops applying'),
+		('account_overview', 'stale_sources', 'the sources that were stale at as_of (see source_freshness): the score rests partly on old data'),
+		('account_overview', 'stale', 'true when stale_sources is not empty: read the score with care, flags over those sources are held'),
 		-- band_breakdown
 		('band_breakdown', 'dimension', 'what the row breaks down by: all, segment, plan, lifecycle_stage or owner'),
 		('band_breakdown', 'value', 'the segment, plan, lifecycle stage or owner (NULL for accounts without one); ''all'' on the overall row'),
@@ -539,7 +576,19 @@ $q$, k, visible);
 		('plays', 'raised_at', 'when the flag was raised (as_of of the refresh)'),
 		('plays', 'updated_at', 'as_of of the latest refresh that changed the flag''s evidence, severity or action'),
 		('plays', 'evidence', 'the figures behind the flag, as JSON'),
-		('plays', 'action', 'the recommended play')
+		('plays', 'action', 'the recommended play'),
+		-- score_changes
+		('score_changes', 'account_id', 'the account''s key, of the accounts source''s own type'),
+		('score_changes', 'name', 'account name'),
+		('score_changes', 'owner', 'customer-success manager'),
+		('score_changes', 'from_day', 'the latest health_history day on or before as_of - 30 days'),
+		('score_changes', 'to_day', 'the day of as_of'),
+		('score_changes', 'score_from', 'score on from_day'),
+		('score_changes', 'score_to', 'score on to_day'),
+		('score_changes', 'change', 'score_to minus score_from: positive is improving'),
+		('score_changes', 'driver', 'the component (or override) whose contribution to the change is largest in size'),
+		('score_changes', 'driver_contribution', 'its contribution in score points: the contributions of all components add up to change'),
+		('score_changes', 'driver_measures', 'the measures behind the driver now (account_health.inputs)')
 		) c(view, col, comment)
 	LOOP
 		EXECUTE format('COMMENT ON COLUMN health_score.%I.%I IS %L', r.view, r.col, r.comment);
@@ -550,3 +599,16 @@ COMMENT ON FUNCTION health_score.rebuild_views() IS
 	'drops the executive views and recreates them with account_id of the accounts source''s type (drops only, when no accounts source is registered)';
 -- It drops and creates objects: like add_source and drop_source, not for PUBLIC.
 REVOKE EXECUTE ON FUNCTION health_score.rebuild_views() FROM PUBLIC;
+
+CREATE VIEW health_score.source_freshness WITH (security_invoker = true) AS
+SELECT f.kind, f.relation, f.time_column, f.newest, f.max_lag, f.lag, f.stale
+  FROM health_score._source_freshness(pg_catalog.now()) f;
+COMMENT ON VIEW health_score.source_freshness IS
+	'each registered source''s newest row now, against its max_lag: a stale source holds the flags of the rules over its measures';
+COMMENT ON COLUMN health_score.source_freshness.kind IS 'the source''s kind';
+COMMENT ON COLUMN health_score.source_freshness.relation IS 'the registered table or view';
+COMMENT ON COLUMN health_score.source_freshness.time_column IS 'the column its newest time is read from (NULL for the accounts source, which is never stale)';
+COMMENT ON COLUMN health_score.source_freshness.newest IS 'its latest time up to now (NULL when it holds none)';
+COMMENT ON COLUMN health_score.source_freshness.max_lag IS 'how old newest may get before the source is stale (sources.max_lag; add_source sets it)';
+COMMENT ON COLUMN health_score.source_freshness.lag IS 'now() - newest';
+COMMENT ON COLUMN health_score.source_freshness.stale IS 'lag is over max_lag: a refresh now would hold the flags of the rules over this source''s measures';
