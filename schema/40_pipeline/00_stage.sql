@@ -64,6 +64,23 @@ CREATE TYPE health_score._run AS (
 	stale_kinds text[]
 );
 
+-- Drops those of the given work tables that exist in this session (a second run in the same transaction
+-- starts afresh).
+CREATE FUNCTION health_score._drop_work_tables(names text[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	x text;
+BEGIN
+	FOR x IN SELECT c.relname FROM pg_catalog.pg_class c
+	          WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind = 'r' AND c.relname = ANY (names) LOOP
+		EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', x);
+	END LOOP;
+END
+$$;
+
 -- timings with the milliseconds since since added under stage.
 CREATE FUNCTION health_score._timing(timings jsonb, stage text, since timestamptz)
 RETURNS jsonb

@@ -19,18 +19,11 @@ AS $$
 DECLARE
 	lap timestamptz;
 	acc record;
-	x text;
 BEGIN
 	timings := '{}';
-	-- a second run in the same transaction starts afresh, without the stages' work tables
-	FOR x IN SELECT c.relname FROM pg_catalog.pg_class c
-	          WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind = 'r'
-	            AND (c.relname = ANY (ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc', 'hs_act',
-	                                        'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_score',
-	                                        'hs_earlier', 'hs_hits', 'hs_final', 'hs_flag_changes', 'hs_outcome',
-	                                        'hs_active_after'])) LOOP
-		EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', x);
-	END LOOP;
+	PERFORM health_score._drop_work_tables(ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc',
+		'hs_act', 'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_score', 'hs_earlier', 'hs_hits',
+		'hs_final', 'hs_flag_changes', 'hs_outcome', 'hs_active_after']);
 
 	lap := pg_catalog.clock_timestamp();
 	PERFORM health_score._stage_config();

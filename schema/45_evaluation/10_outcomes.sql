@@ -18,9 +18,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	IF pg_catalog.to_regclass('pg_temp.hs_eval') IS NOT NULL THEN
-		DROP TABLE pg_temp.hs_eval;
-	END IF;
+	PERFORM health_score._drop_work_tables(ARRAY['hs_eval']);
 	CREATE TEMP TABLE hs_eval (model text, as_of timestamptz, scores_from text, account_id text, churned boolean,
 		score float8, band text, components jsonb, rules text[], days_since_activity float8, events_90d float8,
 		decayed_events float8) ON COMMIT DROP;
@@ -167,9 +165,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	IF pg_catalog.to_regclass('pg_temp.hs_eval_rows') IS NOT NULL THEN
-		DROP TABLE pg_temp.hs_eval_rows;
-	END IF;
+	PERFORM health_score._drop_work_tables(ARRAY['hs_eval_rows']);
 	CREATE TEMP TABLE hs_eval_rows ON COMMIT DROP AS
 	SELECT e.* FROM pg_temp.hs_eval e
 	 WHERE e.model = _evaluation_summary.model AND (_evaluation_summary.as_of IS NULL OR e.as_of = _evaluation_summary.as_of);

@@ -22,13 +22,20 @@
 -- to validate_to), side by side with each component and baseline. apply => true writes the proposed settings
 -- as a new profile version (and adds the chosen measures' components); otherwise nothing is written.
 
--- The composite of hs_fit's feature arrays under weights, and its AUC over one phase.
+-- The composite of hs_fit's feature arrays under weights, and its AUC over one phase. (Dynamic: hs_fit is
+-- created anew by each calibrate(), and a cached plan would still name the table of the call before.)
 CREATE FUNCTION health_score._fit_auc(weights float8[], phase text)
 RETURNS float8
-LANGUAGE sql STABLE
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT health_score.auc(health_score.composite(f.x, $1), NOT f.churned) FROM pg_temp.hs_fit f WHERE f.phase = $2
+DECLARE
+	a float8;
+BEGIN
+	EXECUTE 'SELECT health_score.auc(health_score.composite(f.x, $1), NOT f.churned) FROM pg_temp.hs_fit f WHERE f.phase = $2'
+	   INTO a USING weights, phase;
+	RETURN a;
+END
 $$;
 
 -- Coordinate ascent of the training AUC over the weights of the active features (a weight outside active
@@ -171,6 +178,7 @@ BEGIN
 			      HINT = 'End the validation dates at least one horizon before the newest data.';
 	END IF;
 	hl := grid || prof.half_life;
+	PERFORM health_score._drop_work_tables(ARRAY['hs_cal', 'hs_fit']);
 
 	CREATE TEMP TABLE hs_cal (phase text, as_of timestamptz, account_id text, churned boolean, score float8,
 		band text, components jsonb, rules text[], decayed float8[], base_per_day float8, fixed float8[],
@@ -220,8 +228,8 @@ BEGIN
 	END LOOP;
 
 	SELECT pg_catalog.count(*) FILTER (WHERE c.churned), pg_catalog.count(DISTINCT c.account_id) FILTER (WHERE c.churned)
-	  INTO n_churned, n_churned_accounts FROM hs_cal c WHERE c.phase = 'train';
-	IF n_churned = 0 OR n_churned = (SELECT pg_catalog.count(*) FROM hs_cal c WHERE c.phase = 'train') THEN
+	  INTO n_churned, n_churned_accounts FROM pg_temp.hs_cal c WHERE c.phase = 'train';
+	IF n_churned = 0 OR n_churned = (SELECT pg_catalog.count(*) FROM pg_temp.hs_cal c WHERE c.phase = 'train') THEN
 		RAISE EXCEPTION 'the training dates (train_from % to train_to %) have % of profile %''s accounts churned within the horizon: nothing to fit',
 			train_from, train_to, CASE WHEN n_churned = 0 THEN 'none' ELSE 'all' END, calibrate.profile
 			USING ERRCODE = 'invalid_parameter_value',
@@ -230,15 +238,15 @@ BEGIN
 
 	-- half-life and expected activity: the engagement that ranks churn best on the training dates
 	FOR i IN 1 .. pg_catalog.cardinality(hl) LOOP
-		EXIT WHEN NOT EXISTS (SELECT FROM hs_cal c WHERE c.decayed IS NOT NULL);
+		EXIT WHEN NOT EXISTS (SELECT FROM pg_temp.hs_cal c WHERE c.decayed IS NOT NULL);
 		-- the uncapped engagement: against an expectation a million times higher, times a million
 		SELECT pg_catalog.percentile_cont(0.95) WITHIN GROUP (ORDER BY
 		           health_score.engagement_score(c.decayed[i], c.base_per_day * 1e6, hl[i]) * 1e6)
-		  INTO p95 FROM hs_cal c WHERE c.phase = 'train' AND c.decayed IS NOT NULL AND c.base_per_day > 0;
+		  INTO p95 FROM pg_temp.hs_cal c WHERE c.phase = 'train' AND c.decayed IS NOT NULL AND c.base_per_day > 0;
 		CONTINUE WHEN NOT p95 > 0;
 		e := greatest(pg_catalog.round((prof.expected_events_per_user_day * p95 / 100)::numeric, 4), 0.0001);
 		SELECT health_score.auc(health_score.engagement_score(c.decayed[i], e * c.base_per_day, hl[i]), NOT c.churned)
-		  INTO a FROM hs_cal c WHERE c.phase = 'train' AND c.decayed IS NOT NULL AND c.base_per_day > 0;
+		  INTO a FROM pg_temp.hs_cal c WHERE c.phase = 'train' AND c.decayed IS NOT NULL AND c.base_per_day > 0;
 		IF best_auc IS NULL OR a > best_auc THEN
 			best_auc := a; best_hl := i; best_e := e;
 		END IF;
@@ -252,7 +260,7 @@ BEGIN
 		           FILTER (WHERE c.cand[j] NOT IN ('Infinity', '-Infinity')) AS p05,
 		       pg_catalog.percentile_cont(0.95) WITHIN GROUP (ORDER BY c.cand[j])
 		           FILTER (WHERE c.cand[j] NOT IN ('Infinity', '-Infinity')) AS p95
-		  INTO x FROM hs_cal c WHERE c.phase = 'train' AND c.cand[j] <> 'NaN';
+		  INTO x FROM pg_temp.hs_cal c WHERE c.phase = 'train' AND c.cand[j] <> 'NaN';
 		CONTINUE WHEN x.auc IS NULL OR x.p05 IS NULL OR x.p05 = x.p95 OR pg_catalog.abs(x.auc - 0.5) < 0.02;
 		cands := cands || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('measure', cand_names[j], 'j', j,
 			'worst', CASE WHEN x.auc >= 0.5 THEN x.p05 ELSE x.p95 END,
@@ -277,7 +285,7 @@ BEGIN
 		       ARRAY[CASE WHEN c.decayed IS NOT NULL AND c.base_per_day > 0
 		                  THEN health_score.engagement_score(c.decayed[$1], $2 * c.base_per_day, $3) END]
 		       || c.fixed || ARRAY[%s]::float8[] AS x
-		  FROM hs_cal c$q$, cand_sql)
+		  FROM pg_temp.hs_cal c$q$, cand_sql)
 		USING best_hl, coalesce(best_e, prof.expected_events_per_user_day), hl[coalesce(best_hl, 1)];
 
 	-- weights: from the profile's, the candidates at 0
@@ -316,9 +324,9 @@ BEGIN
 	-- band cut-offs: poor below the first score from which the churn rate of the next 10 points (with 20
 	-- accounts or more) falls under twice the overall rate; good from the first score, not below that, from
 	-- which the churn rate of all higher scores is at most half of it
-	SELECT pg_catalog.avg(f.churned::integer) INTO rate FROM hs_fit f WHERE f.phase = 'train';
+	SELECT pg_catalog.avg(f.churned::integer) INTO rate FROM pg_temp.hs_fit f WHERE f.phase = 'train';
 	WITH s AS (
-		SELECT health_score.composite(f.x, weights) AS score, f.churned FROM hs_fit f WHERE f.phase = 'train'),
+		SELECT health_score.composite(f.x, weights) AS score, f.churned FROM pg_temp.hs_fit f WHERE f.phase = 'train'),
 	cut AS (
 		SELECT c,
 		       (SELECT CASE WHEN pg_catalog.count(*) >= 20 THEN pg_catalog.avg(s.churned::integer) END
@@ -327,7 +335,7 @@ BEGIN
 	SELECT pg_catalog.min(cut.c) FILTER (WHERE cut.next_10 < 2 * rate) INTO poor FROM cut;
 	poor := coalesce(poor, prof.poor_below);
 	WITH s AS (
-		SELECT health_score.composite(f.x, weights) AS score, f.churned FROM hs_fit f WHERE f.phase = 'train')
+		SELECT health_score.composite(f.x, weights) AS score, f.churned FROM pg_temp.hs_fit f WHERE f.phase = 'train')
 	SELECT pg_catalog.min(c) INTO good
 	  FROM pg_catalog.generate_series(poor::integer, 99) c
 	 WHERE (SELECT pg_catalog.avg(s.churned::integer) FROM s WHERE s.score >= c) <= rate / 2;
@@ -361,12 +369,12 @@ BEGIN
 		days_since_activity, events_90d, decayed_events)
 	SELECT 'current ' || c.phase, c.as_of, 'recomputed', c.account_id, c.churned, c.score, c.band, c.components, c.rules,
 	       c.days_since_activity, c.events_90d, c.decayed_events
-	  FROM hs_cal c;
+	  FROM pg_temp.hs_cal c;
 	INSERT INTO pg_temp.hs_eval (model, as_of, scores_from, account_id, churned, score, band, components, rules,
 		days_since_activity, events_90d, decayed_events)
 	SELECT 'proposed ' || f.phase, f.as_of, 'recomputed', f.account_id, f.churned, s.score,
 	       health_score.band(s.score, poor, good)::text, '{}', f.rules, f.days_since_activity, f.events_90d, f.decayed_events
-	  FROM hs_fit f, LATERAL (SELECT health_score.composite(f.x, weights) AS score) s;
+	  FROM pg_temp.hs_fit f, LATERAL (SELECT health_score.composite(f.x, weights) AS score) s;
 
 	trust_note := pg_catalog.concat_ws('; ',
 		CASE WHEN n_churned_accounts < 50 THEN pg_catalog.format(
