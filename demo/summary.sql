@@ -1,5 +1,5 @@
--- The executive summary `make demo` prints: every number comes from the health_score views (and, for the
--- look back at cancellations, from health_history and the demo's accounts table).
+-- The executive summary `make demo` prints: every number comes from the health_score views, and from
+-- backtest() and calibrate(), which test the scores against the cancellations that followed them.
 --   psql -X -f demo/summary.sql "host=/tmp/health_score_demo port=55439 dbname=health_score_demo user=postgres"
 \set QUIET on
 \set ON_ERROR_STOP on
@@ -82,28 +82,23 @@ SELECT rule, severity, count(*) AS accounts, to_char(sum(arr), 'FM$999,999,999')
  GROUP BY rule, severity
  ORDER BY count(*) DESC;
 
-\echo '== Did the scores see it coming? Scores from 90 days ago against what happened since'
-WITH d AS (
-	SELECT max(day) AS day FROM health_history WHERE day <= current_date - 90
-), s AS (
-	SELECT h.score, h.band, a.cancelled_at IS NOT NULL AND a.cancelled_at <= d.day + 90 AS cancelled
-	  FROM d
-	  JOIN health_history h ON h.day = d.day
-	  JOIN demo.accounts a ON a.account_id = h.account_id::bigint
-)
-SELECT (SELECT day FROM d) AS scored_on,
-       band, count(*) AS accounts, count(*) FILTER (WHERE cancelled) AS cancelled_within_90_days,
-       round(100.0 * count(*) FILTER (WHERE cancelled) / count(*), 1) || '%' AS cancellation_rate
-  FROM s
- GROUP BY band
- ORDER BY band;
-WITH d AS (
-	SELECT max(day) AS day FROM health_history WHERE day <= current_date - 90
-)
-SELECT round(health_score.auc(100 - h.score, a.cancelled_at IS NOT NULL AND a.cancelled_at <= d.day + 90)::numeric, 3)
-           AS auc_90_days_ahead,
-       'chance that an account which cancelled had scored lower than one which stayed (0.5 = a coin toss)' AS meaning
-  FROM d
-  JOIN health_history h ON h.day = d.day
-  JOIN demo.accounts a ON a.account_id = h.account_id::bigint
- GROUP BY d.day;
+\echo '== Did the scores see it coming? backtest(): the scores of each fortnight from 26 to 13 weeks ago against the cancellations of the 90 days after'
+\echo '   (AUC: the chance that an account which cancelled had scored lower than one which stayed; 0.5 is a coin toss)'
+SELECT coalesce(to_char(as_of, 'YYYY-MM-DD'), 'all') AS as_of, scores_from, accounts, churned,
+       round(100 * churn_rate::numeric, 1) || '%' AS churn, round(auc::numeric, 3) AS auc,
+       (SELECT k.key || ' ' || k.value FROM jsonb_each(component_auc) k ORDER BY k.value DESC LIMIT 1) AS best_component,
+       (SELECT k.key || ' ' || k.value FROM jsonb_each(baseline_auc) k ORDER BY k.value DESC LIMIT 1) AS best_baseline,
+       churn_by_band -> 'poor' ->> 'churn_rate' AS churn_poor, churn_by_band -> 'good' ->> 'churn_rate' AS churn_good
+  FROM backtest(date_trunc('day', now()) - interval '26 weeks', date_trunc('day', now()) - interval '13 weeks', '14 days')
+ ORDER BY backtest.as_of NULLS LAST;
+
+\echo '== Calibration: calibrate() fitted on the fortnights of 17 to 9 months ago, judged on those of 6 to 3 months ago'
+SELECT model, round(auc_training::numeric, 3) AS auc_training, round(auc_validation::numeric, 3) AS auc_validation,
+       churn_by_band -> 'poor' ->> 'churn_rate' AS churn_poor, churn_by_band -> 'average' ->> 'churn_rate' AS churn_average,
+       churn_by_band -> 'good' ->> 'churn_rate' AS churn_good,
+       CASE model WHEN 'proposed' THEN settings::text WHEN 'current' THEN settings::text ELSE coalesce(note, '') END AS settings_or_note
+  FROM calibrate('default', now() - interval '17 months', now() - interval '9 months',
+                 now() - interval '6 months', now() - interval '90 days', every => '14 days')
+ ORDER BY model <> 'current', model <> 'proposed', auc_validation DESC NULLS LAST
+ LIMIT 6;
+\echo '   The proposed settings are not applied: calibrate(..., apply => true) writes them as a new version of the profile.'

@@ -162,7 +162,8 @@ same_scores() {	# same_scores VERSION: the seeded model of the current version s
 }
 
 # The model extended after the update, as a user would: a measure, a component and a rule of their own, and a
-# profile's override of a rule's parameters; then a refresh. (dump_restores then restores them too.)
+# profile's override of a rule's parameters (a new profile version); then a refresh, and a manager's override
+# of a score. (dump_restores then restores them too.)
 extend_model() {	# extend_model DB
 	psql_db "$1" -v as_of="$as_of" >/dev/null <<-'SQL'
 		SELECT health_score.add_measure('observations_open',
@@ -172,6 +173,8 @@ extend_model() {	# extend_model DB
 		SELECT health_score.add_rule('observed_gaps', 'observations_open >= {min}', 'amber', 'Close the gaps.', '{"min": 1}');
 		UPDATE health_score.profile SET weights = weights || '{"observed": 5}', rule_params = '{"observed_gaps": {"min": 2}, "inactive": {"days": 25}}';
 		SELECT health_score.refresh(:'as_of');
+		SELECT health_score.set_override(min(account_id), 12, 'upgrade test', now() + interval '30 days')
+		  FROM health_score.account_health;
 	SQL
 }
 
@@ -192,7 +195,7 @@ refresh_changes_nothing() {	# refresh_changes_nothing DB: at the latest as_of ag
 }
 
 dump_restores() {	# dump_restores DB DIR: a pg_dump of DB restores into a new database with the same objects and rows
-	local copy=${1}_restored t all="$tables measure component"
+	local copy=${1}_restored t all="$tables measure component profile_version override override_audit"
 	snapshot "$1" "$2/dumped" "$all" &&
 		pg_dump --format=custom --dbname="$1" --file="$2/dump" &&
 		psql_db postgres -c "CREATE DATABASE $copy" &&

@@ -145,7 +145,7 @@ BEGIN
 	VALUES (t0, pg_catalog.clock_timestamp(), t, sc.n_accounts, fl.n_raised, fl.n_cleared,
 		CASE WHEN pg_catalog.cardinality(run.stale_sources) > 0 THEN 'stale' ELSE 'ok' END,
 		CASE WHEN pg_catalog.cardinality(run.stale_sources) > 0 THEN pg_catalog.format(
-		     'stale sources: %s; the flags of %s held (none raised or cleared)',
+		     'stale sources: %s; the flags of %s held (none raised, none cleared but those of accounts no longer scored)',
 		     pg_catalog.array_to_string(run.stale_sources, ', '),
 		     CASE WHEN pg_catalog.cardinality(fl.held) > 0 THEN 'rules ' || pg_catalog.array_to_string(fl.held, ', ')
 		          ELSE 'no rule' END) END,

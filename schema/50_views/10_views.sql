@@ -153,8 +153,9 @@ SELECT h.account_id::%1$s AS account_id,
        pg_catalog.cardinality(h.stale_sources) > 0 AS stale
   FROM health_score.account_health h
   %2$s
+  -- the override behind the row's score: refresh() applies one in force at as_of, set_override at once
   LEFT JOIN health_score.override o
-         ON o.account_id = h.account_id AND o.set_at <= pg_catalog.now() AND o.expires_at > pg_catalog.now()
+         ON o.account_id = h.account_id AND o.expires_at > h.as_of AND o.score = h.score
   LEFT JOIN LATERAL (
 	SELECT pg_catalog.array_agg(x.rule ORDER BY pg_catalog.array_position(
 	           ARRAY['red', 'amber', 'opportunity', 'info']::text[], x.severity), x.rule) AS codes,
