@@ -1218,7 +1218,10 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	IF TG_OP = 'INSERT' AND NEW.audit_id IS NOT NULL THEN
+	IF TG_OP = 'INSERT' AND EXISTS (
+		SELECT FROM health_score.override_audit a
+		 WHERE a.id = NEW.audit_id AND a.account_id = NEW.account_id AND a.action IN ('set', 'changed')
+		   AND (a.new_score, a.new_reason, a.new_expires_at) = (NEW.score, NEW.reason, NEW.expires_at)) THEN
 		RETURN NEW;
 	END IF;
 	IF TG_OP = 'INSERT' THEN
@@ -2384,7 +2387,8 @@ BEGIN
 	CREATE TEMP TABLE hs_hits (account_id text NOT NULL, rule text NOT NULL, evidence jsonb NOT NULL) ON COMMIT DROP;
 	-- score_earlier: the latest history row between earlier_from and earlier_to
 	CREATE TEMP TABLE hs_earlier ON COMMIT DROP AS
-	SELECT DISTINCT ON (hh.account_id) hh.account_id, hh.score, hh.as_of
+	-- (the model's score: an override in force then is a manager's view, not what the model saw)
+	SELECT DISTINCT ON (hh.account_id) hh.account_id, coalesce(hh.computed_score, hh.score) AS score, hh.as_of
 	  FROM health_score.health_history hh
 	 WHERE EXISTS (SELECT FROM pg_temp.hs_rule x WHERE 'score_earlier' = ANY (x.measures))
 	   AND hh.day BETWEEN (run.earlier_from - interval '1 day')::date AND run.earlier_to::date
@@ -4428,7 +4432,7 @@ INSERT INTO health_score.measure (name, kind, source, type, unit, params, descri
 ('score', 'builtin', 'composite', 'float8', 'points', '{}', 'The composite score, 0-100 (for rules only)', true),
 ('band', 'builtin', 'composite', 'text', NULL, '{}', 'The band of the score: poor, average or good (for rules only)', true),
 ('score_earlier', 'builtin', 'composite', 'float8', 'points', '{"days": 30, "tolerance_days": 7}',
- 'The score `days` days before as_of, from health_history (up to `tolerance_days` older; for rules only)', true);
+ 'The score the model computed `days` days before as_of, from health_history (up to `tolerance_days` older; an override then is left out; for rules only)', true);
 -- Windows: a 0.1.0 rule's window parameter now belongs to the measure counted over it.
 UPDATE health_score.measure m
    SET params = m.params || w.params

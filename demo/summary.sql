@@ -92,13 +92,13 @@ SELECT coalesce(to_char(as_of, 'YYYY-MM-DD'), 'all') AS as_of, scores_from, acco
   FROM backtest(date_trunc('day', now()) - interval '26 weeks', date_trunc('day', now()) - interval '13 weeks', '14 days')
  ORDER BY backtest.as_of NULLS LAST;
 
-\echo '== Calibration: calibrate() fitted on the fortnights of 17 to 9 months ago, judged on those of 6 to 3 months ago'
+\echo '== Calibration: calibrate() fitted on the fortnights of 510 to 270 days ago, judged on those of 180 to 90 days ago'
 SELECT model, round(auc_training::numeric, 3) AS auc_training, round(auc_validation::numeric, 3) AS auc_validation,
        churn_by_band -> 'poor' ->> 'churn_rate' AS churn_poor, churn_by_band -> 'average' ->> 'churn_rate' AS churn_average,
        churn_by_band -> 'good' ->> 'churn_rate' AS churn_good,
        CASE model WHEN 'proposed' THEN settings::text WHEN 'current' THEN settings::text ELSE coalesce(note, '') END AS settings_or_note
-  FROM calibrate('default', now() - interval '17 months', now() - interval '9 months',
-                 now() - interval '6 months', now() - interval '90 days', every => '14 days')
+  FROM calibrate('default', now() - interval '510 days', now() - interval '270 days',
+                 now() - interval '180 days', now() - interval '90 days', every => '14 days')
  ORDER BY model <> 'current', model <> 'proposed', auc_validation DESC NULLS LAST
  LIMIT 6;
 \echo '   The proposed settings are not applied: calibrate(..., apply => true) writes them as a new version of the profile.'

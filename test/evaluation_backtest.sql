@@ -6,7 +6,7 @@ BEGIN;
 CREATE EXTENSION health_score;
 SET LOCAL client_min_messages = warning;
 SET LOCAL timezone = 'UTC';
-SELECT plan(35);
+SELECT plan(38);
 
 CREATE FUNCTION pg_temp.t0() RETURNS timestamptz LANGUAGE sql IMMUTABLE
 AS $$ SELECT '2026-01-01 12:00+00'::timestamptz $$;
@@ -166,6 +166,17 @@ SELECT results_eq($$SELECT account_id, from_day, driver
                      WHERE h.day = (pg_temp.t0() + interval '60 days')::date
                      ORDER BY abs(h.score - p.score) DESC, h.account_id LIMIT 1$$,
                   'score_changes: the largest move first, against the latest day 30 days back, with the component behind it');
+
+-- score_drop compares with the score the model computed 30 days earlier, not an override in force then.
+INSERT INTO health_score.health_history (account_id, day, as_of, profile, score, band, computed_score, profile_version)
+SELECT h.account_id, (pg_temp.t0() + interval '30 days')::date, pg_temp.t0() + interval '30 days', 'default', 100, 'good',
+       h.computed_score, 1
+  FROM health_score.account_health h WHERE h.computed_score <= 80;
+SELECT ok((SELECT count(*) > 0 FROM health_score.health_history WHERE day = (pg_temp.t0() + interval '30 days')::date),
+          'history 30 days back: an override of 100 over the model''s score, for the accounts scoring 80 or less');
+SELECT ok((SELECT accounts > 0 FROM health_score.refresh(pg_temp.t0() + interval '60 days')), 'the refresh again');
+SELECT is_empty($$SELECT FROM health_score.flag WHERE rule = 'score_drop'$$,
+                'no score_drop: the model''s score did not move, whatever the override said');
 
 SELECT * FROM finish();
 ROLLBACK;

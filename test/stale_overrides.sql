@@ -26,7 +26,7 @@ SET LOCAL client_min_messages = warning;
 SET LOCAL timezone = 'UTC';
 SET LOCAL datestyle = 'ISO, MDY';
 SET LOCAL intervalstyle = 'postgres';
-SELECT plan(80);
+SELECT plan(81);
 
 CREATE FUNCTION pg_temp.t() RETURNS timestamptz LANGUAGE sql STABLE
 AS $$ SELECT date_trunc('hour', now()) + interval '1 hour' $$;
@@ -336,6 +336,14 @@ SELECT results_eq($$SELECT relation, newest, lag, stale FROM health_score._sourc
                      WHERE relation = 'public.s_events'::regclass$$,
                   $$VALUES ('public.s_events'::regclass, pg_temp.t() - interval '1 day', interval '11 days', true)$$,
                   'freshness is point in time: at T + 10 days activity is 11 days old, later rows not counted');
+
+-- An override written with SQL, naming an audit row that does not record it, is audited all the same.
+INSERT INTO health_score.override (account_id, score, reason, expires_at, audit_id)
+VALUES ('5', 10, 'forged', now() + interval '1 day', (SELECT max(id) FROM health_score.override_audit));
+SELECT results_eq($$SELECT a.action, a.new_score, a.new_reason FROM health_score.override o
+                      JOIN health_score.override_audit a ON a.id = o.audit_id WHERE o.account_id = '5'$$,
+                  $$VALUES ('set', 10::float8, 'forged')$$,
+                  'an INSERT that names another audit row still gets its own');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -103,7 +103,7 @@ INSERT INTO health_score.measure (name, kind, source, type, unit, params, descri
 ('score', 'builtin', 'composite', 'float8', 'points', '{}', 'The composite score, 0-100 (for rules only)', true),
 ('band', 'builtin', 'composite', 'text', NULL, '{}', 'The band of the score: poor, average or good (for rules only)', true),
 ('score_earlier', 'builtin', 'composite', 'float8', 'points', '{"days": 30, "tolerance_days": 7}',
- 'The score `days` days before as_of, from health_history (up to `tolerance_days` older; for rules only)', true);
+ 'The score the model computed `days` days before as_of, from health_history (up to `tolerance_days` older; an override then is left out; for rules only)', true);
 
 -- A touchpoint kind as the word its measure is named after: lower case, runs of other characters as _.
 -- The touchpoints stage calls it on every row: without a SET clause the planner inlines it, and its body

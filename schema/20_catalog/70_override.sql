@@ -38,14 +38,18 @@ COMMENT ON TABLE health_score.override IS
 SELECT pg_catalog.pg_extension_config_dump('health_score.override', '');
 
 -- Every change to an override, whoever makes it and however, is recorded before it is written. A restored
--- row comes with the audit row of its last change (restored before it: the foreign key orders them).
+-- row comes with the audit row of its last change (restored before it: the foreign key orders them), which
+-- records this very state; any other row gets an audit row of its own.
 CREATE FUNCTION health_score._override_audit()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	IF TG_OP = 'INSERT' AND NEW.audit_id IS NOT NULL THEN
+	IF TG_OP = 'INSERT' AND EXISTS (
+		SELECT FROM health_score.override_audit a
+		 WHERE a.id = NEW.audit_id AND a.account_id = NEW.account_id AND a.action IN ('set', 'changed')
+		   AND (a.new_score, a.new_reason, a.new_expires_at) = (NEW.score, NEW.reason, NEW.expires_at)) THEN
 		RETURN NEW;
 	END IF;
 	IF TG_OP = 'INSERT' THEN

@@ -71,7 +71,8 @@ BEGIN
 	CREATE TEMP TABLE hs_hits (account_id text NOT NULL, rule text NOT NULL, evidence jsonb NOT NULL) ON COMMIT DROP;
 	-- score_earlier: the latest history row between earlier_from and earlier_to
 	CREATE TEMP TABLE hs_earlier ON COMMIT DROP AS
-	SELECT DISTINCT ON (hh.account_id) hh.account_id, hh.score, hh.as_of
+	-- (the model's score: an override in force then is a manager's view, not what the model saw)
+	SELECT DISTINCT ON (hh.account_id) hh.account_id, coalesce(hh.computed_score, hh.score) AS score, hh.as_of
 	  FROM health_score.health_history hh
 	 WHERE EXISTS (SELECT FROM pg_temp.hs_rule x WHERE 'score_earlier' = ANY (x.measures))
 	   AND hh.day BETWEEN (run.earlier_from - interval '1 day')::date AND run.earlier_to::date
