@@ -92,6 +92,9 @@ SELECT coalesce(to_char(as_of, 'YYYY-MM-DD'), 'all') AS as_of, scores_from, acco
   FROM backtest(date_trunc('day', now()) - interval '26 weeks', date_trunc('day', now()) - interval '13 weeks', '14 days')
  ORDER BY backtest.as_of NULLS LAST;
 
+-- (the fit needs the company's first 510 days: HS_DEMO_MONTHS of 17 or more)
+SELECT min(started_at) <= now() - interval '510 days' AS long_enough FROM demo.accounts \gset
+\if :long_enough
 \echo '== Calibration: calibrate() fitted on the fortnights of 510 to 270 days ago, judged on those of 180 to 90 days ago'
 SELECT model, round(auc_training::numeric, 3) AS auc_training, round(auc_validation::numeric, 3) AS auc_validation,
        churn_by_band -> 'poor' ->> 'churn_rate' AS churn_poor, churn_by_band -> 'average' ->> 'churn_rate' AS churn_average,
@@ -102,3 +105,6 @@ SELECT model, round(auc_training::numeric, 3) AS auc_training, round(auc_validat
  ORDER BY model <> 'current', model <> 'proposed', auc_validation DESC NULLS LAST
  LIMIT 6;
 \echo '   The proposed settings are not applied: calibrate(..., apply => true) writes them as a new version of the profile.'
+\else
+\echo '== Calibration: skipped, the company is younger than the 510 days calibrate() is given here (HS_DEMO_MONTHS)'
+\endif
