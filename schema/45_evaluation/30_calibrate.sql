@@ -21,6 +21,15 @@
 -- Then the current and the proposed settings are scored on the validation dates (as_of from validate_from
 -- to validate_to), side by side with each component and baseline. apply => true writes the proposed settings
 -- as a new profile version (and adds the chosen measures' components); otherwise nothing is written.
+--
+-- calibrate() runs these steps, each a function below:
+--   _calibrate_rows         every date scored point in time, the profile's accounts with a known outcome -> hs_cal
+--   _calibrate_engagement   the half-life and the expected activity
+--   _calibrate_candidates   the measures that may become components, with their worst and best
+--   _calibrate_features     each row's component values under the proposal's engagement  -> hs_fit
+--   _calibrate_weights      the weights, with the candidates added while they help (_fit_weights, _fit_auc)
+--   _calibrate_bands        the band cut-offs
+--   _calibrate_apply        (apply => true) the components and the new profile version
 
 -- The composite of hs_fit's feature arrays under weights, and its AUC over one phase. (Dynamic: hs_fit is
 -- created anew by each calibrate(), and a cached plan would still name the table of the call before.)
@@ -93,6 +102,287 @@ BEGIN
 END
 $$;
 
+-- Step rows: every date from train_from to train_to and from validate_from to validate_to, every apart,
+-- scored point in time with the half-lives to try; for each of the profile's accounts with a known outcome, a
+-- row of hs_cal (phase, as_of, account_id, churned, the current score, band, components and flags, the decayed
+-- sums of each half-life, the expected activity without the profile's factor, every component but engagement
+-- (fixed), every candidate measure's value (cand), the baselines). Returns the components in composite order
+-- and the candidate measures: the numeric ones that are no component's yet, but the accounts source's and the
+-- composite's, and decayed_events (engagement is fitted itself).
+CREATE FUNCTION health_score._calibrate_rows(profile text, train_from timestamptz, train_to timestamptz,
+											 validate_from timestamptz, validate_to timestamptz, every interval,
+											 horizon interval, outcome text, known_until timestamptz,
+											 half_lives interval[], OUT components text[], OUT candidates text[])
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ph text;
+	t timestamptz;
+	run health_score._run;
+	positions integer[];        -- the half-lives' positions in hs_act.decayed
+	fixed_sql text;
+	cand_sql text;
+BEGIN
+	PERFORM health_score._drop_work_tables(ARRAY['hs_cal', 'hs_fit']);
+	CREATE TEMP TABLE hs_cal (phase text, as_of timestamptz, account_id text, churned boolean, score float8,
+		band text, components jsonb, rules text[], decayed float8[], base_per_day float8, fixed float8[],
+		cand float8[], days_since_activity float8, events_90d float8, decayed_events float8) ON COMMIT DROP;
+	FOR ph, t IN
+		SELECT 'train', d FROM pg_catalog.generate_series(train_from, train_to, every) d
+		UNION ALL SELECT 'validate', d FROM pg_catalog.generate_series(validate_from, validate_to, every) d
+		ORDER BY 2
+	LOOP
+		run := (health_score._compute_scores(t, true, 1, NULL, half_lives)).run;
+		IF components IS NULL THEN
+			SELECT pg_catalog.array_agg(c.name ORDER BY c.ord) INTO components FROM pg_temp.hs_component c;
+			SELECT pg_catalog.string_agg(CASE c.kind WHEN 'builtin' THEN pg_catalog.format('s.%I', c.name)
+			                                  ELSE pg_catalog.format('(s.components ->> %L)::float8', c.name) END, ', ' ORDER BY c.ord)
+			  INTO fixed_sql FROM pg_temp.hs_component c WHERE c.name <> 'engagement';
+			SELECT pg_catalog.array_agg(m.name ORDER BY m.name),
+			       pg_catalog.string_agg(pg_catalog.format('m.%I::float8', m.name), ', ' ORDER BY m.name)
+			  INTO candidates, cand_sql
+			  FROM pg_temp.hs_measure m
+			 WHERE m.type <> 'text' AND coalesce(m.source, '') NOT IN ('accounts', 'composite', 'overrides')
+			   AND m.name <> 'decayed_events'
+			   AND NOT EXISTS (SELECT FROM pg_temp.hs_component c WHERE c.measure = m.name);
+			SELECT pg_catalog.array_agg(pg_catalog.array_position(run.halflife_seconds, pg_catalog.date_part('epoch', h)) ORDER BY o)
+			  INTO positions FROM pg_catalog.unnest(half_lives) WITH ORDINALITY AS u (h, o);
+		END IF;
+		PERFORM health_score._stage_outcomes(run, horizon, outcome, known_until);
+		EXECUTE pg_catalog.format($q$
+			INSERT INTO pg_temp.hs_cal
+			SELECT $1, $2, s.account_id, o.churned, s.score, s.band::text,
+			       health_score._component_values(s.engagement, s.utilisation, s.adoption, s.support, s.sentiment,
+			           s.relationship, s.components),
+			       ARRAY(SELECT x.rule FROM pg_temp.hs_hits x WHERE x.account_id = s.account_id ORDER BY x.rule),
+			       CASE WHEN $4 THEN ARRAY(SELECT coalesce(act.decayed[p], 0) FROM pg_catalog.unnest($5::integer[]) p) END,
+			       m._expected_per_day / a.expected_events_per_user_day,
+			       ARRAY[%s]::float8[], ARRAY[%s]::float8[],
+			       m.days_since_activity, m.events_90d, m.decayed_events
+			  FROM pg_temp.hs_score s
+			  JOIN pg_temp.hs_m m ON m.account_id = s.account_id
+			  JOIN pg_temp.hs_acc a ON a.account_id = s.account_id
+			  JOIN pg_temp.hs_outcome o ON o.account_id = s.account_id
+			  LEFT JOIN pg_temp.hs_act act ON act.account_id = s.account_id
+			 WHERE a.profile = $3 AND o.churned IS NOT NULL$q$,
+			coalesce(fixed_sql, ''), coalesce(cand_sql, ''))
+			USING ph, t, profile, run.has_activity, positions;
+	END LOOP;
+END
+$$;
+
+-- Step engagement: for each half-life of half_lives (hs_cal.decayed in the same order), the expected
+-- activity at which the busiest 5% of the training rows reach 100 (expected_events_per_user_day, scaled from
+-- the profile's current one), and the training AUC of the engagement under both; returns the best half-life's
+-- position (choice) and expectation (NULL without activity).
+CREATE FUNCTION health_score._calibrate_engagement(half_lives interval[], current_expected float8,
+												   OUT choice integer, OUT expected float8)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	p95 float8;
+	e float8;
+	a float8;
+	best_auc float8;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_temp.hs_cal c WHERE c.decayed IS NOT NULL) THEN
+		RETURN;
+	END IF;
+	FOR i IN 1 .. pg_catalog.cardinality(half_lives) LOOP
+		-- the uncapped engagement: against an expectation a million times higher, times a million
+		SELECT pg_catalog.percentile_cont(0.95) WITHIN GROUP (ORDER BY
+		           health_score.engagement_score(c.decayed[i], c.base_per_day * 1e6, half_lives[i]) * 1e6)
+		  INTO p95 FROM pg_temp.hs_cal c WHERE c.phase = 'train' AND c.decayed IS NOT NULL AND c.base_per_day > 0;
+		CONTINUE WHEN NOT p95 > 0;
+		e := greatest(pg_catalog.round((current_expected * p95 / 100)::numeric, 4), 0.0001);
+		SELECT health_score.auc(health_score.engagement_score(c.decayed[i], e * c.base_per_day, half_lives[i]), NOT c.churned)
+		  INTO a FROM pg_temp.hs_cal c WHERE c.phase = 'train' AND c.decayed IS NOT NULL AND c.base_per_day > 0;
+		IF best_auc IS NULL OR a > best_auc THEN
+			best_auc := a; choice := i; expected := e;
+		END IF;
+	END LOOP;
+END
+$$;
+
+-- Step candidates: the candidate measures (hs_cal.cand in the order of names) that rank churn by themselves
+-- on the training rows (an AUC at least 0.02 away from 0.5), as linear components from their 5th to their 95th
+-- percentile of finite values, oriented healthy side up: [{measure, j (position), worst, best, strength}], the
+-- 8 strongest, strongest first.
+CREATE FUNCTION health_score._calibrate_candidates(names text[])
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	x record;
+	found jsonb := '[]';
+BEGIN
+	FOR j IN 1 .. coalesce(pg_catalog.cardinality(names), 0) LOOP
+		SELECT health_score.auc(c.cand[j], NOT c.churned) AS auc,
+		       pg_catalog.percentile_cont(0.05) WITHIN GROUP (ORDER BY c.cand[j])
+		           FILTER (WHERE c.cand[j] NOT IN ('Infinity', '-Infinity')) AS p05,
+		       pg_catalog.percentile_cont(0.95) WITHIN GROUP (ORDER BY c.cand[j])
+		           FILTER (WHERE c.cand[j] NOT IN ('Infinity', '-Infinity')) AS p95
+		  INTO x FROM pg_temp.hs_cal c WHERE c.phase = 'train' AND c.cand[j] <> 'NaN';
+		CONTINUE WHEN x.auc IS NULL OR x.p05 IS NULL OR x.p05 = x.p95 OR pg_catalog.abs(x.auc - 0.5) < 0.02;
+		found := found || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('measure', names[j], 'j', j,
+			'worst', CASE WHEN x.auc >= 0.5 THEN x.p05 ELSE x.p95 END,
+			'best', CASE WHEN x.auc >= 0.5 THEN x.p95 ELSE x.p05 END,
+			'strength', pg_catalog.abs(x.auc - 0.5)));
+	END LOOP;
+	RETURN (SELECT coalesce(pg_catalog.jsonb_agg(c.value ORDER BY (c.value ->> 'strength')::float8 DESC, c.value ->> 'measure'), '[]')
+	          FROM (SELECT v.value FROM pg_catalog.jsonb_array_elements(found) v
+	                 ORDER BY (v.value ->> 'strength')::float8 DESC, v.value ->> 'measure' LIMIT 8) c);
+END
+$$;
+
+-- Step features: hs_fit, one row per row of hs_cal with x, its feature array: the engagement under the chosen
+-- half-life (hs_cal.decayed[choice]) and expectation, the other components, then each candidate's component.
+CREATE FUNCTION health_score._calibrate_features(candidates jsonb, choice integer, expected float8, half_life interval)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	cand_sql text;
+BEGIN
+	SELECT coalesce(pg_catalog.string_agg(pg_catalog.format(
+	           'greatest(0::float8, least(100::float8, 100 * (c.cand[%s] - %L::float8) / (%L::float8 - %L::float8)))',
+	           v.value ->> 'j', v.value ->> 'worst', v.value ->> 'best', v.value ->> 'worst'), ', ' ORDER BY v.o), '')
+	  INTO cand_sql FROM pg_catalog.jsonb_array_elements(candidates) WITH ORDINALITY AS v (value, o);
+	EXECUTE pg_catalog.format($q$
+		CREATE TEMP TABLE hs_fit ON COMMIT DROP AS
+		SELECT c.phase, c.as_of, c.account_id, c.churned, c.rules, c.days_since_activity, c.events_90d, c.decayed_events,
+		       ARRAY[CASE WHEN c.decayed IS NOT NULL AND c.base_per_day > 0
+		                  THEN health_score.engagement_score(c.decayed[$1], $2 * c.base_per_day, $3) END]
+		       || c.fixed || ARRAY[%s]::float8[] AS x
+		  FROM pg_temp.hs_cal c$q$, cand_sql)
+		USING choice, expected, half_life;
+END
+$$;
+
+-- Step weights: from the current weights of the n_fixed components (the candidates' at 0), the fitted ones;
+-- then, three times at most, the candidate (at a quarter, half, once or twice the mean weight) that raises
+-- the training AUC most, by 0.002 or more, is added and the weights fitted again. Scaled to sum to 100, one
+-- decimal.
+CREATE FUNCTION health_score._calibrate_weights(current float8[], n_candidates integer)
+RETURNS float8[]
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n_fixed constant integer := pg_catalog.cardinality(current);
+	weights float8[] := current || pg_catalog.array_fill(0::float8, ARRAY[n_candidates]);
+	active integer[] := ARRAY(SELECT pg_catalog.generate_series(1, n_fixed));
+	fit record;
+	a float8;
+	best_auc float8;
+	best_j integer;
+	best_w float8;
+	w float8;
+	mean_weight float8;
+	total float8;
+BEGIN
+	fit := health_score._fit_weights(weights, active);
+	weights := fit.fitted;
+	FOR i IN 1 .. 3 LOOP
+		best_j := NULL;
+		best_auc := fit.auc + 0.002;
+		SELECT pg_catalog.avg(v) INTO mean_weight FROM pg_catalog.unnest(weights) v WHERE v > 0;
+		FOR j IN n_fixed + 1 .. n_fixed + n_candidates LOOP
+			CONTINUE WHEN j = ANY (active);
+			FOREACH w IN ARRAY ARRAY[0.25, 0.5, 1, 2]::float8[] LOOP
+				weights[j] := w * mean_weight;
+				a := health_score._fit_auc(weights, 'train');
+				IF a >= best_auc THEN
+					best_auc := a; best_j := j; best_w := weights[j];
+				END IF;
+			END LOOP;
+			weights[j] := 0;
+		END LOOP;
+		EXIT WHEN best_j IS NULL;
+		weights[best_j] := best_w;
+		active := active || best_j;
+		fit := health_score._fit_weights(weights, active);
+		weights := fit.fitted;
+	END LOOP;
+	SELECT pg_catalog.sum(v) INTO total FROM pg_catalog.unnest(weights) v;
+	RETURN ARRAY(SELECT pg_catalog.round((v * 100 / total)::numeric, 1)::float8
+	               FROM pg_catalog.unnest(weights) WITH ORDINALITY AS u (v, o) ORDER BY o);
+END
+$$;
+
+-- Step bands: on the training rows scored under weights, poor below the first score from which the churn
+-- rate of the next 10 points (with 20 rows or more) falls under twice the overall rate; good from the first
+-- score, not below that, from which the churn rate of all higher scores is at most half of it (the current
+-- cut-off where none is).
+CREATE FUNCTION health_score._calibrate_bands(weights float8[], current_poor float8, current_good float8,
+											  OUT poor_below float8, OUT good_from float8)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rate float8;
+BEGIN
+	CREATE TEMP TABLE hs_fit_scores ON COMMIT DROP AS
+	SELECT health_score.composite(f.x, weights) AS score, f.churned FROM pg_temp.hs_fit f WHERE f.phase = 'train';
+	SELECT pg_catalog.avg(s.churned::integer) INTO rate FROM pg_temp.hs_fit_scores s;
+	SELECT pg_catalog.min(c) INTO poor_below
+	  FROM pg_catalog.generate_series(1, 99) c
+	 WHERE (SELECT CASE WHEN pg_catalog.count(*) >= 20 THEN pg_catalog.avg(s.churned::integer) END
+	          FROM pg_temp.hs_fit_scores s WHERE s.score >= c AND s.score < c + 10) < 2 * rate;
+	poor_below := coalesce(poor_below, current_poor);
+	SELECT pg_catalog.min(c) INTO good_from
+	  FROM pg_catalog.generate_series(poor_below::integer, 99) c
+	 WHERE (SELECT pg_catalog.avg(s.churned::integer) FROM pg_temp.hs_fit_scores s WHERE s.score >= c) <= rate / 2;
+	good_from := greatest(coalesce(good_from, current_good), poor_below);
+	DROP TABLE pg_temp.hs_fit_scores;
+END
+$$;
+
+-- Step apply: the proposal's new components (a name taken by a component that measures something else gets
+-- the number of the version to come), then the profile's settings: a new profile version, its fit the
+-- proposal (with the validation AUC), its note how it was fitted.
+CREATE FUNCTION health_score._calibrate_apply(profile text, proposed jsonb, note text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	x record;
+	component_name text;
+	new_weights jsonb := proposed -> 'weights';
+	new_version bigint;
+BEGIN
+	FOR x IN SELECT v.value FROM pg_catalog.jsonb_array_elements(proposed -> 'new_components') v LOOP
+		component_name := x.value ->> 'component';
+		IF EXISTS (SELECT FROM health_score.component c WHERE c.name = component_name
+		            AND (c.measure, c.worst, c.best) IS DISTINCT FROM (x.value ->> 'measure', (x.value ->> 'worst')::float8, (x.value ->> 'best')::float8)) THEN
+			component_name := component_name || '_' || (SELECT pg_catalog.max(v.version) + 1 FROM health_score.profile_version v);
+			new_weights := (new_weights - (x.value ->> 'component')) || pg_catalog.jsonb_build_object(component_name, x.value -> 'weight');
+		END IF;
+		IF NOT EXISTS (SELECT FROM health_score.component c WHERE c.name = component_name) THEN
+			PERFORM health_score.add_component(component_name, x.value ->> 'measure', (x.value ->> 'worst')::float8,
+				(x.value ->> 'best')::float8, pg_catalog.format('%s, from %s (worst) to %s (best): fitted by calibrate() for profile %s',
+				x.value ->> 'measure', x.value ->> 'worst', x.value ->> 'best', profile));
+		END IF;
+	END LOOP;
+	UPDATE health_score.profile p
+	   SET half_life = (proposed ->> 'half_life')::interval,
+	       expected_events_per_user_day = (proposed ->> 'expected_events_per_user_day')::float8,
+	       weights = new_weights, poor_below = (proposed ->> 'poor_below')::float8,
+	       good_from = (proposed ->> 'good_from')::float8
+	 WHERE p.name = _calibrate_apply.profile
+	RETURNING p.version INTO new_version;
+	UPDATE health_score.profile_version v
+	   SET note = _calibrate_apply.note, fit = proposed || pg_catalog.jsonb_build_object('weights', new_weights)
+	 WHERE v.version = new_version;
+	RETURN new_version;
+END
+$$;
+
 CREATE FUNCTION health_score.calibrate(profile text DEFAULT 'default', train_from timestamptz DEFAULT NULL,
 									   train_to timestamptz DEFAULT NULL, validate_from timestamptz DEFAULT NULL,
 									   validate_to timestamptz DEFAULT NULL, horizon interval DEFAULT '90 days',
@@ -109,51 +399,25 @@ DECLARE
 	grid constant interval[] := ARRAY['7 days', '14 days', '30 days', '60 days', '90 days', '180 days']::interval[];
 	prof health_score.profile;
 	known_until timestamptz;
-	ph text;
-	t timestamptz;
-	sc record;
-	run health_score._run;
-	comp_names text[];          -- the components, in composite order; engagement first
-	cand_names text[];          -- the numeric measures that may become components
 	hl interval[];              -- the half-lives tried: the grid and the profile's own
-	hl_pos integer[];           -- their positions in hs_act.decayed
-	fixed_sql text;
-	cand_sql text;
-	i integer;
-	j integer;
-	a float8;
-	best_auc float8;
-	best_hl integer;
-	best_e float8;
-	e float8;
-	p95 float8;
-	cands jsonb := '[]';        -- [{measure, worst, best, auc}], the strongest first
-	n_fixed integer;
+	collected record;
+	eng record;
+	cands jsonb;
 	weights float8[];
-	active integer[];
-	fit record;
-	chosen jsonb := '[]';
-	best_j integer;
-	best_w float8;
-	w float8;
-	mean_weight float8;
-	rate float8;
-	poor float8;
-	good float8;
-	total float8;
+	bands record;
 	weights_json jsonb;
+	chosen jsonb := '[]';
 	proposed jsonb;
-	current_settings jsonb;
+	n_fixed integer;
 	n_churned integer;
 	n_churned_accounts integer;
 	trust_note text;
 	new_version bigint;
-	component_name text;
 	sm_train record;
 	sm_val record;
+	current_val_auc float8;
 	best_single text;
 	best_single_auc float8;
-	proposed_auc float8;
 	x record;
 BEGIN
 	PERFORM health_score._check_evaluation_args(train_from, train_to, every, horizon, outcome, 'train_from', 'train_to');
@@ -178,55 +442,9 @@ BEGIN
 			      HINT = 'End the validation dates at least one horizon before the newest data.';
 	END IF;
 	hl := grid || prof.half_life;
-	PERFORM health_score._drop_work_tables(ARRAY['hs_cal', 'hs_fit']);
 
-	CREATE TEMP TABLE hs_cal (phase text, as_of timestamptz, account_id text, churned boolean, score float8,
-		band text, components jsonb, rules text[], decayed float8[], base_per_day float8, fixed float8[],
-		cand float8[], days_since_activity float8, events_90d float8, decayed_events float8) ON COMMIT DROP;
-	FOR ph, t IN
-		SELECT 'train', d FROM pg_catalog.generate_series(train_from, train_to, every) d
-		UNION ALL SELECT 'validate', d FROM pg_catalog.generate_series(validate_from, validate_to, every) d
-		ORDER BY 2
-	LOOP
-		sc := health_score._compute_scores(t, true, 1, NULL, hl);
-		run := sc.run;
-		IF comp_names IS NULL THEN
-			SELECT pg_catalog.array_agg(c.name ORDER BY c.ord) INTO comp_names FROM pg_temp.hs_component c;
-			-- every component but engagement (recomputed per half-life) as it is now
-			SELECT pg_catalog.string_agg(CASE c.kind WHEN 'builtin' THEN pg_catalog.format('s.%I', c.name)
-			                                  ELSE pg_catalog.format('(s.components ->> %L)::float8', c.name) END, ', ' ORDER BY c.ord)
-			  INTO fixed_sql FROM pg_temp.hs_component c WHERE c.name <> 'engagement';
-			SELECT pg_catalog.array_agg(m.name ORDER BY m.name),
-			       pg_catalog.string_agg(pg_catalog.format('m.%I::float8', m.name), ', ' ORDER BY m.name)
-			  INTO cand_names, cand_sql
-			  FROM pg_temp.hs_measure m
-			 WHERE m.type <> 'text' AND coalesce(m.source, '') NOT IN ('accounts', 'composite', 'overrides')
-			   AND m.name <> 'decayed_events'
-			   AND NOT EXISTS (SELECT FROM pg_temp.hs_component c WHERE c.measure = m.name);
-			SELECT pg_catalog.array_agg(pg_catalog.array_position(run.halflife_seconds, pg_catalog.date_part('epoch', h)) ORDER BY o)
-			  INTO hl_pos FROM pg_catalog.unnest(hl) WITH ORDINALITY AS u (h, o);
-		END IF;
-		PERFORM health_score._stage_outcomes(run, horizon, outcome, known_until);
-		EXECUTE pg_catalog.format($q$
-			INSERT INTO pg_temp.hs_cal
-			SELECT $1, $2, s.account_id, o.churned, s.score, s.band::text,
-			       health_score._component_values(s.engagement, s.utilisation, s.adoption, s.support, s.sentiment,
-	           s.relationship, s.components),
-			       ARRAY(SELECT x.rule FROM pg_temp.hs_hits x WHERE x.account_id = s.account_id ORDER BY x.rule),
-			       CASE WHEN $4 THEN ARRAY(SELECT coalesce(act.decayed[p], 0) FROM pg_catalog.unnest($5::integer[]) p) END,
-			       m._expected_per_day / a.expected_events_per_user_day,
-			       ARRAY[%s]::float8[], ARRAY[%s]::float8[],
-			       m.days_since_activity, m.events_90d, m.decayed_events
-			  FROM pg_temp.hs_score s
-			  JOIN pg_temp.hs_m m ON m.account_id = s.account_id
-			  JOIN pg_temp.hs_acc a ON a.account_id = s.account_id
-			  JOIN pg_temp.hs_outcome o ON o.account_id = s.account_id
-			  LEFT JOIN pg_temp.hs_act act ON act.account_id = s.account_id
-			 WHERE a.profile = $3 AND o.churned IS NOT NULL$q$,
-			coalesce(fixed_sql, ''), coalesce(cand_sql, ''))
-			USING ph, t, calibrate.profile, run.has_activity, hl_pos;
-	END LOOP;
-
+	collected := health_score._calibrate_rows(calibrate.profile, train_from, train_to, validate_from, validate_to, every,
+	                                     horizon, outcome, known_until, hl);
 	SELECT pg_catalog.count(*) FILTER (WHERE c.churned), pg_catalog.count(DISTINCT c.account_id) FILTER (WHERE c.churned)
 	  INTO n_churned, n_churned_accounts FROM pg_temp.hs_cal c WHERE c.phase = 'train';
 	IF n_churned = 0 OR n_churned = (SELECT pg_catalog.count(*) FROM pg_temp.hs_cal c WHERE c.phase = 'train') THEN
@@ -236,132 +454,30 @@ BEGIN
 			      HINT = 'Widen the training dates, or use another outcome or horizon.';
 	END IF;
 
-	-- half-life and expected activity: the engagement that ranks churn best on the training dates
-	FOR i IN 1 .. pg_catalog.cardinality(hl) LOOP
-		EXIT WHEN NOT EXISTS (SELECT FROM pg_temp.hs_cal c WHERE c.decayed IS NOT NULL);
-		-- the uncapped engagement: against an expectation a million times higher, times a million
-		SELECT pg_catalog.percentile_cont(0.95) WITHIN GROUP (ORDER BY
-		           health_score.engagement_score(c.decayed[i], c.base_per_day * 1e6, hl[i]) * 1e6)
-		  INTO p95 FROM pg_temp.hs_cal c WHERE c.phase = 'train' AND c.decayed IS NOT NULL AND c.base_per_day > 0;
-		CONTINUE WHEN NOT p95 > 0;
-		e := greatest(pg_catalog.round((prof.expected_events_per_user_day * p95 / 100)::numeric, 4), 0.0001);
-		SELECT health_score.auc(health_score.engagement_score(c.decayed[i], e * c.base_per_day, hl[i]), NOT c.churned)
-		  INTO a FROM pg_temp.hs_cal c WHERE c.phase = 'train' AND c.decayed IS NOT NULL AND c.base_per_day > 0;
-		IF best_auc IS NULL OR a > best_auc THEN
-			best_auc := a; best_hl := i; best_e := e;
-		END IF;
-	END LOOP;
-
-	-- the measures that rank churn by themselves, as linear components from their 5th to their 95th
-	-- percentile (finite values), oriented healthy side up; the 8 strongest are tried
-	FOR j IN 1 .. coalesce(pg_catalog.cardinality(cand_names), 0) LOOP
-		SELECT health_score.auc(c.cand[j], NOT c.churned) AS auc,
-		       pg_catalog.percentile_cont(0.05) WITHIN GROUP (ORDER BY c.cand[j])
-		           FILTER (WHERE c.cand[j] NOT IN ('Infinity', '-Infinity')) AS p05,
-		       pg_catalog.percentile_cont(0.95) WITHIN GROUP (ORDER BY c.cand[j])
-		           FILTER (WHERE c.cand[j] NOT IN ('Infinity', '-Infinity')) AS p95
-		  INTO x FROM pg_temp.hs_cal c WHERE c.phase = 'train' AND c.cand[j] <> 'NaN';
-		CONTINUE WHEN x.auc IS NULL OR x.p05 IS NULL OR x.p05 = x.p95 OR pg_catalog.abs(x.auc - 0.5) < 0.02;
-		cands := cands || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('measure', cand_names[j], 'j', j,
-			'worst', CASE WHEN x.auc >= 0.5 THEN x.p05 ELSE x.p95 END,
-			'best', CASE WHEN x.auc >= 0.5 THEN x.p95 ELSE x.p05 END,
-			'strength', pg_catalog.abs(x.auc - 0.5)));
-	END LOOP;
-	SELECT coalesce(pg_catalog.jsonb_agg(c.value ORDER BY (c.value ->> 'strength')::float8 DESC, c.value ->> 'measure'), '[]')
-	  INTO cands
-	  FROM (SELECT v.value FROM pg_catalog.jsonb_array_elements(cands) v
-	         ORDER BY (v.value ->> 'strength')::float8 DESC, v.value ->> 'measure' LIMIT 8) c;
-
-	-- the features of every row: engagement with the chosen half-life and expectation, the other components,
-	-- then the candidate measures' components
-	n_fixed := pg_catalog.cardinality(comp_names);
-	SELECT coalesce(pg_catalog.string_agg(pg_catalog.format(
-	           'greatest(0::float8, least(100::float8, 100 * (c.cand[%s] - %L::float8) / (%L::float8 - %L::float8)))',
-	           v.value ->> 'j', v.value ->> 'worst', v.value ->> 'best', v.value ->> 'worst'), ', ' ORDER BY v.o), '')
-	  INTO cand_sql FROM pg_catalog.jsonb_array_elements(cands) WITH ORDINALITY AS v (value, o);
-	EXECUTE pg_catalog.format($q$
-		CREATE TEMP TABLE hs_fit ON COMMIT DROP AS
-		SELECT c.phase, c.as_of, c.account_id, c.churned, c.rules, c.days_since_activity, c.events_90d, c.decayed_events,
-		       ARRAY[CASE WHEN c.decayed IS NOT NULL AND c.base_per_day > 0
-		                  THEN health_score.engagement_score(c.decayed[$1], $2 * c.base_per_day, $3) END]
-		       || c.fixed || ARRAY[%s]::float8[] AS x
-		  FROM pg_temp.hs_cal c$q$, cand_sql)
-		USING best_hl, coalesce(best_e, prof.expected_events_per_user_day), hl[coalesce(best_hl, 1)];
-
-	-- weights: from the profile's, the candidates at 0
-	SELECT pg_catalog.array_agg(coalesce((prof.weights ->> n)::float8, 0) ORDER BY o) INTO weights
-	  FROM pg_catalog.unnest(comp_names) WITH ORDINALITY AS u (n, o);
-	weights := weights || pg_catalog.array_fill(0::float8, ARRAY[pg_catalog.jsonb_array_length(cands)]);
-	active := ARRAY(SELECT pg_catalog.generate_series(1, n_fixed));
-	fit := health_score._fit_weights(weights, active);
-	weights := fit.fitted;
-	-- forward selection: the candidate (and weight) that raises the training AUC most, while it does by 0.002
-	FOR i IN 1 .. 3 LOOP
-		best_j := NULL;
-		best_auc := fit.auc + 0.002;
-		SELECT pg_catalog.avg(v) INTO mean_weight FROM pg_catalog.unnest(weights) v WHERE v > 0;
-		FOR j IN n_fixed + 1 .. n_fixed + pg_catalog.jsonb_array_length(cands) LOOP
-			CONTINUE WHEN j = ANY (active);
-			FOREACH w IN ARRAY ARRAY[0.25, 0.5, 1, 2]::float8[] LOOP
-				weights[j] := w * mean_weight;
-				a := health_score._fit_auc(weights, 'train');
-				IF a >= best_auc THEN
-					best_auc := a; best_j := j; best_w := weights[j];
-				END IF;
-			END LOOP;
-			weights[j] := 0;
-		END LOOP;
-		EXIT WHEN best_j IS NULL;
-		weights[best_j] := best_w;
-		active := active || best_j;
-		fit := health_score._fit_weights(weights, active);
-		weights := fit.fitted;
-	END LOOP;
-	-- weights that sum to 100, one decimal
-	SELECT pg_catalog.sum(v) INTO total FROM pg_catalog.unnest(weights) v;
-	weights := ARRAY(SELECT pg_catalog.round((v * 100 / total)::numeric, 1)::float8 FROM pg_catalog.unnest(weights) WITH ORDINALITY AS u (v, o) ORDER BY o);
-
-	-- band cut-offs: poor below the first score from which the churn rate of the next 10 points (with 20
-	-- accounts or more) falls under twice the overall rate; good from the first score, not below that, from
-	-- which the churn rate of all higher scores is at most half of it
-	SELECT pg_catalog.avg(f.churned::integer) INTO rate FROM pg_temp.hs_fit f WHERE f.phase = 'train';
-	WITH s AS (
-		SELECT health_score.composite(f.x, weights) AS score, f.churned FROM pg_temp.hs_fit f WHERE f.phase = 'train'),
-	cut AS (
-		SELECT c,
-		       (SELECT CASE WHEN pg_catalog.count(*) >= 20 THEN pg_catalog.avg(s.churned::integer) END
-		          FROM s WHERE s.score >= c AND s.score < c + 10) AS next_10
-		  FROM pg_catalog.generate_series(1, 99) c)
-	SELECT pg_catalog.min(cut.c) FILTER (WHERE cut.next_10 < 2 * rate) INTO poor FROM cut;
-	poor := coalesce(poor, prof.poor_below);
-	WITH s AS (
-		SELECT health_score.composite(f.x, weights) AS score, f.churned FROM pg_temp.hs_fit f WHERE f.phase = 'train')
-	SELECT pg_catalog.min(c) INTO good
-	  FROM pg_catalog.generate_series(poor::integer, 99) c
-	 WHERE (SELECT pg_catalog.avg(s.churned::integer) FROM s WHERE s.score >= c) <= rate / 2;
-	good := greatest(coalesce(good, prof.good_from), poor);
+	eng := health_score._calibrate_engagement(hl, prof.expected_events_per_user_day);
+	cands := health_score._calibrate_candidates(collected.candidates);
+	PERFORM health_score._calibrate_features(cands, eng.choice, coalesce(eng.expected, prof.expected_events_per_user_day),
+	                                         hl[coalesce(eng.choice, 1)]);
+	n_fixed := pg_catalog.cardinality(collected.components);
+	weights := health_score._calibrate_weights(
+		ARRAY(SELECT coalesce((prof.weights ->> n)::float8, 0) FROM pg_catalog.unnest(collected.components) WITH ORDINALITY AS u (n, o) ORDER BY o),
+		pg_catalog.jsonb_array_length(cands));
+	bands := health_score._calibrate_bands(weights, prof.poor_below, prof.good_from);
 
 	-- the proposal
 	SELECT pg_catalog.jsonb_object_agg(n, weights[o]) INTO weights_json
-	  FROM pg_catalog.unnest(comp_names) WITH ORDINALITY AS u (n, o) WHERE weights[o] > 0;
+	  FROM pg_catalog.unnest(collected.components) WITH ORDINALITY AS u (n, o) WHERE weights[o] > 0;
 	FOR j IN 1 .. pg_catalog.jsonb_array_length(cands) LOOP
-		IF weights[n_fixed + j] > 0 THEN
-			chosen := chosen || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
-				'component', (cands -> (j - 1)) ->> 'measure' || '_score', 'measure', (cands -> (j - 1)) ->> 'measure',
-				'worst', ((cands -> (j - 1)) ->> 'worst')::float8, 'best', ((cands -> (j - 1)) ->> 'best')::float8,
-				'weight', weights[n_fixed + j]));
-			weights_json := weights_json || pg_catalog.jsonb_build_object((cands -> (j - 1)) ->> 'measure' || '_score', weights[n_fixed + j]);
-		END IF;
+		CONTINUE WHEN NOT weights[n_fixed + j] > 0;
+		chosen := chosen || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+			'component', (cands -> (j - 1)) ->> 'measure' || '_score', 'measure', (cands -> (j - 1)) ->> 'measure',
+			'worst', ((cands -> (j - 1)) ->> 'worst')::float8, 'best', ((cands -> (j - 1)) ->> 'best')::float8,
+			'weight', weights[n_fixed + j]));
+		weights_json := weights_json || pg_catalog.jsonb_build_object((cands -> (j - 1)) ->> 'measure' || '_score', weights[n_fixed + j]);
 	END LOOP;
-	current_settings := pg_catalog.jsonb_build_object('half_life', prof.half_life,
-		'expected_events_per_user_day', prof.expected_events_per_user_day, 'weights', prof.weights,
-		'poor_below', prof.poor_below, 'good_from', prof.good_from);
-	proposed := pg_catalog.jsonb_build_object('half_life', hl[coalesce(best_hl, 1)],
-		'expected_events_per_user_day', coalesce(best_e, prof.expected_events_per_user_day), 'weights', weights_json,
-		'poor_below', poor, 'good_from', good, 'new_components', chosen);
-	IF best_hl IS NULL THEN
-		proposed := proposed || pg_catalog.jsonb_build_object('half_life', prof.half_life);
-	END IF;
+	proposed := pg_catalog.jsonb_build_object('half_life', coalesce(hl[eng.choice], prof.half_life),
+		'expected_events_per_user_day', coalesce(eng.expected, prof.expected_events_per_user_day), 'weights', weights_json,
+		'poor_below', bands.poor_below, 'good_from', bands.good_from, 'new_components', chosen);
 
 	-- both settings on both phases, in hs_eval
 	PERFORM health_score._create_eval_table();
@@ -373,63 +489,52 @@ BEGIN
 	INSERT INTO pg_temp.hs_eval (model, as_of, scores_from, account_id, churned, score, band, components, rules,
 		days_since_activity, events_90d, decayed_events)
 	SELECT 'proposed ' || f.phase, f.as_of, 'recomputed', f.account_id, f.churned, s.score,
-	       health_score.band(s.score, poor, good)::text, '{}', f.rules, f.days_since_activity, f.events_90d, f.decayed_events
+	       health_score.band(s.score, bands.poor_below, bands.good_from)::text, '{}', f.rules, f.days_since_activity,
+	       f.events_90d, f.decayed_events
 	  FROM pg_temp.hs_fit f, LATERAL (SELECT health_score.composite(f.x, weights) AS score) s;
-
-	trust_note := pg_catalog.concat_ws('; ',
-		CASE WHEN n_churned_accounts < 50 THEN pg_catalog.format(
-		     'only %s accounts churned in the training dates: the fit is noisy, do not apply it on this alone', n_churned_accounts) END,
-		CASE WHEN train_to - train_from < interval '180 days' THEN
-		     'the training dates span less than 6 months: seasonal patterns are not seen' END);
-
-	IF apply THEN
-		FOR x IN SELECT v.value FROM pg_catalog.jsonb_array_elements(chosen) v LOOP
-			component_name := x.value ->> 'component';
-			IF EXISTS (SELECT FROM health_score.component c WHERE c.name = component_name
-			            AND (c.measure, c.worst, c.best) IS DISTINCT FROM (x.value ->> 'measure', (x.value ->> 'worst')::float8, (x.value ->> 'best')::float8)) THEN
-				-- a component of that name measures something else: this one is named after the version to come
-				component_name := component_name || '_' || (SELECT pg_catalog.max(v.version) + 1 FROM health_score.profile_version v);
-				weights_json := (weights_json - (x.value ->> 'component')) || pg_catalog.jsonb_build_object(component_name, x.value -> 'weight');
-			END IF;
-			IF NOT EXISTS (SELECT FROM health_score.component c WHERE c.name = component_name) THEN
-				PERFORM health_score.add_component(component_name, x.value ->> 'measure', (x.value ->> 'worst')::float8,
-					(x.value ->> 'best')::float8, pg_catalog.format('%s, from %s (worst) to %s (best): fitted by calibrate() for profile %s',
-					x.value ->> 'measure', x.value ->> 'worst', x.value ->> 'best', calibrate.profile));
-			END IF;
-		END LOOP;
-		UPDATE health_score.profile p
-		   SET half_life = (proposed ->> 'half_life')::interval,
-		       expected_events_per_user_day = (proposed ->> 'expected_events_per_user_day')::float8,
-		       weights = weights_json, poor_below = poor, good_from = good
-		 WHERE p.name = calibrate.profile
-		RETURNING p.version INTO new_version;
-		proposed := proposed || pg_catalog.jsonb_build_object('weights', weights_json);
-	END IF;
 
 	-- the report: current and proposed, then each component and baseline alone
 	sm_train := health_score._evaluation_summary('current train', NULL);
 	sm_val := health_score._evaluation_summary('current validate', NULL);
-	model := 'current';
-	auc_training := sm_train.auc; auc_validation := sm_val.auc; churn_by_band := sm_val.churn_by_band;
-	settings := current_settings; note := NULL;
-	RETURN NEXT;
+	current_val_auc := sm_val.auc;
 	SELECT k.key, (k.value #>> '{}')::float8 INTO best_single, best_single_auc
 	  FROM pg_catalog.jsonb_each(sm_val.component_auc || sm_val.baseline_auc) k
 	 WHERE k.value <> 'null' ORDER BY (k.value #>> '{}')::float8 DESC, k.key LIMIT 1;
+	model := 'current';
+	auc_training := sm_train.auc; auc_validation := sm_val.auc; churn_by_band := sm_val.churn_by_band;
+	settings := pg_catalog.jsonb_build_object('half_life', prof.half_life,
+		'expected_events_per_user_day', prof.expected_events_per_user_day, 'weights', prof.weights,
+		'poor_below', prof.poor_below, 'good_from', prof.good_from);
+	note := NULL;
+	RETURN NEXT;
+
 	model := 'proposed';
 	auc_training := (health_score._evaluation_summary('proposed train', NULL)).auc;
-	sm_val := health_score._evaluation_summary('proposed validate', NULL);
-	auc_validation := sm_val.auc; churn_by_band := sm_val.churn_by_band; settings := proposed;
-	proposed_auc := auc_validation;
+	x := health_score._evaluation_summary('proposed validate', NULL);
+	auc_validation := x.auc; churn_by_band := x.churn_by_band;
+	trust_note := NULLIF(pg_catalog.concat_ws('; ',
+		CASE WHEN n_churned_accounts < 50 THEN pg_catalog.format(
+		     'only %s accounts churned in the training dates: the fit is noisy, do not apply it on this alone', n_churned_accounts) END,
+		CASE WHEN train_to - train_from < interval '180 days' THEN
+		     'the training dates span less than 6 months: seasonal patterns are not seen' END), '');
+	IF apply THEN
+		new_version := health_score._calibrate_apply(calibrate.profile,
+			proposed || pg_catalog.jsonb_build_object('auc_validation', health_score._r4(auc_validation)),
+			pg_catalog.format('calibrate(): trained %s to %s, validated %s to %s, horizon %s, outcome %s',
+			                  train_from, train_to, validate_from, validate_to, horizon, outcome));
+		proposed := proposed || pg_catalog.jsonb_build_object('weights',
+			(SELECT p.weights FROM health_score.profile p WHERE p.name = calibrate.profile));
+	END IF;
+	settings := proposed;
 	note := pg_catalog.concat_ws('; ',
 		pg_catalog.format('validation AUC %s against %s for the current settings and %s for the best single figure (%s)',
-		                  pg_catalog.round(auc_validation::numeric, 3), pg_catalog.round((health_score._evaluation_summary('current validate', NULL)).auc::numeric, 3),
+		                  pg_catalog.round(auc_validation::numeric, 3), pg_catalog.round(current_val_auc::numeric, 3),
 		                  pg_catalog.round(best_single_auc::numeric, 3), best_single),
-		NULLIF(trust_note, ''),
+		trust_note,
 		CASE WHEN apply THEN pg_catalog.format('applied: profile %s is now version %s', calibrate.profile, new_version)
 		     ELSE 'not applied: calibrate(..., apply => true) writes it as a new profile version' END);
 	RETURN NEXT;
-	sm_val := health_score._evaluation_summary('current validate', NULL);
+
 	FOR x IN
 		SELECT 'component ' || k.key AS m, (sm_train.component_auc ->> k.key)::float8 AS tr, (k.value #>> '{}')::float8 AS va
 		  FROM pg_catalog.jsonb_each(sm_val.component_auc) k
@@ -442,13 +547,6 @@ BEGIN
 		note := CASE WHEN x.m LIKE '% ' || best_single THEN 'the best single component or baseline' END;
 		RETURN NEXT;
 	END LOOP;
-	IF new_version IS NOT NULL THEN
-		UPDATE health_score.profile_version v
-		   SET note = pg_catalog.format('calibrate(): trained %s to %s, validated %s to %s, horizon %s, outcome %s',
-		                                train_from, train_to, validate_from, validate_to, horizon, outcome),
-		       fit = pg_catalog.jsonb_build_object('auc_validation', health_score._r4(proposed_auc), 'proposed', proposed)
-		 WHERE v.version = new_version;
-	END IF;
 END
 $$;
 COMMENT ON FUNCTION health_score.calibrate(text, timestamptz, timestamptz, timestamptz, timestamptz, interval, text, interval, boolean) IS
