@@ -3430,8 +3430,8 @@ BEGIN
 		  INTO x FROM pg_temp.hs_cal c WHERE c.phase = 'train' AND c.cand[j] <> 'NaN';
 		CONTINUE WHEN x.auc IS NULL OR x.p05 IS NULL OR x.p05 = x.p95 OR pg_catalog.abs(x.auc - 0.5) < 0.02;
 		found := found || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('measure', names[j], 'j', j,
-			'worst', CASE WHEN x.auc >= 0.5 THEN x.p05 ELSE x.p95 END,
-			'best', CASE WHEN x.auc >= 0.5 THEN x.p95 ELSE x.p05 END,
+			'worst', pg_catalog.round((CASE WHEN x.auc >= 0.5 THEN x.p05 ELSE x.p95 END)::numeric, 3)::float8,
+			'best', pg_catalog.round((CASE WHEN x.auc >= 0.5 THEN x.p95 ELSE x.p05 END)::numeric, 3)::float8,
 			'strength', pg_catalog.abs(x.auc - 0.5)));
 	END LOOP;
 	RETURN (SELECT coalesce(pg_catalog.jsonb_agg(c.value ORDER BY (c.value ->> 'strength')::float8 DESC, c.value ->> 'measure'), '[]')
