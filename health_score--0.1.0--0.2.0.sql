@@ -66,7 +66,10 @@ CREATE TYPE health_score._run AS (
 	earlier_from timestamptz,
 	-- the sources stale at as_of (source_freshness), and their kinds: rules over those kinds' measures hold
 	stale_sources text[],
-	stale_kinds text[]
+	stale_kinds text[],
+	-- whether the activity pass counts events_90d: only when a rule or component uses it, or an evaluation
+	-- (backtest, calibrate) reads every measure; it costs a third of that pass
+	count_events_90d boolean
 );
 
 -- Source kinds: metrics, and touchpoints' kind -------------------------------------------------------------
@@ -1922,8 +1925,10 @@ BEGIN
 		'(a.m).recent_features AS kf_used_30, (a.m).features_before_adopt AS kf_before_adopt, '
 		'(a.m).features_since_adopt AS kf_since_adopt '
 		'FROM (SELECT s.account_id, health_score._activity_measures(s.occurred_at, s.feature, s.weight, $1, $2, $5, '
-		'$7, $6) AS m, count(*) FILTER (WHERE s.occurred_at > $1 - interval ''90 days'') AS events_90, '
+		'$7, $6) AS m, %s AS events_90, '
 		'%s AS users FROM (%%s) s GROUP BY s.account_id) a',
+		CASE WHEN run.count_events_90d THEN 'count(*) FILTER (WHERE s.occurred_at > $1 - interval ''90 days'')'
+		     ELSE 'NULL::bigint' END,
 		CASE WHEN run.has_users THEN 'health_score.user_windows(s.user_id, s.occurred_at, $1, $2, $3, $4)'
 		     ELSE 'NULL::bigint[]' END),
 		run.keytype, run.usertype, '%1$s <= $1',
@@ -2173,7 +2178,7 @@ BEGIN
 		       -- activity
 		       CASE WHEN $2 THEN coalesce(act.events, 0) END AS events_total,
 		       CASE WHEN $2 THEN coalesce(act.events_30, 0) END AS events_30d,
-		       CASE WHEN $2 THEN coalesce(act.events_90, 0) END AS events_90d,
+		       CASE WHEN $2 AND $9 THEN coalesce(act.events_90, 0) END AS events_90d,
 		       CASE WHEN $2 THEN coalesce(pg_catalog.date_part('epoch', $1 - act.last_activity_at) / 86400, 'Infinity') END
 		           AS days_since_activity,
 		       CASE WHEN $2 THEN coalesce(act.decayed[pg_catalog.array_position($8, pg_catalog.date_part('epoch', a.half_life))], 0) END
@@ -2242,7 +2247,7 @@ BEGIN
 		                      AND adopted.bits = act.kf_since_adopt & ~act.kf_before_adopt
 		$q$, extra, query_joins)
 		USING run.as_of, run.has_activity, run.has_users, run.has_feature, run.has_support, run.has_surveys,
-		      run.has_touch, run.halflife_seconds;
+		      run.has_touch, run.halflife_seconds, run.count_events_90d;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT, st = RETURNED_SQLSTATE;
 		failing := health_score._failing_query_measure(run.as_of);
@@ -2629,6 +2634,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION health_score._compute_scores(as_of timestamptz, force boolean, max_unscored_share float8,
 											 profiles jsonb DEFAULT NULL, extra_halflives interval[] DEFAULT NULL,
+											 every_measure boolean DEFAULT false,
 											 OUT run health_score._run, OUT n_accounts integer,
 											 OUT n_unscored integer, OUT timings jsonb)
 LANGUAGE plpgsql
@@ -2659,6 +2665,9 @@ BEGIN
 		          FROM pg_catalog.unnest(run.halflives || extra_halflives) x (h) ORDER BY 2) h;
 	END IF;
 	run := health_score._stage_freshness(run);
+	run.count_events_90d := every_measure
+		OR EXISTS (SELECT FROM pg_temp.hs_rule r WHERE 'events_90d' = ANY (r.measures))
+		OR EXISTS (SELECT FROM pg_temp.hs_component c WHERE c.measure = 'events_90d');
 	timings := health_score._timing(timings, 'setup', lap);
 
 	lap := pg_catalog.clock_timestamp();
@@ -3225,7 +3234,7 @@ BEGIN
 		IF version IS NULL THEN
 			SELECT pg_catalog.max(h.as_of) INTO history_as_of FROM health_score.health_history h WHERE h.day = t::date;
 		END IF;
-		sc := health_score._compute_scores(coalesce(history_as_of, t), true, 1, profiles);
+		sc := health_score._compute_scores(coalesce(history_as_of, t), true, 1, profiles, every_measure => true);
 		PERFORM health_score._stage_outcomes(sc.run, horizon, outcome, known_until);
 		IF history_as_of IS NOT NULL THEN
 			PERFORM health_score._eval_from_history('score', t::date);
@@ -3343,7 +3352,7 @@ BEGIN
 		UNION ALL SELECT 'validate', d FROM pg_catalog.generate_series(validate_from, validate_to, every) d
 		ORDER BY 2
 	LOOP
-		run := (health_score._compute_scores(t, true, 1, NULL, half_lives)).run;
+		run := (health_score._compute_scores(t, true, 1, NULL, half_lives, every_measure => true)).run;
 		IF components IS NULL THEN
 			SELECT pg_catalog.array_agg(c.name ORDER BY c.ord) INTO components FROM pg_temp.hs_component c;
 			SELECT pg_catalog.string_agg(CASE c.kind WHEN 'builtin' THEN pg_catalog.format('s.%I', c.name)

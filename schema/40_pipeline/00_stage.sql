@@ -61,7 +61,10 @@ CREATE TYPE health_score._run AS (
 	earlier_from timestamptz,
 	-- the sources stale at as_of (source_freshness), and their kinds: rules over those kinds' measures hold
 	stale_sources text[],
-	stale_kinds text[]
+	stale_kinds text[],
+	-- whether the activity pass counts events_90d: only when a rule or component uses it, or an evaluation
+	-- (backtest, calibrate) reads every measure; it costs a third of that pass
+	count_events_90d boolean
 );
 
 -- Drops those of the given work tables that exist in this session (a second run in the same transaction

@@ -2,7 +2,7 @@
 -- for the counts, the decayed sums of every profile's half-life and the key features used (bits of a
 -- bigint, by position in run.key_features), user_windows for the users.
 --   reads   the activity sources (rows with occurred_at <= as_of)
---   writes  hs_act (account_id, events, events_30, events_90, last_activity_at, decayed (one per run.halflives),
+--   writes  hs_act (account_id, events, events_30, events_90 (NULL unless run.count_events_90d), last_activity_at, decayed (one per run.halflives),
 --           users_30, users_prev_30, new_users, kf_used_30, kf_before_adopt, kf_since_adopt); empty without
 --           an activity source
 CREATE FUNCTION health_score._stage_activity(run health_score._run)
@@ -25,8 +25,10 @@ BEGIN
 		'(a.m).recent_features AS kf_used_30, (a.m).features_before_adopt AS kf_before_adopt, '
 		'(a.m).features_since_adopt AS kf_since_adopt '
 		'FROM (SELECT s.account_id, health_score._activity_measures(s.occurred_at, s.feature, s.weight, $1, $2, $5, '
-		'$7, $6) AS m, count(*) FILTER (WHERE s.occurred_at > $1 - interval ''90 days'') AS events_90, '
+		'$7, $6) AS m, %s AS events_90, '
 		'%s AS users FROM (%%s) s GROUP BY s.account_id) a',
+		CASE WHEN run.count_events_90d THEN 'count(*) FILTER (WHERE s.occurred_at > $1 - interval ''90 days'')'
+		     ELSE 'NULL::bigint' END,
 		CASE WHEN run.has_users THEN 'health_score.user_windows(s.user_id, s.occurred_at, $1, $2, $3, $4)'
 		     ELSE 'NULL::bigint[]' END),
 		run.keytype, run.usertype, '%1$s <= $1',

@@ -11,7 +11,8 @@
 --           _good_from, _observations, _last_response_at
 -- A measure whose source kind is not registered is NULL; a count whose source is, 0 where nothing was
 -- counted; days since something that never happened, +Infinity; a query measure's value (NaN read as NULL)
--- where the query returns the account, else NULL.
+-- where the query returns the account, else NULL. events_90d is NULL in a refresh whose rules and components
+-- do not use it (run.count_events_90d): nothing reads it there.
 -- Errors: a failing query measure is named with its own error; one returning an account twice, 21000.
 
 -- A query measure as a LEFT JOIN of the measures statement, aliased q<i>.
@@ -105,7 +106,7 @@ BEGIN
 		       -- activity
 		       CASE WHEN $2 THEN coalesce(act.events, 0) END AS events_total,
 		       CASE WHEN $2 THEN coalesce(act.events_30, 0) END AS events_30d,
-		       CASE WHEN $2 THEN coalesce(act.events_90, 0) END AS events_90d,
+		       CASE WHEN $2 AND $9 THEN coalesce(act.events_90, 0) END AS events_90d,
 		       CASE WHEN $2 THEN coalesce(pg_catalog.date_part('epoch', $1 - act.last_activity_at) / 86400, 'Infinity') END
 		           AS days_since_activity,
 		       CASE WHEN $2 THEN coalesce(act.decayed[pg_catalog.array_position($8, pg_catalog.date_part('epoch', a.half_life))], 0) END
@@ -174,7 +175,7 @@ BEGIN
 		                      AND adopted.bits = act.kf_since_adopt & ~act.kf_before_adopt
 		$q$, extra, query_joins)
 		USING run.as_of, run.has_activity, run.has_users, run.has_feature, run.has_support, run.has_surveys,
-		      run.has_touch, run.halflife_seconds;
+		      run.has_touch, run.halflife_seconds, run.count_events_90d;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT, st = RETURNED_SQLSTATE;
 		failing := health_score._failing_query_measure(run.as_of);

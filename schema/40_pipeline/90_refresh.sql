@@ -8,9 +8,11 @@
 --   profiles         settings that replace profiles' own for this run: {"name": {profile_version.settings}}
 --   extra_halflives  half-lives whose decayed sums the activity pass computes besides the profiles' (hs_act.decayed,
 --                    in run.halflife_seconds order)
+--   every_measure    every measure computed, even one no rule or component uses (events_90d): for evaluations
 --   returns the run, the accounts scored, those no longer scored, and the stages' timings (ms)
 CREATE FUNCTION health_score._compute_scores(as_of timestamptz, force boolean, max_unscored_share float8,
 											 profiles jsonb DEFAULT NULL, extra_halflives interval[] DEFAULT NULL,
+											 every_measure boolean DEFAULT false,
 											 OUT run health_score._run, OUT n_accounts integer,
 											 OUT n_unscored integer, OUT timings jsonb)
 LANGUAGE plpgsql
@@ -41,6 +43,9 @@ BEGIN
 		          FROM pg_catalog.unnest(run.halflives || extra_halflives) x (h) ORDER BY 2) h;
 	END IF;
 	run := health_score._stage_freshness(run);
+	run.count_events_90d := every_measure
+		OR EXISTS (SELECT FROM pg_temp.hs_rule r WHERE 'events_90d' = ANY (r.measures))
+		OR EXISTS (SELECT FROM pg_temp.hs_component c WHERE c.measure = 'events_90d');
 	timings := health_score._timing(timings, 'setup', lap);
 
 	lap := pg_catalog.clock_timestamp();

@@ -95,7 +95,7 @@ BEGIN
 		IF version IS NULL THEN
 			SELECT pg_catalog.max(h.as_of) INTO history_as_of FROM health_score.health_history h WHERE h.day = t::date;
 		END IF;
-		sc := health_score._compute_scores(coalesce(history_as_of, t), true, 1, profiles);
+		sc := health_score._compute_scores(coalesce(history_as_of, t), true, 1, profiles, every_measure => true);
 		PERFORM health_score._stage_outcomes(sc.run, horizon, outcome, known_until);
 		IF history_as_of IS NOT NULL THEN
 			PERFORM health_score._eval_from_history('score', t::date);

@@ -133,7 +133,7 @@ BEGIN
 		UNION ALL SELECT 'validate', d FROM pg_catalog.generate_series(validate_from, validate_to, every) d
 		ORDER BY 2
 	LOOP
-		run := (health_score._compute_scores(t, true, 1, NULL, half_lives)).run;
+		run := (health_score._compute_scores(t, true, 1, NULL, half_lives, every_measure => true)).run;
 		IF components IS NULL THEN
 			SELECT pg_catalog.array_agg(c.name ORDER BY c.ord) INTO components FROM pg_temp.hs_component c;
 			SELECT pg_catalog.string_agg(CASE c.kind WHEN 'builtin' THEN pg_catalog.format('s.%I', c.name)
