@@ -6,7 +6,7 @@ BEGIN;
 CREATE EXTENSION health_score;
 SET LOCAL client_min_messages = warning;
 SET LOCAL timezone = 'UTC';
-SELECT plan(38);
+SELECT plan(43);
 
 CREATE FUNCTION pg_temp.t0() RETURNS timestamptz LANGUAGE sql IMMUTABLE
 AS $$ SELECT '2026-01-01 12:00+00'::timestamptz $$;
@@ -166,6 +166,22 @@ SELECT results_eq($$SELECT account_id, from_day, driver
                      WHERE h.day = (pg_temp.t0() + interval '60 days')::date
                      ORDER BY abs(h.score - p.score) DESC, h.account_id LIMIT 1$$,
                   'score_changes: the largest move first, against the latest day 30 days back, with the component behind it');
+
+-- events_90d is counted by a refresh whose rules use it (and by every evaluation, as the baselines above show).
+SELECT lives_ok($$SELECT health_score.add_rule('busy_quarter', 'events_90d >= {min}', 'info', 'Thank them.', '{"min": 30}')$$,
+                'a rule over events_90d');
+SELECT ok((SELECT accounts > 0 FROM health_score.refresh(pg_temp.t0() + interval '60 days')), 'a refresh with it');
+-- accounts 4 to 8: active every third day from T0 + 1 day, and at T0 - 1 and T0 - 20 days: 20 + 2 in 90 days
+SELECT results_eq($$SELECT account_id, evidence FROM health_score.flag WHERE rule = 'busy_quarter' ORDER BY account_id$$,
+                  $$SELECT a::text, '{"min": 30, "events_90d": 22}'::jsonb FROM generate_series(4, 8) a WHERE false$$,
+                  'none reaches 30 events');
+UPDATE health_score.rule SET params = '{"min": 22}' WHERE code = 'busy_quarter';
+SELECT ok((SELECT accounts > 0 FROM health_score.refresh(pg_temp.t0() + interval '60 days')), 'and again with a lower bar');
+SELECT results_eq($$SELECT account_id, evidence FROM health_score.flag WHERE rule = 'busy_quarter' ORDER BY account_id$$,
+                  $$SELECT a::text, '{"min": 22, "events_90d": 22}'::jsonb FROM generate_series(4, 8) a$$,
+                  'its evidence counts each account''s 22 events of the last 90 days');
+DELETE FROM health_score.flag WHERE rule = 'busy_quarter';
+DELETE FROM health_score.rule WHERE code = 'busy_quarter';
 
 -- score_drop compares with the score the model computed 30 days earlier, not an override in force then.
 INSERT INTO health_score.health_history (account_id, day, as_of, profile, score, band, computed_score, profile_version)
