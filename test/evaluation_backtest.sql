@@ -6,7 +6,7 @@ BEGIN;
 CREATE EXTENSION health_score;
 SET LOCAL client_min_messages = warning;
 SET LOCAL timezone = 'UTC';
-SELECT plan(43);
+SELECT plan(44);
 
 CREATE FUNCTION pg_temp.t0() RETURNS timestamptz LANGUAGE sql IMMUTABLE
 AS $$ SELECT '2026-01-01 12:00+00'::timestamptz $$;
@@ -193,6 +193,14 @@ SELECT ok((SELECT count(*) > 0 FROM health_score.health_history WHERE day = (pg_
 SELECT ok((SELECT accounts > 0 FROM health_score.refresh(pg_temp.t0() + interval '60 days')), 'the refresh again');
 SELECT is_empty($$SELECT FROM health_score.flag WHERE rule = 'score_drop'$$,
                 'no score_drop: the model''s score did not move, whatever the override said');
+
+-- A window where every account scored churns: nothing to rank either.
+UPDATE public.b_accounts SET cancelled_at = pg_temp.t0() + interval '250 days' WHERE cancelled_at IS NULL;
+SELECT results_eq($$SELECT accounts, churned, auc, auc_note,
+                           (SELECT bool_and((b.value ->> 'churn_rate')::numeric = 1) FROM jsonb_each(churn_by_band) b)
+                      FROM health_score.backtest(pg_temp.t0() + interval '200 days', pg_temp.t0() + interval '200 days') WHERE as_of IS NOT NULL$$,
+                  $$VALUES (5, 5, NULL::float8, 'no retained accounts: nothing to rank', true)$$,
+                  'a window where all churn: AUC NULL, and why; every band churns entirely');
 
 SELECT * FROM finish();
 ROLLBACK;
