@@ -229,6 +229,14 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT health_score._key_type(s.key_type::regtype) FROM health_score.sources s WHERE s.kind = 'accounts' $$;
 
+CREATE OR REPLACE FUNCTION health_score._key_text(key text, keytype text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE $2 WHEN 'bigint' THEN $1::bigint::text WHEN 'uuid' THEN $1::uuid::text ELSE $1 END
+$$;
+
 CREATE OR REPLACE FUNCTION health_score._check_new_name(label text, name text, taken boolean, name_hint text, taken_hint text)
 RETURNS void
 LANGUAGE plpgsql
@@ -1203,11 +1211,7 @@ AS $$
 DECLARE
 	keytype text := health_score._accounts_key_type();
 BEGIN
-	IF keytype = 'bigint' THEN
-		NEW.account_id := NEW.account_id::bigint::text;
-	ELSIF keytype = 'uuid' THEN
-		NEW.account_id := NEW.account_id::uuid::text;
-	END IF;
+	NEW.account_id := health_score._key_text(NEW.account_id, keytype);
 	RETURN NEW;
 EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
 	RAISE EXCEPTION 'observation account_id % is not a % account key', pg_catalog.quote_literal(NEW.account_id), keytype
@@ -1260,7 +1264,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	keytype constant text := health_score._accounts_key_type();
-	key text;
 BEGIN
 	IF account_id IS NULL THEN
 		RAISE EXCEPTION 'account_id must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -1269,13 +1272,10 @@ BEGIN
 		RAISE EXCEPTION 'no accounts source is registered' USING ERRCODE = 'object_not_in_prerequisite_state',
 			HINT = 'SELECT health_score.add_source(''accounts'', ''my_accounts''); registers one.';
 	END IF;
-	BEGIN
-		EXECUTE pg_catalog.format('SELECT $1::%s::text', keytype) INTO key USING account_id;
-	EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
-		RAISE EXCEPTION 'account_id % is not a valid % account key', pg_catalog.quote_literal(account_id), keytype
-			USING ERRCODE = 'invalid_parameter_value';
-	END;
-	RETURN key;
+	RETURN health_score._key_text(account_id, keytype);
+EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
+	RAISE EXCEPTION 'account_id % is not a valid % account key', pg_catalog.quote_literal(account_id), keytype
+		USING ERRCODE = 'invalid_parameter_value';
 END
 $$;
 

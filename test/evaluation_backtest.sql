@@ -6,7 +6,7 @@ BEGIN;
 CREATE EXTENSION health_score;
 SET LOCAL client_min_messages = warning;
 SET LOCAL timezone = 'UTC';
-SELECT plan(44);
+SELECT plan(51);
 
 CREATE FUNCTION pg_temp.t0() RETURNS timestamptz LANGUAGE sql IMMUTABLE
 AS $$ SELECT '2026-01-01 12:00+00'::timestamptz $$;
@@ -194,6 +194,15 @@ SELECT ok((SELECT accounts > 0 FROM health_score.refresh(pg_temp.t0() + interval
 SELECT is_empty($$SELECT FROM health_score.flag WHERE rule = 'score_drop'$$,
                 'no score_drop: the model''s score did not move, whatever the override said');
 
+-- A history row scored before versions were kept (no profile_version) is weighed with its profile's weights.
+INSERT INTO health_score.health_history (account_id, day, as_of, profile, score, band, engagement, support)
+VALUES ('7', '2025-06-01', '2025-06-01 12:00+00', 'default', 50, 'average', 50, 50),
+       ('7', '2025-07-01', '2025-07-01 12:00+00', 'default', 60, 'average', 60, 60);
+SELECT results_eq($$SELECT component, round(weight_from::numeric, 4), round(weight_to::numeric, 4), round(contribution::numeric, 4)
+                      FROM health_score.explain('7', '2025-06-01', '2025-07-01')$$,
+                  $$VALUES ('engagement', 0.6667, 0.6667, 6.6667), ('support', 0.3333, 0.3333, 3.3333)$$,
+                  'explain: a row without a profile version takes the profile''s weights (engagement 30, support 15)');
+
 -- A window where every account scored churns: nothing to rank either.
 UPDATE public.b_accounts SET cancelled_at = pg_temp.t0() + interval '250 days' WHERE cancelled_at IS NULL;
 SELECT results_eq($$SELECT accounts, churned, auc, auc_note,
@@ -201,6 +210,19 @@ SELECT results_eq($$SELECT accounts, churned, auc, auc_note,
                       FROM health_score.backtest(pg_temp.t0() + interval '200 days', pg_temp.t0() + interval '200 days') WHERE as_of IS NOT NULL$$,
                   $$VALUES (5, 5, NULL::float8, 'no retained accounts: nothing to rank', true)$$,
                   'a window where all churn: AUC NULL, and why; every band churns entirely');
+
+-- What the outcomes need.
+SELECT lives_ok($$SELECT health_score.drop_source('activity', 'public.b_events')$$, 'without an activity source');
+SELECT throws_ok($$SELECT * FROM health_score.backtest(pg_temp.t0(), pg_temp.t0(), outcome => 'inactive')$$, '22023',
+                 'outcome inactive needs an activity source', 'outcome inactive is refused');
+CREATE VIEW public.b_accounts_open AS SELECT account_id, seats, started_at FROM public.b_accounts;
+SELECT lives_ok($$SELECT health_score.drop_source('accounts', 'public.b_accounts'); SELECT health_score.add_source('accounts', 'public.b_accounts_open')$$,
+                'an accounts source without cancelled_at');
+SELECT throws_ok($$SELECT * FROM health_score.backtest(pg_temp.t0(), pg_temp.t0())$$, '22023',
+                 'outcome cancelled needs the accounts source''s cancelled_at column', 'outcome cancelled is refused');
+SELECT lives_ok($$SELECT health_score.drop_source('accounts', 'public.b_accounts_open')$$, 'without an accounts source');
+SELECT throws_ok($$SELECT * FROM health_score.explain('1', '2025-06-01', '2025-07-01')$$, '55000',
+                 'no accounts source is registered', 'explain cannot read an account key without an accounts source');
 
 SELECT * FROM finish();
 ROLLBACK;

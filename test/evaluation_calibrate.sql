@@ -6,7 +6,7 @@ BEGIN;
 CREATE EXTENSION health_score;
 SET LOCAL client_min_messages = warning;
 SET LOCAL timezone = 'UTC';
-SELECT plan(21);
+SELECT plan(22);
 
 -- 80 accounts, every one equally active (one user every other day) until it cancels, with 1 to 4 seats
 -- (so utilisation varies, but not with churn). Ten rate the product 2 (the others 9) and cancel in April;
@@ -49,6 +49,8 @@ SELECT ok((SELECT (settings ->> 'poor_below')::float8 > 0 AND (settings ->> 'goo
           'the band cut-offs separate the accounts rated 2 (sentiment 0) from those rated 9 (sentiment 100)');
 SELECT alike((SELECT note FROM fit1 WHERE model = 'proposed'), '%only % accounts churned in the training dates: the fit is noisy%',
             'few churned accounts: the note says not to trust it alone');
+SELECT alike((SELECT note FROM fit1 WHERE model = 'proposed'), '%the training dates span less than 6 months%',
+             'a month of training dates: the note says seasons are not seen');
 SELECT is((SELECT count(*)::integer FROM health_score.profile_version), 1, 'not applied: no new profile version');
 
 -- The training dates' future: nothing after train_to + horizon (2025-05-30) changes the fit.

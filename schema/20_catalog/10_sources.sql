@@ -172,6 +172,17 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT health_score._key_type(s.key_type::regtype) FROM health_score.sources s WHERE s.kind = 'accounts' $$;
 
+-- An account key written as text, in the text form the results store (' 42' -> '42', an upper-case uuid in
+-- lower case), for accounts keyed by keytype; raises the cast's own error (22P02, 22003) when it is no key
+-- of that type. Text keys, and keys without an accounts source, are kept as written.
+CREATE FUNCTION health_score._key_text(key text, keytype text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE $2 WHEN 'bigint' THEN $1::bigint::text WHEN 'uuid' THEN $1::uuid::text ELSE $1 END
+$$;
+
 -- A new catalog name (a measure's, a component's, a rule's code): a lower-case word, which conditions and
 -- weights can write bare, and not taken.
 CREATE FUNCTION health_score._check_new_name(label text, name text, taken boolean, name_hint text, taken_hint text)

@@ -24,11 +24,7 @@ AS $$
 DECLARE
 	keytype text := health_score._accounts_key_type();
 BEGIN
-	IF keytype = 'bigint' THEN
-		NEW.account_id := NEW.account_id::bigint::text;
-	ELSIF keytype = 'uuid' THEN
-		NEW.account_id := NEW.account_id::uuid::text;
-	END IF;
+	NEW.account_id := health_score._key_text(NEW.account_id, keytype);
 	RETURN NEW;
 EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
 	RAISE EXCEPTION 'observation account_id % is not a % account key', pg_catalog.quote_literal(NEW.account_id), keytype

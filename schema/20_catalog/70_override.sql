@@ -91,7 +91,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	keytype constant text := health_score._accounts_key_type();
-	key text;
 BEGIN
 	IF account_id IS NULL THEN
 		RAISE EXCEPTION 'account_id must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -100,13 +99,10 @@ BEGIN
 		RAISE EXCEPTION 'no accounts source is registered' USING ERRCODE = 'object_not_in_prerequisite_state',
 			HINT = 'SELECT health_score.add_source(''accounts'', ''my_accounts''); registers one.';
 	END IF;
-	BEGIN
-		EXECUTE pg_catalog.format('SELECT $1::%s::text', keytype) INTO key USING account_id;
-	EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
-		RAISE EXCEPTION 'account_id % is not a valid % account key', pg_catalog.quote_literal(account_id), keytype
-			USING ERRCODE = 'invalid_parameter_value';
-	END;
-	RETURN key;
+	RETURN health_score._key_text(account_id, keytype);
+EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
+	RAISE EXCEPTION 'account_id % is not a valid % account key', pg_catalog.quote_literal(account_id), keytype
+		USING ERRCODE = 'invalid_parameter_value';
 END
 $$;
 
