@@ -23,7 +23,8 @@ ALTER TABLE health_score.refresh_log DROP CONSTRAINT refresh_log_status_check;
 ALTER TABLE health_score.refresh_log
 	ADD CONSTRAINT refresh_log_status_check CHECK (status IN ('ok', 'stale', 'failed', 'skipped', 'running')),
 	ADD COLUMN pid integer,
-	ADD COLUMN backend_start timestamptz;
+	ADD COLUMN backend_start timestamptz,
+	ADD COLUMN mode text;
 ALTER TABLE health_score.account_health ADD COLUMN components jsonb NOT NULL DEFAULT '{}',
 	ADD COLUMN computed_score float8, ADD COLUMN profile_version bigint,
 	ADD COLUMN stale_sources text[] NOT NULL DEFAULT '{}';
@@ -35,6 +36,67 @@ ALTER TABLE health_score.sources ADD COLUMN max_lag interval CHECK (max_lag > in
 CREATE TABLE health_score.refresh_lock ();
 COMMENT ON TABLE health_score.refresh_lock IS
 	'always empty: a refresh holds it in SHARE UPDATE EXCLUSIVE mode, so one refresh runs at a time and sources and rules change only between refreshes';
+
+-- Change capture and the incremental state -------------------------------------------------------------------
+CREATE TABLE health_score.activity_inserted (
+	source regclass NOT NULL,
+	account_id text NOT NULL,
+	user_id text,
+	feature text,
+	weight float8,
+	occurred_at timestamptz NOT NULL
+);
+CREATE INDEX activity_inserted_occurred_at ON health_score.activity_inserted (occurred_at);
+COMMENT ON TABLE health_score.activity_inserted IS
+	'rows inserted into the activity sources since the last refresh (or later than its as_of): the incremental refresh folds them in and deletes them';
+CREATE TABLE health_score.activity_changed (
+	source regclass NOT NULL,
+	account_id text
+);
+COMMENT ON TABLE health_score.activity_changed IS
+	'accounts whose activity rows were updated or deleted since the last refresh (recomputed from their rows); account_id NULL: the source was truncated (the state is rebuilt)';
+ALTER TABLE health_score.activity_inserted ENABLE ROW LEVEL SECURITY;
+ALTER TABLE health_score.activity_changed ENABLE ROW LEVEL SECURITY;
+CREATE POLICY writers_of_the_source ON health_score.activity_inserted FOR INSERT
+	WITH CHECK (pg_catalog.has_table_privilege(source, 'INSERT'));
+CREATE POLICY writers_of_the_source ON health_score.activity_changed FOR INSERT
+	WITH CHECK (pg_catalog.has_table_privilege(source, 'UPDATE, DELETE, TRUNCATE'));
+CREATE POLICY refresh_reads ON health_score.activity_inserted FOR SELECT USING (true);
+CREATE POLICY refresh_reads ON health_score.activity_changed FOR SELECT USING (true);
+CREATE POLICY refresh_consumes ON health_score.activity_inserted FOR DELETE USING (true);
+CREATE POLICY refresh_consumes ON health_score.activity_changed FOR DELETE USING (true);
+GRANT INSERT ON health_score.activity_inserted, health_score.activity_changed TO PUBLIC;
+CREATE UNLOGGED TABLE health_score.activity_state (
+	as_of timestamptz NOT NULL,
+	signature jsonb NOT NULL,
+	built_at timestamptz NOT NULL,
+	built_as_of timestamptz NOT NULL
+);
+CREATE UNLOGGED TABLE health_score.activity_state_account (
+	account_id text PRIMARY KEY,
+	ref_at timestamptz NOT NULL,
+	events bigint NOT NULL,
+	events_30 bigint NOT NULL,
+	events_90 bigint,
+	last_at timestamptz,
+	decayed float8[] NOT NULL,
+	recheck_after timestamptz
+) WITH (fillfactor = 70);
+CREATE UNLOGGED TABLE health_score.activity_state_user (
+	account_id text NOT NULL,
+	user_id text NOT NULL,
+	first_at timestamptz,
+	last_at timestamptz,
+	last_before_recent timestamptz,
+	PRIMARY KEY (account_id, user_id)
+) WITH (fillfactor = 70);
+CREATE UNLOGGED TABLE health_score.activity_state_feature (
+	account_id text NOT NULL,
+	feature integer NOT NULL,
+	first_at timestamptz,
+	last_at timestamptz,
+	PRIMARY KEY (account_id, feature)
+) WITH (fillfactor = 70);
 
 -- The run passed from stage to stage --------------------------------------------------------------------------
 CREATE TYPE health_score._run AS (
@@ -69,7 +131,12 @@ CREATE TYPE health_score._run AS (
 	stale_kinds text[],
 	-- whether the activity pass counts events_90d: only when a rule or component uses it, or an evaluation
 	-- (backtest, calibrate) reads every measure; it costs a third of that pass
-	count_events_90d boolean
+	count_events_90d boolean,
+	-- how the activity stage reads the activity (30_activity.sql): asked 'auto', 'full' or 'incremental' by
+	-- refresh(), or 'point_in_time' by the evaluations (no state read or written); then what it did, and why
+	-- it did not read incrementally
+	activity_mode text,
+	activity_reason text
 );
 
 -- Source kinds: metrics, and touchpoints' kind -------------------------------------------------------------
@@ -205,6 +272,12 @@ DROP FUNCTION health_score.schedule_refresh(text);
 DROP FUNCTION health_score.add_source(text, regclass, jsonb);
 
 -- Functions, new and changed, as in the install script ---------------------------------------------------------
+CREATE OR REPLACE FUNCTION health_score._carry_decayed(decayed float8[], ref_at timestamptz, as_of timestamptz,
+											half_lives interval[], added float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'hs_carry_decayed'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
 CREATE OR REPLACE FUNCTION health_score._source_columns(kind text)
 RETURNS TABLE (canonical text, class text, required boolean, ord integer)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -275,6 +348,7 @@ DECLARE
 	result health_score.sources;
 	k text;
 	dup text;
+	obstacle text;
 	kinds constant text[] := health_score._source_kinds();
 BEGIN
 	IF kind IS NULL OR NOT kind = ANY (kinds) THEN
@@ -432,6 +506,14 @@ BEGIN
 	IF kind = 'accounts' THEN
 		PERFORM health_score.rebuild_views();
 	END IF;
+	-- an activity table gets the triggers that let a refresh read only what changed (15_capture.sql)
+	IF kind = 'activity' THEN
+		obstacle := health_score._capture_install(relation, resolved);
+		IF obstacle IS NOT NULL THEN
+			RAISE NOTICE 'every refresh reads activity source % in full: %', relation, obstacle
+				USING HINT = 'An activity source is read incrementally when it is a table whose occurred_at is timestamptz, registered by its owner (or a member of the owning role).';
+		END IF;
+	END IF;
 	-- the metric names and touchpoint kinds it holds become measures, so rules can use them at once
 	IF kind IN ('metrics', 'touchpoints') THEN
 		PERFORM health_score._discover_measures(relation);
@@ -463,8 +545,144 @@ BEGIN
 	IF removed AND kind = 'accounts' THEN
 		PERFORM health_score.rebuild_views();
 	END IF;
+	IF removed AND kind = 'activity' THEN
+		PERFORM health_score._capture_remove(relation);
+		DELETE FROM health_score.activity_inserted l WHERE l.source = drop_source.relation;
+		DELETE FROM health_score.activity_changed l WHERE l.source = drop_source.relation;
+	END IF;
 	RETURN removed;
 END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._capture_inserted()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	EXECUTE pg_catalog.format(
+		'INSERT INTO health_score.activity_inserted (source, account_id, user_id, feature, weight, occurred_at) '
+		'SELECT %s::regclass, n.%I::text, %s, %s, %s, n.%I FROM new_rows n WHERE n.%2$I IS NOT NULL AND n.%6$I IS NOT NULL',
+		TG_RELID, TG_ARGV[0],
+		CASE WHEN TG_ARGV[2] = '' THEN 'NULL' ELSE pg_catalog.format('n.%I::text', TG_ARGV[2]) END,
+		CASE WHEN TG_ARGV[3] = '' THEN 'NULL' ELSE pg_catalog.format('n.%I::text', TG_ARGV[3]) END,
+		CASE WHEN TG_ARGV[4] = '' THEN 'NULL' ELSE pg_catalog.format('n.%I::float8', TG_ARGV[4]) END,
+		TG_ARGV[1]);
+	RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._capture_changed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'TRUNCATE' THEN
+		INSERT INTO health_score.activity_changed (source, account_id) VALUES (TG_RELID, NULL);
+	ELSIF TG_OP = 'UPDATE' THEN
+		EXECUTE pg_catalog.format(
+			'INSERT INTO health_score.activity_changed (source, account_id) '
+			'SELECT DISTINCT %s::regclass, k FROM (SELECT o.%I::text FROM old_rows o UNION SELECT n.%2$I::text FROM new_rows n) x (k) '
+			'WHERE k IS NOT NULL', TG_RELID, TG_ARGV[0]);
+	ELSE
+		EXECUTE pg_catalog.format(
+			'INSERT INTO health_score.activity_changed (source, account_id) '
+			'SELECT DISTINCT %s::regclass, o.%I::text FROM old_rows o WHERE o.%2$I IS NOT NULL', TG_RELID, TG_ARGV[0]);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._capture_triggers()
+RETURNS text[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ARRAY['health_score_capture_insert', 'health_score_capture_update', 'health_score_capture_delete',
+                   'health_score_capture_truncate'] $$;
+
+CREATE OR REPLACE FUNCTION health_score._capture_obstacle(relation regclass, columns jsonb)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE
+	       WHEN c.relkind NOT IN ('r', 'p') THEN
+	            pg_catalog.format('it is a %s, which takes no statement triggers with transition tables',
+	                              CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
+	                                             WHEN 'f' THEN 'foreign table' ELSE 'relation of kind ' || c.relkind::text END)
+	       WHEN t.atttypid <> 'timestamptz'::regtype THEN
+	            pg_catalog.format('its occurred_at column %I is %s, read in the refresh''s time zone', t.attname, t.atttypid::regtype)
+	       END
+	  FROM pg_catalog.pg_class c
+	  JOIN pg_catalog.pg_attribute t ON t.attrelid = c.oid AND t.attname = columns ->> 'occurred_at'
+	 WHERE c.oid = relation
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._capture_install(relation regclass, columns jsonb)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	obstacle text := health_score._capture_obstacle(relation, columns);
+	args text;
+BEGIN
+	IF obstacle IS NOT NULL THEN
+		RETURN obstacle;
+	END IF;
+	-- (enabling a trigger ALWAYS takes the table's owner)
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = relation AND pg_catalog.pg_has_role(c.relowner, 'USAGE')) THEN
+		RETURN pg_catalog.format('role %I does not own it, and only its owner may put the capture triggers on it', current_user);
+	END IF;
+	PERFORM health_score._capture_remove(relation);
+	args := pg_catalog.format('%L, %L, %L, %L, %L', columns ->> 'account_id', columns ->> 'occurred_at',
+	                          coalesce(columns ->> 'user_id', ''), coalesce(columns ->> 'feature', ''),
+	                          coalesce(columns ->> 'weight', ''));
+	EXECUTE pg_catalog.format('CREATE TRIGGER health_score_capture_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows '
+	                          'FOR EACH STATEMENT EXECUTE FUNCTION health_score._capture_inserted(%s)', relation, args);
+	EXECUTE pg_catalog.format('CREATE TRIGGER health_score_capture_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows '
+	                          'NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION health_score._capture_changed(%s)', relation, args);
+	EXECUTE pg_catalog.format('CREATE TRIGGER health_score_capture_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows '
+	                          'FOR EACH STATEMENT EXECUTE FUNCTION health_score._capture_changed(%s)', relation, args);
+	EXECUTE pg_catalog.format('CREATE TRIGGER health_score_capture_truncate AFTER TRUNCATE ON %s '
+	                          'FOR EACH STATEMENT EXECUTE FUNCTION health_score._capture_changed(%s)', relation, args);
+	-- a logical replication subscriber applies rows with session_replication_role = replica, which fires
+	-- only the triggers enabled ALWAYS
+	EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER health_score_capture_insert, '
+	                          'ENABLE ALWAYS TRIGGER health_score_capture_update, ENABLE ALWAYS TRIGGER health_score_capture_delete, '
+	                          'ENABLE ALWAYS TRIGGER health_score_capture_truncate', relation);
+	RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._capture_remove(relation regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	tg text;
+BEGIN
+	FOR tg IN SELECT t.tgname FROM pg_catalog.pg_trigger t
+	           WHERE t.tgrelid = relation AND t.tgname = ANY (health_score._capture_triggers()) ORDER BY t.tgname LOOP
+		EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', tg, relation);
+	END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._capture_in_place(relation regclass, columns jsonb)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT count(*) = 4
+	  FROM pg_catalog.pg_trigger t
+	 WHERE t.tgrelid = relation AND t.tgname = ANY (health_score._capture_triggers()) AND t.tgenabled = 'A'
+	   AND t.tgnargs = 5
+	   AND pg_catalog.encode(t.tgargs, 'escape') = pg_catalog.concat_ws(E'\\000', columns ->> 'account_id',
+	           columns ->> 'occurred_at', coalesce(columns ->> 'user_id', ''), coalesce(columns ->> 'feature', ''),
+	           coalesce(columns ->> 'weight', '')) || E'\\000'
 $$;
 
 CREATE OR REPLACE FUNCTION health_score._touchpoint_kind(kind text)
@@ -1392,6 +1610,20 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION health_score._shown(value float8)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT pg_catalog.round($1::numeric, 1) $$;
+
+CREATE OR REPLACE FUNCTION health_score._shown(components jsonb)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+	SELECT CASE WHEN $1 OPERATOR(pg_catalog.=) '{}'::jsonb THEN $1
+	            ELSE (SELECT pg_catalog.jsonb_object_agg(c.key, pg_catalog.round((c.value)::numeric, 1))
+	                    FROM pg_catalog.jsonb_each_text($1) c) END
+$$;
+
 CREATE OR REPLACE FUNCTION health_score._timing(timings jsonb, stage text, since timestamptz)
 RETURNS jsonb
 LANGUAGE sql VOLATILE
@@ -1640,17 +1872,22 @@ BEGIN
 	END IF;
 	EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA health_score TO %s', role);
 	EXECUTE pg_catalog.format('GRANT TEMPORARY ON DATABASE %I TO %s', pg_catalog.current_database(), role);
-	EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean, boolean) TO %s', role);
+	EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean, boolean, text) TO %s', role);
 	EXECUTE pg_catalog.format('GRANT EXECUTE ON PROCEDURE health_score.run_refresh(timestamptz, boolean) TO %s', role);
 	EXECUTE pg_catalog.format('GRANT SELECT ON health_score.sources, health_score.profile, health_score.rule, '
 	                          'health_score.observation, health_score.component, health_score.profile_version, '
-	                          'health_score.override TO %s', role);
+	                          'health_score.override, health_score.source_capture TO %s', role);
 	-- INSERT: a refresh adds the metric names and touchpoint kinds the sources now hold as measures
 	EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON health_score.measure TO %s', role);
 	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE ON health_score.account_health, '
 	                          'health_score.health_history TO %s', role);
 	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE ON health_score.flag, health_score.refresh_log TO %s', role);
 	EXECUTE pg_catalog.format('GRANT UPDATE ON health_score.refresh_lock TO %s', role);
+	-- the incremental refresh: its state, and the change logs it consumes
+	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON health_score.activity_state, '
+	                          'health_score.activity_state_account, health_score.activity_state_user, '
+	                          'health_score.activity_state_feature TO %s', role);
+	EXECUTE pg_catalog.format('GRANT SELECT, DELETE ON health_score.activity_inserted, health_score.activity_changed TO %s', role);
 	FOR src IN SELECT s.relation, c.relnamespace::regnamespace AS nsp
 	             FROM health_score.sources s JOIN pg_catalog.pg_class c ON c.oid = s.relation
 	            ORDER BY s.kind, s.relation::text LOOP
@@ -1660,7 +1897,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION health_score.grant_refresh(regrole) IS
-	'grant a role what refresh() and run_refresh() need: read the configuration and the registered sources (and use their schemas), write the results, take the refresh lock';
+	'grant a role what refresh() and run_refresh() need: read the configuration and the registered sources (and use their schemas), write the results and the incremental state, consume the change logs, take the refresh lock';
 REVOKE EXECUTE ON FUNCTION health_score.grant_refresh(regrole) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION health_score._stage_config()
@@ -1905,18 +2142,69 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION health_score._stage_activity(run health_score._run)
+CREATE OR REPLACE FUNCTION health_score._activity_signature(run health_score._run)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.jsonb_build_object(
+	       'account key type', run.keytype, 'user key type', run.usertype,
+	       'half-lives', run.halflife_seconds, 'key features', CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END,
+	       'events_90d counted', run.count_events_90d,
+	       'activity sources', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+	                                'relation', s.relation::oid, 'columns', s.columns,
+	                                'types', (SELECT pg_catalog.jsonb_object_agg(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod))
+	                                            FROM pg_catalog.pg_attribute a
+	                                           WHERE a.attrelid = s.relation AND a.attnum > 0 AND NOT a.attisdropped
+	                                             AND a.attname IN (SELECT c.value FROM pg_catalog.jsonb_each_text(s.columns) c)))
+	                                ORDER BY s.relation::oid)
+	                              FROM health_score.sources s WHERE s.kind = 'activity'))
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._incremental_obstacle(run health_score._run, signature jsonb)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	state health_score.activity_state;
+	src record;
+	changed text[];
+BEGIN
+	FOR src IN SELECT s.relation FROM health_score.sources s JOIN pg_catalog.pg_class c ON c.oid = s.relation
+	            WHERE s.kind = 'activity' AND c.relkind IN ('r', 'p') ORDER BY s.relation::oid LOOP
+		EXECUTE pg_catalog.format('LOCK TABLE %s IN ACCESS SHARE MODE', src.relation);
+	END LOOP;
+	FOR src IN SELECT c.relation, c.why_not FROM health_score.source_capture c WHERE NOT c.incremental ORDER BY c.relation::oid LOOP
+		RETURN pg_catalog.format('activity source %s is read in full: %s', src.relation, src.why_not);
+	END LOOP;
+	SELECT * INTO state FROM health_score.activity_state;
+	IF NOT FOUND THEN
+		RETURN 'no incremental state yet (a first refresh, or the state was lost in a crash or a restore)';
+	END IF;
+	IF state.as_of > run.as_of THEN
+		RETURN pg_catalog.format('as_of %s is before the state''s as_of %s', run.as_of, state.as_of);
+	END IF;
+	SELECT pg_catalog.array_agg(k ORDER BY k) INTO changed
+	  FROM (SELECT k FROM pg_catalog.jsonb_object_keys(signature) k
+	         WHERE (signature -> k) IS DISTINCT FROM (state.signature -> k)
+	        UNION SELECT k FROM pg_catalog.jsonb_object_keys(state.signature) k WHERE NOT signature ? k) x;
+	IF changed IS NOT NULL THEN
+		RETURN 'changed since the state was built: ' || pg_catalog.array_to_string(changed, ', ');
+	END IF;
+	FOR src IN SELECT DISTINCT c.source FROM health_score.activity_changed c WHERE c.account_id IS NULL ORDER BY 1 LOOP
+		RETURN pg_catalog.format('activity source %s was truncated', src.source);
+	END LOOP;
+	RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._activity_point_in_time(run health_score._run)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	IF NOT run.has_activity THEN
-		CREATE TEMP TABLE hs_act (account_id text, events bigint, events_30 bigint, events_90 bigint, last_activity_at timestamptz,
-			decayed float8[], users_30 bigint, users_prev_30 bigint, new_users bigint,
-			kf_used_30 bigint, kf_before_adopt bigint, kf_since_adopt bigint) ON COMMIT DROP;
-		RETURN;
-	END IF;
 	-- $1..$5 = as_of, -30d, -60d, new users from, adopted from; $6 the key features, $7 the half-lives
 	PERFORM health_score._run_stage('activity', 'activity', pg_catalog.format(
 		'CREATE TEMP TABLE hs_act ON COMMIT DROP AS SELECT a.account_id::text AS account_id, (a.m).events, '
@@ -1934,6 +2222,264 @@ BEGIN
 		run.keytype, run.usertype, '%1$s <= $1',
 		ARRAY[run.as_of, run.w30, run.w60, run.new_users_from, run.adopted_from],
 		CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END, run.halflives);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._activity_full(run health_score._run, signature jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	TRUNCATE health_score.activity_state, health_score.activity_state_account, health_score.activity_state_user,
+		health_score.activity_state_feature;
+	-- $1 = as_of, $2 = -30d, $3 = -90d, $5 = adopted from; $6 the key features, $7 the half-lives
+	PERFORM health_score._run_stage('activity', 'activity', pg_catalog.format($q$
+		WITH cleared AS (DELETE FROM health_score.activity_inserted),
+		     changed AS (DELETE FROM health_score.activity_changed),
+		     users AS (
+		     INSERT INTO health_score.activity_state_user (account_id, user_id, first_at, last_at, last_before_recent)
+		     SELECT s.account_id::text, s.user_id::text, min(s.occurred_at), max(s.occurred_at),
+		            max(s.occurred_at) FILTER (WHERE s.occurred_at <= $2)
+		       FROM (%%1$s) s
+		      WHERE %L AND s.occurred_at <= $1 AND s.account_id IS NOT NULL AND s.user_id IS NOT NULL
+		      GROUP BY 1, 2),
+		     features AS (
+		     INSERT INTO health_score.activity_state_feature (account_id, feature, first_at, last_at)
+		     SELECT s.account_id::text, pg_catalog.array_position($6, s.feature) - 1, min(s.occurred_at), max(s.occurred_at)
+		       FROM (%%1$s) s
+		      WHERE s.occurred_at <= $1 AND s.account_id IS NOT NULL AND s.feature = ANY ($6)
+		      GROUP BY 1, 2)
+		INSERT INTO health_score.activity_state_account (account_id, ref_at, events, events_30, events_90, last_at,
+			decayed, recheck_after)
+		SELECT a.account_id::text, $1, (a.m).events, (a.m).recent_events, a.events_90, (a.m).last_at,
+		       health_score._carry_decayed(NULL, NULL, $1, $7, (a.m).decayed), a.recheck_after
+		  FROM (SELECT s.account_id,
+		               health_score._activity_measures(s.occurred_at, NULL, s.weight, $1, $2, $5, $7, '{}') AS m,
+		               %s AS events_90, min(s.occurred_at) FILTER (WHERE s.occurred_at > $1) AS recheck_after
+		          FROM (%%1$s) s WHERE s.account_id IS NOT NULL GROUP BY s.account_id) a
+		 WHERE (a.m).events > 0 OR a.recheck_after IS NOT NULL
+		$q$, run.has_users,
+		CASE WHEN run.count_events_90d THEN 'count(*) FILTER (WHERE s.occurred_at > $3 AND s.occurred_at <= $1)'
+		     ELSE 'NULL::bigint' END),
+		run.keytype, run.usertype, NULL,
+		ARRAY[run.as_of, run.w30, run.w90, NULL, run.adopted_from],
+		CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END, run.halflives);
+	INSERT INTO health_score.activity_state (as_of, signature, built_at, built_as_of)
+	VALUES (run.as_of, signature, pg_catalog.now(), run.as_of);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._activity_incremental(run health_score._run, signature jsonb)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t constant timestamptz := run.as_of;
+	was constant timestamptz := (SELECT s.as_of FROM health_score.activity_state s);
+	kf constant text[] := CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END;
+	n_recomputed bigint;
+BEGIN
+	CREATE TEMP TABLE hs_delta (part "char", account_id text, user_id text, feature text, weight float8,
+		occurred_at timestamptz) ON COMMIT DROP;
+	-- One statement, one snapshot: the logs consumed and the sources read together. Parts: n the rows
+	-- inserted (from the log, up to as_of), e and q the rows leaving the 30 and 90-day windows, d every row
+	-- of an account to recompute, p the earliest row still ahead in the log of such an account, x the
+	-- accounts to recompute: updated or deleted rows, or rows dated after the state's as_of now due.
+	-- $1 = as_of, $2/$3 = the 30-day window's start then and now, $4/$5 the 90-day window's
+	PERFORM health_score._run_stage('activity', 'activity', pg_catalog.format($q$
+		WITH changed AS (DELETE FROM health_score.activity_changed c RETURNING c.account_id),
+		     dirty AS (SELECT c.account_id FROM changed c WHERE c.account_id IS NOT NULL
+		               UNION SELECT st.account_id FROM health_score.activity_state_account st WHERE st.recheck_after <= $1),
+		     consumed AS (DELETE FROM health_score.activity_inserted l WHERE l.occurred_at <= $1
+		                  RETURNING l.account_id, l.user_id, l.feature, l.weight, l.occurred_at),
+		     dirty_keys AS (SELECT pg_catalog.array_agg(d.account_id)::%1$s[] AS k FROM dirty d)
+		INSERT INTO pg_temp.hs_delta (part, account_id, user_id, feature, weight, occurred_at)
+		SELECT 'n', c.account_id, c.user_id, c.feature, c.weight, c.occurred_at
+		  FROM consumed c WHERE NOT EXISTS (SELECT FROM dirty d WHERE d.account_id = c.account_id)
+		UNION ALL
+		SELECT 'e', s.account_id::text, s.user_id::text, NULL, NULL, s.occurred_at
+		  FROM (%%1$s) s WHERE s.occurred_at > $2 AND s.occurred_at <= $3 AND s.account_id IS NOT NULL
+		%2$s
+		UNION ALL
+		SELECT 'd', s.account_id::text, s.user_id::text, s.feature, s.weight, s.occurred_at
+		  FROM (%%1$s) s WHERE (SELECT k.k FROM dirty_keys k) IS NOT NULL AND s.account_id = ANY ((SELECT k.k FROM dirty_keys k)::%1$s[])
+		UNION ALL
+		SELECT 'p', l.account_id, NULL, NULL, NULL, min(l.occurred_at)
+		  FROM health_score.activity_inserted l
+		 WHERE l.occurred_at > $1 AND l.account_id IN (SELECT d.account_id FROM dirty d) GROUP BY l.account_id
+		UNION ALL
+		SELECT 'x', d.account_id, NULL, NULL, NULL, NULL FROM dirty d
+		$q$, run.keytype,
+		CASE WHEN run.count_events_90d THEN
+		     'UNION ALL SELECT ''q'', s.account_id::text, NULL, NULL, NULL, s.occurred_at '
+		     'FROM (%1$s) s WHERE s.occurred_at > $4 AND s.occurred_at <= $5 AND s.account_id IS NOT NULL' ELSE '' END),
+		run.keytype, run.usertype, NULL,
+		ARRAY[t, was - interval '30 days', run.w30, was - interval '90 days', run.w90]);
+	CREATE INDEX ON pg_temp.hs_delta (account_id) WHERE part = 'x';
+	ANALYZE pg_temp.hs_delta;
+
+	SELECT count(*) INTO n_recomputed FROM pg_temp.hs_delta d WHERE d.part = 'x';
+	-- recomputing more than half the accounts one by one costs more than one pass over everything
+	IF n_recomputed > 1000 AND n_recomputed > (SELECT count(*) FROM health_score.activity_state_account) / 2 THEN
+		RETURN NULL;
+	END IF;
+
+	-- the accounts recomputed from their own rows
+	IF n_recomputed > 0 THEN
+		DELETE FROM health_score.activity_state_account st USING pg_temp.hs_delta x
+		 WHERE x.part = 'x' AND st.account_id = x.account_id;
+		DELETE FROM health_score.activity_state_user st USING pg_temp.hs_delta x
+		 WHERE x.part = 'x' AND st.account_id = x.account_id;
+		DELETE FROM health_score.activity_state_feature st USING pg_temp.hs_delta x
+		 WHERE x.part = 'x' AND st.account_id = x.account_id;
+		INSERT INTO health_score.activity_state_account (account_id, ref_at, events, events_30, events_90, last_at,
+			decayed, recheck_after)
+		SELECT x.account_id, t, coalesce((d.m).events, 0), coalesce((d.m).recent_events, 0),
+		       CASE WHEN run.count_events_90d THEN coalesce(d.events_90, 0) END, (d.m).last_at,
+		       health_score._carry_decayed(NULL, NULL, t, run.halflives, (d.m).decayed), least(d.ahead, p.occurred_at)
+		  FROM pg_temp.hs_delta x
+		  LEFT JOIN (SELECT r.account_id,
+		                    health_score._activity_measures(r.occurred_at, NULL, r.weight, t, run.w30, run.adopted_from,
+		                                                    run.halflives, '{}') AS m,
+		                    count(*) FILTER (WHERE r.occurred_at > run.w90 AND r.occurred_at <= t) AS events_90,
+		                    min(r.occurred_at) FILTER (WHERE r.occurred_at > t) AS ahead
+		               FROM pg_temp.hs_delta r WHERE r.part = 'd' GROUP BY r.account_id) d ON d.account_id = x.account_id
+		  LEFT JOIN pg_temp.hs_delta p ON p.part = 'p' AND p.account_id = x.account_id
+		 WHERE x.part = 'x' AND (coalesce((d.m).events, 0) > 0 OR least(d.ahead, p.occurred_at) IS NOT NULL);
+		INSERT INTO health_score.activity_state_user (account_id, user_id, first_at, last_at, last_before_recent)
+		SELECT r.account_id, r.user_id, min(r.occurred_at), max(r.occurred_at),
+		       max(r.occurred_at) FILTER (WHERE r.occurred_at <= run.w30)
+		  FROM pg_temp.hs_delta r
+		 WHERE run.has_users AND r.part = 'd' AND r.occurred_at <= t AND r.user_id IS NOT NULL
+		 GROUP BY 1, 2;
+		INSERT INTO health_score.activity_state_feature (account_id, feature, first_at, last_at)
+		SELECT r.account_id, pg_catalog.array_position(kf, r.feature) - 1, min(r.occurred_at), max(r.occurred_at)
+		  FROM pg_temp.hs_delta r
+		 WHERE r.part = 'd' AND r.occurred_at <= t AND r.feature = ANY (kf)
+		 GROUP BY 1, 2;
+	END IF;
+
+	-- the other accounts: their inserted rows added, the rows leaving the windows taken off (those of
+	-- them inserted since the last refresh were never in the state's counts)
+	INSERT INTO health_score.activity_state_account AS st (account_id, ref_at, events, events_30, events_90, last_at,
+		decayed, recheck_after)
+	SELECT n.account_id, t, coalesce((n.m).events, 0), coalesce((n.m).recent_events, 0) - n.left_30,
+	       CASE WHEN run.count_events_90d THEN n.in_90 - n.left_90 END, (n.m).last_at,
+	       health_score._carry_decayed(NULL, NULL, t, run.halflives, (n.m).decayed), NULL
+	  FROM (SELECT r.account_id,
+	               health_score._activity_measures(r.occurred_at, NULL, r.weight, t, run.w30, run.adopted_from,
+	                                               run.halflives, '{}') FILTER (WHERE r.part = 'n') AS m,
+	               count(*) FILTER (WHERE r.part = 'n' AND r.occurred_at > run.w90) AS in_90,
+	               count(*) FILTER (WHERE r.part = 'e')
+	               - count(*) FILTER (WHERE r.part = 'n' AND r.occurred_at > was - interval '30 days' AND r.occurred_at <= run.w30) AS left_30,
+	               count(*) FILTER (WHERE r.part = 'q')
+	               - count(*) FILTER (WHERE r.part = 'n' AND r.occurred_at > was - interval '90 days' AND r.occurred_at <= run.w90) AS left_90
+	          FROM pg_temp.hs_delta r
+	         WHERE r.part IN ('n', 'e', 'q')
+	           AND NOT EXISTS (SELECT FROM pg_temp.hs_delta x WHERE x.part = 'x' AND x.account_id = r.account_id)
+	         GROUP BY r.account_id) n
+	ON CONFLICT (account_id) DO UPDATE
+	   SET ref_at = excluded.ref_at, events = st.events + excluded.events, events_30 = st.events_30 + excluded.events_30,
+	       events_90 = st.events_90 + excluded.events_90, last_at = greatest(st.last_at, excluded.last_at),
+	       decayed = health_score._carry_decayed(st.decayed, st.ref_at, excluded.ref_at, run.halflives, excluded.decayed);
+	INSERT INTO health_score.activity_state_user AS su (account_id, user_id, first_at, last_at, last_before_recent)
+	SELECT r.account_id, r.user_id, min(r.occurred_at) FILTER (WHERE r.part = 'n'), max(r.occurred_at) FILTER (WHERE r.part = 'n'),
+	       max(r.occurred_at) FILTER (WHERE r.part = 'e' OR r.occurred_at <= run.w30)
+	  FROM pg_temp.hs_delta r
+	 WHERE run.has_users AND r.part IN ('n', 'e') AND r.user_id IS NOT NULL
+	   AND NOT EXISTS (SELECT FROM pg_temp.hs_delta x WHERE x.part = 'x' AND x.account_id = r.account_id)
+	 GROUP BY 1, 2
+	ON CONFLICT (account_id, user_id) DO UPDATE
+	   SET first_at = least(su.first_at, excluded.first_at), last_at = greatest(su.last_at, excluded.last_at),
+	       last_before_recent = greatest(su.last_before_recent, excluded.last_before_recent);
+	INSERT INTO health_score.activity_state_feature AS sf (account_id, feature, first_at, last_at)
+	SELECT r.account_id, pg_catalog.array_position(kf, r.feature) - 1, min(r.occurred_at), max(r.occurred_at)
+	  FROM pg_temp.hs_delta r
+	 WHERE r.part = 'n' AND r.feature = ANY (kf)
+	   AND NOT EXISTS (SELECT FROM pg_temp.hs_delta x WHERE x.part = 'x' AND x.account_id = r.account_id)
+	 GROUP BY 1, 2
+	ON CONFLICT (account_id, feature) DO UPDATE
+	   SET first_at = least(sf.first_at, excluded.first_at), last_at = greatest(sf.last_at, excluded.last_at);
+
+	UPDATE health_score.activity_state SET as_of = t;
+	RETURN n_recomputed;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._activity_from_state(run health_score._run)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	CREATE TEMP TABLE hs_act ON COMMIT DROP AS
+	SELECT a.account_id, a.events, a.events_30, a.events_90, a.last_at AS last_activity_at,
+	       health_score._carry_decayed(a.decayed, a.ref_at, run.as_of, run.halflives, NULL) AS decayed,
+	       CASE WHEN run.has_users THEN coalesce(u.users_30, 0) END AS users_30,
+	       CASE WHEN run.has_users THEN coalesce(u.users_prev_30, 0) END AS users_prev_30,
+	       CASE WHEN run.has_users THEN coalesce(u.new_users, 0) END AS new_users,
+	       coalesce(f.kf_used_30, 0) AS kf_used_30, coalesce(f.kf_before_adopt, 0) AS kf_before_adopt,
+	       coalesce(f.kf_since_adopt, 0) AS kf_since_adopt
+	  FROM health_score.activity_state_account a
+	  LEFT JOIN (SELECT x.account_id, count(*) FILTER (WHERE x.last_at > run.w30) AS users_30,
+	                    count(*) FILTER (WHERE x.last_before_recent > run.w60) AS users_prev_30,
+	                    count(*) FILTER (WHERE x.first_at > run.new_users_from) AS new_users
+	               FROM health_score.activity_state_user x GROUP BY x.account_id) u ON u.account_id = a.account_id
+	  LEFT JOIN (SELECT x.account_id,
+	                    pg_catalog.bit_or(1::bigint << x.feature) FILTER (WHERE x.last_at > run.w30) AS kf_used_30,
+	                    pg_catalog.bit_or(1::bigint << x.feature) FILTER (WHERE x.first_at <= run.adopted_from) AS kf_before_adopt,
+	                    pg_catalog.bit_or(1::bigint << x.feature) FILTER (WHERE x.last_at > run.adopted_from) AS kf_since_adopt
+	               FROM health_score.activity_state_feature x GROUP BY x.account_id) f ON f.account_id = a.account_id
+	 WHERE a.events > 0;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._stage_activity(run health_score._run)
+RETURNS health_score._run
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	signature jsonb;
+	asked constant text := run.activity_mode;
+BEGIN
+	run.activity_reason := NULL;
+	IF NOT run.has_activity THEN
+		CREATE TEMP TABLE hs_act (account_id text, events bigint, events_30 bigint, events_90 bigint, last_activity_at timestamptz,
+			decayed float8[], users_30 bigint, users_prev_30 bigint, new_users bigint,
+			kf_used_30 bigint, kf_before_adopt bigint, kf_since_adopt bigint) ON COMMIT DROP;
+		run.activity_mode := CASE WHEN asked = 'point_in_time' THEN asked ELSE 'full' END;
+		run.activity_reason := CASE WHEN asked <> 'point_in_time' THEN 'no activity source' END;
+		RETURN run;
+	END IF;
+	IF asked = 'point_in_time' THEN
+		PERFORM health_score._activity_point_in_time(run);
+		RETURN run;
+	END IF;
+
+	signature := health_score._activity_signature(run);
+	run.activity_reason := CASE WHEN asked = 'full' THEN 'a full refresh was asked for'
+	                            ELSE health_score._incremental_obstacle(run, signature) END;
+	IF asked = 'incremental' AND run.activity_reason IS NOT NULL THEN
+		RAISE EXCEPTION 'refresh cannot read the activity incrementally: %', run.activity_reason
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'Refresh with mode => ''auto'' (a full pass when needed) or mode => ''full''.';
+	END IF;
+	IF run.activity_reason IS NULL THEN
+		IF health_score._activity_incremental(run, signature) IS NULL THEN
+			run.activity_reason := 'more than half the accounts had rows updated, deleted or due: one pass over every row costs less';
+		END IF;
+	END IF;
+	IF run.activity_reason IS NULL THEN
+		run.activity_mode := 'incremental';
+	ELSE
+		PERFORM health_score._activity_full(run, signature);
+		run.activity_mode := 'full';
+	END IF;
+	PERFORM health_score._activity_from_state(run);
+	RETURN run;
 END
 $$;
 
@@ -2442,6 +2988,26 @@ BEGIN
 	  JOIN pg_temp.hs_acc a ON a.account_id = s.account_id
 	  LEFT JOIN health_score.override o ON o.account_id = s.account_id AND o.set_at <= t AND o.expires_at > t;
 	ANALYZE pg_temp.hs_final (account_id);
+	-- A 30-minute refresh moves few figures by as much as they are shown with: writing only those rows
+	-- (and building their inputs only) keeps its cost to what changed.
+	CREATE TEMP TABLE hs_changed ON COMMIT DROP AS
+	SELECT a.account_id
+	  FROM pg_temp.hs_acc a
+	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
+	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
+	  LEFT JOIN health_score.account_health h ON h.account_id = a.account_id
+	 WHERE h.account_id IS NULL OR (h.as_of)::date <> t::date
+	    OR (h.name, h.segment, h.lifecycle_stage, h.plan, h.owner, h.seats, h.arr::text, h.renewal_date, h.profile,
+	        h.profile_version, h.band, h.stale_sources, health_score._shown(h.score), health_score._shown(h.computed_score),
+	        health_score._shown(h.engagement), health_score._shown(h.utilisation), health_score._shown(h.adoption),
+	        health_score._shown(h.support), health_score._shown(h.sentiment), health_score._shown(h.relationship),
+	        health_score._shown(h.components))
+	       IS DISTINCT FROM
+	       (a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr::text, a.renewal_date, a.profile,
+	        a.profile_version, f.band, coalesce(run.stale_sources, '{}'), health_score._shown(f.score), health_score._shown(f.computed_score),
+	        health_score._shown(s.engagement), health_score._shown(s.utilisation), health_score._shown(s.adoption),
+	        health_score._shown(s.support), health_score._shown(s.sentiment), health_score._shown(s.relationship),
+	        health_score._shown(s.components));
 	-- the measures behind each component, beside the score (null for a component without data); for each
 	-- component of the user's, its measure's value, worst and best
 	SELECT coalesce(' || pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format(
@@ -2481,6 +3047,7 @@ BEGIN
 	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
 	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
 	  JOIN pg_temp.hs_m m ON m.account_id = a.account_id
+	  JOIN pg_temp.hs_changed c ON c.account_id = a.account_id
 	ON CONFLICT (account_id) DO UPDATE
 	   SET name = excluded.name, segment = excluded.segment, lifecycle_stage = excluded.lifecycle_stage,
 	       plan = excluded.plan, owner = excluded.owner, seats = excluded.seats, arr = excluded.arr,
@@ -2635,6 +3202,7 @@ $$;
 CREATE OR REPLACE FUNCTION health_score._compute_scores(as_of timestamptz, force boolean, max_unscored_share float8,
 											 profiles jsonb DEFAULT NULL, extra_halflives interval[] DEFAULT NULL,
 											 every_measure boolean DEFAULT false,
+											 activity_mode text DEFAULT 'point_in_time',
 											 OUT run health_score._run, OUT n_accounts integer,
 											 OUT n_unscored integer, OUT timings jsonb)
 LANGUAGE plpgsql
@@ -2647,7 +3215,7 @@ BEGIN
 	timings := '{}';
 	PERFORM health_score._drop_work_tables(ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc',
 		'hs_act', 'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_score', 'hs_earlier', 'hs_hits',
-		'hs_final', 'hs_flag_changes', 'hs_outcome', 'hs_active_after']);
+		'hs_final', 'hs_changed', 'hs_delta', 'hs_flag_changes', 'hs_outcome', 'hs_active_after']);
 
 	lap := pg_catalog.clock_timestamp();
 	PERFORM health_score._stage_config();
@@ -2668,6 +3236,7 @@ BEGIN
 	run.count_events_90d := every_measure
 		OR EXISTS (SELECT FROM pg_temp.hs_rule r WHERE 'events_90d' = ANY (r.measures))
 		OR EXISTS (SELECT FROM pg_temp.hs_component c WHERE c.measure = 'events_90d');
+	run.activity_mode := activity_mode;
 	timings := health_score._timing(timings, 'setup', lap);
 
 	lap := pg_catalog.clock_timestamp();
@@ -2677,7 +3246,7 @@ BEGIN
 	timings := health_score._timing(timings, 'accounts', lap);
 
 	lap := pg_catalog.clock_timestamp();
-	PERFORM health_score._stage_activity(run);
+	run := health_score._stage_activity(run);
 	timings := health_score._timing(timings, 'activity', lap);
 
 	lap := pg_catalog.clock_timestamp();
@@ -2703,7 +3272,7 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION health_score.refresh(as_of timestamptz DEFAULT now(), wait boolean DEFAULT true,
-									 force boolean DEFAULT false)
+									 force boolean DEFAULT false, mode text DEFAULT 'auto')
 RETURNS TABLE (accounts integer, flags_raised integer, flags_cleared integer, elapsed interval)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -2731,6 +3300,11 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 			      HINT = 'Pass the point in time to score, such as now() or ''2026-03-01''.';
 	END IF;
+	IF mode IS NULL OR mode NOT IN ('auto', 'full', 'incremental') THEN
+		RAISE EXCEPTION 'mode must be auto, full or incremental, not %', coalesce(pg_catalog.quote_literal(mode), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'auto (the default) reads only what changed since the last refresh when it can; full reads every row.';
+	END IF;
 	max_unscored_share := health_score._max_unscored_share();
 
 	IF NOT health_score._refresh_lock(wait) THEN
@@ -2749,7 +3323,7 @@ BEGIN
 	 WHERE l.status = 'running'
 	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a WHERE a.pid = l.pid AND a.backend_start = l.backend_start);
 
-	sc := health_score._compute_scores(t, force, max_unscored_share);
+	sc := health_score._compute_scores(t, force, max_unscored_share, activity_mode => mode);
 	run := sc.run;
 	timings := sc.timings;
 
@@ -2766,7 +3340,7 @@ BEGIN
 	timings := health_score._timing(timings, 'analyze', lap);
 
 	INSERT INTO health_score.refresh_log (started_at, finished_at, as_of, accounts, flags_raised, flags_cleared,
-		status, message, details)
+		status, message, details, mode)
 	VALUES (t0, pg_catalog.clock_timestamp(), t, sc.n_accounts, fl.n_raised, fl.n_cleared,
 		CASE WHEN pg_catalog.cardinality(run.stale_sources) > 0 THEN 'stale' ELSE 'ok' END,
 		CASE WHEN pg_catalog.cardinality(run.stale_sources) > 0 THEN pg_catalog.format(
@@ -2778,14 +3352,16 @@ BEGIN
 		|| CASE WHEN pg_catalog.cardinality(run.stale_sources) > 0
 		        THEN pg_catalog.jsonb_build_object('stale_sources', run.stale_sources, 'held_rules', fl.held) ELSE '{}' END
 		|| CASE WHEN fl.payload IS NOT NULL THEN pg_catalog.jsonb_build_object('notify', fl.payload) ELSE '{}' END
-		|| CASE WHEN pg_catalog.cardinality(analyzed) > 0 THEN pg_catalog.jsonb_build_object('analyzed', analyzed) ELSE '{}' END);
+		|| CASE WHEN pg_catalog.cardinality(analyzed) > 0 THEN pg_catalog.jsonb_build_object('analyzed', analyzed) ELSE '{}' END
+		|| CASE WHEN run.activity_reason IS NOT NULL THEN pg_catalog.jsonb_build_object('full_because', run.activity_reason) ELSE '{}' END,
+		run.activity_mode);
 
 	RETURN QUERY SELECT sc.n_accounts, fl.n_raised, fl.n_cleared, pg_catalog.clock_timestamp() - t0;
 END
 $$;
-COMMENT ON FUNCTION health_score.refresh(timestamptz, boolean, boolean) IS
-	'score every account as of as_of, write account_health, health_history and flags; one refresh at a time; force lets it stop scoring more than health_score.max_unscored_share of the accounts';
-REVOKE EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION health_score.refresh(timestamptz, boolean, boolean, text) IS
+	'score every account as of as_of, write account_health, health_history and flags; one refresh at a time; force lets it stop scoring more than health_score.max_unscored_share of the accounts; mode: auto (incremental when the state allows), full or incremental';
+REVOKE EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean, boolean, text) FROM PUBLIC;
 
 CREATE OR REPLACE PROCEDURE health_score.run_refresh(as_of timestamptz DEFAULT NULL, force boolean DEFAULT false)
 LANGUAGE plpgsql
@@ -4665,3 +5241,22 @@ COMMENT ON COLUMN health_score.source_freshness.newest IS 'its latest time up to
 COMMENT ON COLUMN health_score.source_freshness.max_lag IS 'how old newest may get before the source is stale (sources.max_lag; add_source sets it)';
 COMMENT ON COLUMN health_score.source_freshness.lag IS 'now() - newest';
 COMMENT ON COLUMN health_score.source_freshness.stale IS 'lag is over max_lag: a refresh now would hold the flags of the rules over this source''s measures';
+CREATE VIEW health_score.source_capture WITH (security_invoker = true) AS
+SELECT s.relation,
+       o.obstacle IS NULL AND health_score._capture_in_place(s.relation, s.columns) AS incremental,
+       coalesce(o.obstacle, CASE WHEN NOT health_score._capture_in_place(s.relation, s.columns)
+                                 THEN 'its capture triggers are missing: register it again with add_source as its owner' END)
+           AS why_not
+  FROM health_score.sources s,
+       LATERAL (SELECT health_score._capture_obstacle(s.relation, s.columns) AS obstacle) o
+ WHERE s.kind = 'activity';
+COMMENT ON VIEW health_score.source_capture IS
+	'the activity sources and whether refresh() reads them incrementally (change capture by triggers), with the reason when not';
+COMMENT ON COLUMN health_score.source_capture.relation IS 'the activity source';
+COMMENT ON COLUMN health_score.source_capture.incremental IS
+	'true: its inserts, updates, deletes and truncations are captured, and a refresh reads only what changed';
+COMMENT ON COLUMN health_score.source_capture.why_not IS 'why every refresh reads it in full (NULL when incremental)';
+
+-- The activity sources registered before 0.2.0 get their capture triggers (those that can carry them: the
+-- view source_capture says why not for the others).
+SELECT health_score._capture_install(s.relation, s.columns) FROM health_score.sources s WHERE s.kind = 'activity';

@@ -105,8 +105,8 @@ RESET search_path;
 SELECT count(*) AS evil_calls FROM evil.calls;
 SELECT status, message, details ->> 'sqlstate' AS sqlstate FROM health_score.refresh_log WHERE status <> 'ok' ORDER BY id;
 -- Every function of the extension but its C functions and aggregates fixes its search_path; the one
--- procedure cannot (it commits), and uses no operator instead, and _touchpoint_kind, inlined on every
--- touchpoint row, names everything with its schema.
+-- procedure cannot (it commits), and uses no operator instead, and _touchpoint_kind and _shown, inlined
+-- on every touchpoint row and every account, name everything with its schema.
 SELECT p.oid::regprocedure AS without_search_path
   FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'health_score')

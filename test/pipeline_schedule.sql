@@ -29,7 +29,7 @@ SELECT throws_ok($$CALL health_score.run_refresh()$$, '55000', 'refresh failed: 
 SELECT ok(NOT has_function_privilege('public', 'health_score.schedule_refresh(text, regrole)', 'EXECUTE')
           AND NOT has_function_privilege('public', 'health_score.unschedule_refresh()', 'EXECUTE'),
           'PUBLIC may not schedule');
-SELECT ok(NOT has_function_privilege('public', 'health_score.refresh(timestamptz, boolean, boolean)', 'EXECUTE')
+SELECT ok(NOT has_function_privilege('public', 'health_score.refresh(timestamptz, boolean, boolean, text)', 'EXECUTE')
           AND NOT has_function_privilege('public', 'health_score.run_refresh(timestamptz, boolean)', 'EXECUTE'),
           'PUBLIC may not refresh');
 SELECT ok(NOT has_function_privilege('public', 'health_score.add_source(text, regclass, jsonb, interval)', 'EXECUTE')

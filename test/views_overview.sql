@@ -262,10 +262,10 @@ SELECT is(
 	    AND coalesce(col_description(c.oid, a.attnum), '') = ''),
 	NULL::text, 'every view column has a comment');
 SELECT is(
-	(SELECT count(*) FROM pg_catalog.pg_class c
+	(SELECT string_agg(c.relname, ', ' ORDER BY c.relname) FROM pg_catalog.pg_class c
 	  WHERE c.relnamespace = 'health_score'::regnamespace AND c.relkind = 'v'
-	    AND 'security_invoker=true' = ANY (c.reloptions)),
-	10::bigint, 'all ten views run with the caller''s rights (security_invoker)');
+	    AND NOT coalesce('security_invoker=true' = ANY (c.reloptions), false)),
+	NULL::text, 'every view runs with the caller''s rights (security_invoker)');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -53,3 +53,11 @@ CREATE AGGREGATE health_score._activity_measures(occurred_at timestamptz, featur
 COMMENT ON AGGREGATE health_score._activity_measures(timestamptz, text, float8, timestamptz, timestamptz, timestamptz,
 													  interval[], text[]) IS
 	'internal to refresh(): counts, latest time, decayed sums and key-feature bits of the rows up to as_of';
+
+-- Internal to the incremental refresh (src/carry.c): decayed sums taken at ref_at carried to as_of, plus
+-- added (NULL decayed or added: zeros), one element per half-life.
+CREATE FUNCTION health_score._carry_decayed(decayed float8[], ref_at timestamptz, as_of timestamptz,
+											half_lives interval[], added float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'hs_carry_decayed'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;

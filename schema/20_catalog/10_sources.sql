@@ -223,6 +223,7 @@ DECLARE
 	result health_score.sources;
 	k text;
 	dup text;
+	obstacle text;
 	kinds constant text[] := health_score._source_kinds();
 BEGIN
 	IF kind IS NULL OR NOT kind = ANY (kinds) THEN
@@ -380,6 +381,14 @@ BEGIN
 	IF kind = 'accounts' THEN
 		PERFORM health_score.rebuild_views();
 	END IF;
+	-- an activity table gets the triggers that let a refresh read only what changed (15_capture.sql)
+	IF kind = 'activity' THEN
+		obstacle := health_score._capture_install(relation, resolved);
+		IF obstacle IS NOT NULL THEN
+			RAISE NOTICE 'every refresh reads activity source % in full: %', relation, obstacle
+				USING HINT = 'An activity source is read incrementally when it is a table whose occurred_at is timestamptz, registered by its owner (or a member of the owning role).';
+		END IF;
+	END IF;
 	-- the metric names and touchpoint kinds it holds become measures, so rules can use them at once
 	IF kind IN ('metrics', 'touchpoints') THEN
 		PERFORM health_score._discover_measures(relation);
@@ -409,6 +418,11 @@ BEGIN
 	removed := FOUND;
 	IF removed AND kind = 'accounts' THEN
 		PERFORM health_score.rebuild_views();
+	END IF;
+	IF removed AND kind = 'activity' THEN
+		PERFORM health_score._capture_remove(relation);
+		DELETE FROM health_score.activity_inserted l WHERE l.source = drop_source.relation;
+		DELETE FROM health_score.activity_changed l WHERE l.source = drop_source.relation;
 	END IF;
 	RETURN removed;
 END

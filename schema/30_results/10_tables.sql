@@ -101,7 +101,10 @@ CREATE TABLE health_score.refresh_log (
 	-- The session of a 'running' row (run_refresh commits one before it starts): a row whose session has
 	-- ended without finishing it was interrupted, and the next refresh marks it failed.
 	pid integer,
-	backend_start timestamptz
+	backend_start timestamptz,
+	-- how the activity was read: 'incremental' (only what changed since the last refresh) or 'full'; why a
+	-- refresh was full is in details -> 'full_because'
+	mode text
 );
 
 SELECT pg_catalog.pg_extension_config_dump('health_score.refresh_log', '');

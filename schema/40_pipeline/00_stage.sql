@@ -64,7 +64,12 @@ CREATE TYPE health_score._run AS (
 	stale_kinds text[],
 	-- whether the activity pass counts events_90d: only when a rule or component uses it, or an evaluation
 	-- (backtest, calibrate) reads every measure; it costs a third of that pass
-	count_events_90d boolean
+	count_events_90d boolean,
+	-- how the activity stage reads the activity (30_activity.sql): asked 'auto', 'full' or 'incremental' by
+	-- refresh(), or 'point_in_time' by the evaluations (no state read or written); then what it did, and why
+	-- it did not read incrementally
+	activity_mode text,
+	activity_reason text
 );
 
 -- Drops those of the given work tables that exist in this session (a second run in the same transaction
@@ -82,6 +87,23 @@ BEGIN
 		EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', x);
 	END LOOP;
 END
+$$;
+
+-- A score or component at the precision the product shows it (0.1), to tell whether a figure changed; for
+-- the added components (name -> value), each value so rounded. (No SET search_path, every name qualified:
+-- so that the planner inlines them.)
+CREATE FUNCTION health_score._shown(value float8)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT pg_catalog.round($1::numeric, 1) $$;
+
+CREATE FUNCTION health_score._shown(components jsonb)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+	SELECT CASE WHEN $1 OPERATOR(pg_catalog.=) '{}'::jsonb THEN $1
+	            ELSE (SELECT pg_catalog.jsonb_object_agg(c.key, pg_catalog.round((c.value)::numeric, 1))
+	                    FROM pg_catalog.jsonb_each_text($1) c) END
 $$;
 
 -- timings with the milliseconds since since added under stage.

@@ -162,17 +162,22 @@ BEGIN
 	END IF;
 	EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA health_score TO %s', role);
 	EXECUTE pg_catalog.format('GRANT TEMPORARY ON DATABASE %I TO %s', pg_catalog.current_database(), role);
-	EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean, boolean) TO %s', role);
+	EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean, boolean, text) TO %s', role);
 	EXECUTE pg_catalog.format('GRANT EXECUTE ON PROCEDURE health_score.run_refresh(timestamptz, boolean) TO %s', role);
 	EXECUTE pg_catalog.format('GRANT SELECT ON health_score.sources, health_score.profile, health_score.rule, '
 	                          'health_score.observation, health_score.component, health_score.profile_version, '
-	                          'health_score.override TO %s', role);
+	                          'health_score.override, health_score.source_capture TO %s', role);
 	-- INSERT: a refresh adds the metric names and touchpoint kinds the sources now hold as measures
 	EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON health_score.measure TO %s', role);
 	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE ON health_score.account_health, '
 	                          'health_score.health_history TO %s', role);
 	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE ON health_score.flag, health_score.refresh_log TO %s', role);
 	EXECUTE pg_catalog.format('GRANT UPDATE ON health_score.refresh_lock TO %s', role);
+	-- the incremental refresh: its state, and the change logs it consumes
+	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON health_score.activity_state, '
+	                          'health_score.activity_state_account, health_score.activity_state_user, '
+	                          'health_score.activity_state_feature TO %s', role);
+	EXECUTE pg_catalog.format('GRANT SELECT, DELETE ON health_score.activity_inserted, health_score.activity_changed TO %s', role);
 	FOR src IN SELECT s.relation, c.relnamespace::regnamespace AS nsp
 	             FROM health_score.sources s JOIN pg_catalog.pg_class c ON c.oid = s.relation
 	            ORDER BY s.kind, s.relation::text LOOP
@@ -182,5 +187,5 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION health_score.grant_refresh(regrole) IS
-	'grant a role what refresh() and run_refresh() need: read the configuration and the registered sources (and use their schemas), write the results, take the refresh lock';
+	'grant a role what refresh() and run_refresh() need: read the configuration and the registered sources (and use their schemas), write the results and the incremental state, consume the change logs, take the refresh lock';
 REVOKE EXECUTE ON FUNCTION health_score.grant_refresh(regrole) FROM PUBLIC;

@@ -1,22 +1,95 @@
--- Stage activity: one pass over every activity row up to as_of, with two aggregates: _activity_measures
--- for the counts, the decayed sums of every profile's half-life and the key features used (bits of a
--- bigint, by position in run.key_features), user_windows for the users.
---   reads   the activity sources (rows with occurred_at <= as_of)
---   writes  hs_act (account_id, events, events_30, events_90 (NULL unless run.count_events_90d), last_activity_at, decayed (one per run.halflives),
---           users_30, users_prev_30, new_users, kf_used_30, kf_before_adopt, kf_since_adopt); empty without
---           an activity source
-CREATE FUNCTION health_score._stage_activity(run health_score._run)
+-- Stage activity: each account's activity measures at as_of. refresh() keeps a state between runs
+-- (30_results/20_activity_state.sql) and reads only what changed since the last one; the evaluations,
+-- which score past days and write nothing, read the rows up to as_of directly.
+--   reads   the activity sources; for refresh() also the state and the change logs (20_catalog/15_capture.sql)
+--   writes  hs_act (account_id, events, events_30, events_90 (NULL unless run.count_events_90d),
+--           last_activity_at, decayed (one per run.halflives), users_30, users_prev_30, new_users,
+--           kf_used_30, kf_before_adopt, kf_since_adopt: the key features used, bits by position in
+--           run.key_features); empty without an activity source. For refresh(): the state at as_of, the
+--           logs consumed
+--   returns the run with activity_mode set to what ran ('point_in_time', 'full' or 'incremental') and
+--           activity_reason to why a refresh did not read incrementally
+-- Modes (run.activity_mode as asked):
+--   point_in_time  one pass over the rows up to as_of (_activity_measures, user_windows); no state
+--   full           the state rebuilt from every row, the logs cleared
+--   incremental    the state carried to as_of: the rows inserted since (the log), the rows that leave the
+--                  30 and 90-day windows (read by time, an index on the time column serves it), and the
+--                  accounts whose rows were updated or deleted recomputed from their own rows; refused
+--                  (55000) when the state cannot be carried (_incremental_obstacle says why)
+--   auto           incremental when it can be, else full
+-- Both refresh modes derive hs_act from the state the same way (_activity_from_state), and give the same
+-- figures as point_in_time up to the roundings of the decayed sums' additions.
+-- Consistency: each pass reads the sources and consumes the logs in one statement, under one snapshot, so a
+-- row written while a refresh runs is either in its figures and gone from the log, or in neither.
+
+-- What the state depends on besides the rows: a state built under another signature is rebuilt.
+CREATE FUNCTION health_score._activity_signature(run health_score._run)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.jsonb_build_object(
+	       'account key type', run.keytype, 'user key type', run.usertype,
+	       'half-lives', run.halflife_seconds, 'key features', CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END,
+	       'events_90d counted', run.count_events_90d,
+	       'activity sources', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+	                                'relation', s.relation::oid, 'columns', s.columns,
+	                                'types', (SELECT pg_catalog.jsonb_object_agg(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod))
+	                                            FROM pg_catalog.pg_attribute a
+	                                           WHERE a.attrelid = s.relation AND a.attnum > 0 AND NOT a.attisdropped
+	                                             AND a.attname IN (SELECT c.value FROM pg_catalog.jsonb_each_text(s.columns) c)))
+	                                ORDER BY s.relation::oid)
+	                              FROM health_score.sources s WHERE s.kind = 'activity'))
+$$;
+
+-- Why the state cannot be carried to run.as_of, or NULL when it can. Takes ACCESS SHARE locks on the
+-- activity sources first, held to the end of the refresh: a TRUNCATE or a change of a column's type
+-- (which take ACCESS EXCLUSIVE) is either seen here or waits until the refresh is over.
+CREATE FUNCTION health_score._incremental_obstacle(run health_score._run, signature jsonb)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	state health_score.activity_state;
+	src record;
+	changed text[];
+BEGIN
+	FOR src IN SELECT s.relation FROM health_score.sources s JOIN pg_catalog.pg_class c ON c.oid = s.relation
+	            WHERE s.kind = 'activity' AND c.relkind IN ('r', 'p') ORDER BY s.relation::oid LOOP
+		EXECUTE pg_catalog.format('LOCK TABLE %s IN ACCESS SHARE MODE', src.relation);
+	END LOOP;
+	FOR src IN SELECT c.relation, c.why_not FROM health_score.source_capture c WHERE NOT c.incremental ORDER BY c.relation::oid LOOP
+		RETURN pg_catalog.format('activity source %s is read in full: %s', src.relation, src.why_not);
+	END LOOP;
+	SELECT * INTO state FROM health_score.activity_state;
+	IF NOT FOUND THEN
+		RETURN 'no incremental state yet (a first refresh, or the state was lost in a crash or a restore)';
+	END IF;
+	IF state.as_of > run.as_of THEN
+		RETURN pg_catalog.format('as_of %s is before the state''s as_of %s', run.as_of, state.as_of);
+	END IF;
+	SELECT pg_catalog.array_agg(k ORDER BY k) INTO changed
+	  FROM (SELECT k FROM pg_catalog.jsonb_object_keys(signature) k
+	         WHERE (signature -> k) IS DISTINCT FROM (state.signature -> k)
+	        UNION SELECT k FROM pg_catalog.jsonb_object_keys(state.signature) k WHERE NOT signature ? k) x;
+	IF changed IS NOT NULL THEN
+		RETURN 'changed since the state was built: ' || pg_catalog.array_to_string(changed, ', ');
+	END IF;
+	FOR src IN SELECT DISTINCT c.source FROM health_score.activity_changed c WHERE c.account_id IS NULL ORDER BY 1 LOOP
+		RETURN pg_catalog.format('activity source %s was truncated', src.source);
+	END LOOP;
+	RETURN NULL;
+END
+$$;
+
+-- point_in_time: one pass over the rows up to as_of.
+CREATE FUNCTION health_score._activity_point_in_time(run health_score._run)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	IF NOT run.has_activity THEN
-		CREATE TEMP TABLE hs_act (account_id text, events bigint, events_30 bigint, events_90 bigint, last_activity_at timestamptz,
-			decayed float8[], users_30 bigint, users_prev_30 bigint, new_users bigint,
-			kf_used_30 bigint, kf_before_adopt bigint, kf_since_adopt bigint) ON COMMIT DROP;
-		RETURN;
-	END IF;
 	-- $1..$5 = as_of, -30d, -60d, new users from, adopted from; $6 the key features, $7 the half-lives
 	PERFORM health_score._run_stage('activity', 'activity', pg_catalog.format(
 		'CREATE TEMP TABLE hs_act ON COMMIT DROP AS SELECT a.account_id::text AS account_id, (a.m).events, '
@@ -34,5 +107,268 @@ BEGIN
 		run.keytype, run.usertype, '%1$s <= $1',
 		ARRAY[run.as_of, run.w30, run.w60, run.new_users_from, run.adopted_from],
 		CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END, run.halflives);
+END
+$$;
+
+-- full: the state rebuilt from every row of the sources, and the logs cleared, in one statement. Rows
+-- dated after as_of count only for recheck_after.
+CREATE FUNCTION health_score._activity_full(run health_score._run, signature jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	TRUNCATE health_score.activity_state, health_score.activity_state_account, health_score.activity_state_user,
+		health_score.activity_state_feature;
+	-- $1 = as_of, $2 = -30d, $3 = -90d, $5 = adopted from; $6 the key features, $7 the half-lives
+	PERFORM health_score._run_stage('activity', 'activity', pg_catalog.format($q$
+		WITH cleared AS (DELETE FROM health_score.activity_inserted),
+		     changed AS (DELETE FROM health_score.activity_changed),
+		     users AS (
+		     INSERT INTO health_score.activity_state_user (account_id, user_id, first_at, last_at, last_before_recent)
+		     SELECT s.account_id::text, s.user_id::text, min(s.occurred_at), max(s.occurred_at),
+		            max(s.occurred_at) FILTER (WHERE s.occurred_at <= $2)
+		       FROM (%%1$s) s
+		      WHERE %L AND s.occurred_at <= $1 AND s.account_id IS NOT NULL AND s.user_id IS NOT NULL
+		      GROUP BY 1, 2),
+		     features AS (
+		     INSERT INTO health_score.activity_state_feature (account_id, feature, first_at, last_at)
+		     SELECT s.account_id::text, pg_catalog.array_position($6, s.feature) - 1, min(s.occurred_at), max(s.occurred_at)
+		       FROM (%%1$s) s
+		      WHERE s.occurred_at <= $1 AND s.account_id IS NOT NULL AND s.feature = ANY ($6)
+		      GROUP BY 1, 2)
+		INSERT INTO health_score.activity_state_account (account_id, ref_at, events, events_30, events_90, last_at,
+			decayed, recheck_after)
+		SELECT a.account_id::text, $1, (a.m).events, (a.m).recent_events, a.events_90, (a.m).last_at,
+		       health_score._carry_decayed(NULL, NULL, $1, $7, (a.m).decayed), a.recheck_after
+		  FROM (SELECT s.account_id,
+		               health_score._activity_measures(s.occurred_at, NULL, s.weight, $1, $2, $5, $7, '{}') AS m,
+		               %s AS events_90, min(s.occurred_at) FILTER (WHERE s.occurred_at > $1) AS recheck_after
+		          FROM (%%1$s) s WHERE s.account_id IS NOT NULL GROUP BY s.account_id) a
+		 WHERE (a.m).events > 0 OR a.recheck_after IS NOT NULL
+		$q$, run.has_users,
+		CASE WHEN run.count_events_90d THEN 'count(*) FILTER (WHERE s.occurred_at > $3 AND s.occurred_at <= $1)'
+		     ELSE 'NULL::bigint' END),
+		run.keytype, run.usertype, NULL,
+		ARRAY[run.as_of, run.w30, run.w90, NULL, run.adopted_from],
+		CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END, run.halflives);
+	INSERT INTO health_score.activity_state (as_of, signature, built_at, built_as_of)
+	VALUES (run.as_of, signature, pg_catalog.now(), run.as_of);
+END
+$$;
+
+-- incremental: the state carried from its as_of to run.as_of. Returns the number of accounts recomputed
+-- from their own rows, or NULL when there were so many that it rebuilt the state instead.
+CREATE FUNCTION health_score._activity_incremental(run health_score._run, signature jsonb)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t constant timestamptz := run.as_of;
+	was constant timestamptz := (SELECT s.as_of FROM health_score.activity_state s);
+	kf constant text[] := CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END;
+	n_recomputed bigint;
+BEGIN
+	CREATE TEMP TABLE hs_delta (part "char", account_id text, user_id text, feature text, weight float8,
+		occurred_at timestamptz) ON COMMIT DROP;
+	-- One statement, one snapshot: the logs consumed and the sources read together. Parts: n the rows
+	-- inserted (from the log, up to as_of), e and q the rows leaving the 30 and 90-day windows, d every row
+	-- of an account to recompute, p the earliest row still ahead in the log of such an account, x the
+	-- accounts to recompute: updated or deleted rows, or rows dated after the state's as_of now due.
+	-- $1 = as_of, $2/$3 = the 30-day window's start then and now, $4/$5 the 90-day window's
+	PERFORM health_score._run_stage('activity', 'activity', pg_catalog.format($q$
+		WITH changed AS (DELETE FROM health_score.activity_changed c RETURNING c.account_id),
+		     dirty AS (SELECT c.account_id FROM changed c WHERE c.account_id IS NOT NULL
+		               UNION SELECT st.account_id FROM health_score.activity_state_account st WHERE st.recheck_after <= $1),
+		     consumed AS (DELETE FROM health_score.activity_inserted l WHERE l.occurred_at <= $1
+		                  RETURNING l.account_id, l.user_id, l.feature, l.weight, l.occurred_at),
+		     dirty_keys AS (SELECT pg_catalog.array_agg(d.account_id)::%1$s[] AS k FROM dirty d)
+		INSERT INTO pg_temp.hs_delta (part, account_id, user_id, feature, weight, occurred_at)
+		SELECT 'n', c.account_id, c.user_id, c.feature, c.weight, c.occurred_at
+		  FROM consumed c WHERE NOT EXISTS (SELECT FROM dirty d WHERE d.account_id = c.account_id)
+		UNION ALL
+		SELECT 'e', s.account_id::text, s.user_id::text, NULL, NULL, s.occurred_at
+		  FROM (%%1$s) s WHERE s.occurred_at > $2 AND s.occurred_at <= $3 AND s.account_id IS NOT NULL
+		%2$s
+		UNION ALL
+		SELECT 'd', s.account_id::text, s.user_id::text, s.feature, s.weight, s.occurred_at
+		  FROM (%%1$s) s WHERE (SELECT k.k FROM dirty_keys k) IS NOT NULL AND s.account_id = ANY ((SELECT k.k FROM dirty_keys k)::%1$s[])
+		UNION ALL
+		SELECT 'p', l.account_id, NULL, NULL, NULL, min(l.occurred_at)
+		  FROM health_score.activity_inserted l
+		 WHERE l.occurred_at > $1 AND l.account_id IN (SELECT d.account_id FROM dirty d) GROUP BY l.account_id
+		UNION ALL
+		SELECT 'x', d.account_id, NULL, NULL, NULL, NULL FROM dirty d
+		$q$, run.keytype,
+		CASE WHEN run.count_events_90d THEN
+		     'UNION ALL SELECT ''q'', s.account_id::text, NULL, NULL, NULL, s.occurred_at '
+		     'FROM (%1$s) s WHERE s.occurred_at > $4 AND s.occurred_at <= $5 AND s.account_id IS NOT NULL' ELSE '' END),
+		run.keytype, run.usertype, NULL,
+		ARRAY[t, was - interval '30 days', run.w30, was - interval '90 days', run.w90]);
+	CREATE INDEX ON pg_temp.hs_delta (account_id) WHERE part = 'x';
+	ANALYZE pg_temp.hs_delta;
+
+	SELECT count(*) INTO n_recomputed FROM pg_temp.hs_delta d WHERE d.part = 'x';
+	-- recomputing more than half the accounts one by one costs more than one pass over everything
+	IF n_recomputed > 1000 AND n_recomputed > (SELECT count(*) FROM health_score.activity_state_account) / 2 THEN
+		RETURN NULL;
+	END IF;
+
+	-- the accounts recomputed from their own rows
+	IF n_recomputed > 0 THEN
+		DELETE FROM health_score.activity_state_account st USING pg_temp.hs_delta x
+		 WHERE x.part = 'x' AND st.account_id = x.account_id;
+		DELETE FROM health_score.activity_state_user st USING pg_temp.hs_delta x
+		 WHERE x.part = 'x' AND st.account_id = x.account_id;
+		DELETE FROM health_score.activity_state_feature st USING pg_temp.hs_delta x
+		 WHERE x.part = 'x' AND st.account_id = x.account_id;
+		INSERT INTO health_score.activity_state_account (account_id, ref_at, events, events_30, events_90, last_at,
+			decayed, recheck_after)
+		SELECT x.account_id, t, coalesce((d.m).events, 0), coalesce((d.m).recent_events, 0),
+		       CASE WHEN run.count_events_90d THEN coalesce(d.events_90, 0) END, (d.m).last_at,
+		       health_score._carry_decayed(NULL, NULL, t, run.halflives, (d.m).decayed), least(d.ahead, p.occurred_at)
+		  FROM pg_temp.hs_delta x
+		  LEFT JOIN (SELECT r.account_id,
+		                    health_score._activity_measures(r.occurred_at, NULL, r.weight, t, run.w30, run.adopted_from,
+		                                                    run.halflives, '{}') AS m,
+		                    count(*) FILTER (WHERE r.occurred_at > run.w90 AND r.occurred_at <= t) AS events_90,
+		                    min(r.occurred_at) FILTER (WHERE r.occurred_at > t) AS ahead
+		               FROM pg_temp.hs_delta r WHERE r.part = 'd' GROUP BY r.account_id) d ON d.account_id = x.account_id
+		  LEFT JOIN pg_temp.hs_delta p ON p.part = 'p' AND p.account_id = x.account_id
+		 WHERE x.part = 'x' AND (coalesce((d.m).events, 0) > 0 OR least(d.ahead, p.occurred_at) IS NOT NULL);
+		INSERT INTO health_score.activity_state_user (account_id, user_id, first_at, last_at, last_before_recent)
+		SELECT r.account_id, r.user_id, min(r.occurred_at), max(r.occurred_at),
+		       max(r.occurred_at) FILTER (WHERE r.occurred_at <= run.w30)
+		  FROM pg_temp.hs_delta r
+		 WHERE run.has_users AND r.part = 'd' AND r.occurred_at <= t AND r.user_id IS NOT NULL
+		 GROUP BY 1, 2;
+		INSERT INTO health_score.activity_state_feature (account_id, feature, first_at, last_at)
+		SELECT r.account_id, pg_catalog.array_position(kf, r.feature) - 1, min(r.occurred_at), max(r.occurred_at)
+		  FROM pg_temp.hs_delta r
+		 WHERE r.part = 'd' AND r.occurred_at <= t AND r.feature = ANY (kf)
+		 GROUP BY 1, 2;
+	END IF;
+
+	-- the other accounts: their inserted rows added, the rows leaving the windows taken off (those of
+	-- them inserted since the last refresh were never in the state's counts)
+	INSERT INTO health_score.activity_state_account AS st (account_id, ref_at, events, events_30, events_90, last_at,
+		decayed, recheck_after)
+	SELECT n.account_id, t, coalesce((n.m).events, 0), coalesce((n.m).recent_events, 0) - n.left_30,
+	       CASE WHEN run.count_events_90d THEN n.in_90 - n.left_90 END, (n.m).last_at,
+	       health_score._carry_decayed(NULL, NULL, t, run.halflives, (n.m).decayed), NULL
+	  FROM (SELECT r.account_id,
+	               health_score._activity_measures(r.occurred_at, NULL, r.weight, t, run.w30, run.adopted_from,
+	                                               run.halflives, '{}') FILTER (WHERE r.part = 'n') AS m,
+	               count(*) FILTER (WHERE r.part = 'n' AND r.occurred_at > run.w90) AS in_90,
+	               count(*) FILTER (WHERE r.part = 'e')
+	               - count(*) FILTER (WHERE r.part = 'n' AND r.occurred_at > was - interval '30 days' AND r.occurred_at <= run.w30) AS left_30,
+	               count(*) FILTER (WHERE r.part = 'q')
+	               - count(*) FILTER (WHERE r.part = 'n' AND r.occurred_at > was - interval '90 days' AND r.occurred_at <= run.w90) AS left_90
+	          FROM pg_temp.hs_delta r
+	         WHERE r.part IN ('n', 'e', 'q')
+	           AND NOT EXISTS (SELECT FROM pg_temp.hs_delta x WHERE x.part = 'x' AND x.account_id = r.account_id)
+	         GROUP BY r.account_id) n
+	ON CONFLICT (account_id) DO UPDATE
+	   SET ref_at = excluded.ref_at, events = st.events + excluded.events, events_30 = st.events_30 + excluded.events_30,
+	       events_90 = st.events_90 + excluded.events_90, last_at = greatest(st.last_at, excluded.last_at),
+	       decayed = health_score._carry_decayed(st.decayed, st.ref_at, excluded.ref_at, run.halflives, excluded.decayed);
+	INSERT INTO health_score.activity_state_user AS su (account_id, user_id, first_at, last_at, last_before_recent)
+	SELECT r.account_id, r.user_id, min(r.occurred_at) FILTER (WHERE r.part = 'n'), max(r.occurred_at) FILTER (WHERE r.part = 'n'),
+	       max(r.occurred_at) FILTER (WHERE r.part = 'e' OR r.occurred_at <= run.w30)
+	  FROM pg_temp.hs_delta r
+	 WHERE run.has_users AND r.part IN ('n', 'e') AND r.user_id IS NOT NULL
+	   AND NOT EXISTS (SELECT FROM pg_temp.hs_delta x WHERE x.part = 'x' AND x.account_id = r.account_id)
+	 GROUP BY 1, 2
+	ON CONFLICT (account_id, user_id) DO UPDATE
+	   SET first_at = least(su.first_at, excluded.first_at), last_at = greatest(su.last_at, excluded.last_at),
+	       last_before_recent = greatest(su.last_before_recent, excluded.last_before_recent);
+	INSERT INTO health_score.activity_state_feature AS sf (account_id, feature, first_at, last_at)
+	SELECT r.account_id, pg_catalog.array_position(kf, r.feature) - 1, min(r.occurred_at), max(r.occurred_at)
+	  FROM pg_temp.hs_delta r
+	 WHERE r.part = 'n' AND r.feature = ANY (kf)
+	   AND NOT EXISTS (SELECT FROM pg_temp.hs_delta x WHERE x.part = 'x' AND x.account_id = r.account_id)
+	 GROUP BY 1, 2
+	ON CONFLICT (account_id, feature) DO UPDATE
+	   SET first_at = least(sf.first_at, excluded.first_at), last_at = greatest(sf.last_at, excluded.last_at);
+
+	UPDATE health_score.activity_state SET as_of = t;
+	RETURN n_recomputed;
+END
+$$;
+
+-- hs_act from the state: the decayed sums carried to as_of, the users and key features of each window.
+CREATE FUNCTION health_score._activity_from_state(run health_score._run)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	CREATE TEMP TABLE hs_act ON COMMIT DROP AS
+	SELECT a.account_id, a.events, a.events_30, a.events_90, a.last_at AS last_activity_at,
+	       health_score._carry_decayed(a.decayed, a.ref_at, run.as_of, run.halflives, NULL) AS decayed,
+	       CASE WHEN run.has_users THEN coalesce(u.users_30, 0) END AS users_30,
+	       CASE WHEN run.has_users THEN coalesce(u.users_prev_30, 0) END AS users_prev_30,
+	       CASE WHEN run.has_users THEN coalesce(u.new_users, 0) END AS new_users,
+	       coalesce(f.kf_used_30, 0) AS kf_used_30, coalesce(f.kf_before_adopt, 0) AS kf_before_adopt,
+	       coalesce(f.kf_since_adopt, 0) AS kf_since_adopt
+	  FROM health_score.activity_state_account a
+	  LEFT JOIN (SELECT x.account_id, count(*) FILTER (WHERE x.last_at > run.w30) AS users_30,
+	                    count(*) FILTER (WHERE x.last_before_recent > run.w60) AS users_prev_30,
+	                    count(*) FILTER (WHERE x.first_at > run.new_users_from) AS new_users
+	               FROM health_score.activity_state_user x GROUP BY x.account_id) u ON u.account_id = a.account_id
+	  LEFT JOIN (SELECT x.account_id,
+	                    pg_catalog.bit_or(1::bigint << x.feature) FILTER (WHERE x.last_at > run.w30) AS kf_used_30,
+	                    pg_catalog.bit_or(1::bigint << x.feature) FILTER (WHERE x.first_at <= run.adopted_from) AS kf_before_adopt,
+	                    pg_catalog.bit_or(1::bigint << x.feature) FILTER (WHERE x.last_at > run.adopted_from) AS kf_since_adopt
+	               FROM health_score.activity_state_feature x GROUP BY x.account_id) f ON f.account_id = a.account_id
+	 WHERE a.events > 0;
+END
+$$;
+
+CREATE FUNCTION health_score._stage_activity(run health_score._run)
+RETURNS health_score._run
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	signature jsonb;
+	asked constant text := run.activity_mode;
+BEGIN
+	run.activity_reason := NULL;
+	IF NOT run.has_activity THEN
+		CREATE TEMP TABLE hs_act (account_id text, events bigint, events_30 bigint, events_90 bigint, last_activity_at timestamptz,
+			decayed float8[], users_30 bigint, users_prev_30 bigint, new_users bigint,
+			kf_used_30 bigint, kf_before_adopt bigint, kf_since_adopt bigint) ON COMMIT DROP;
+		run.activity_mode := CASE WHEN asked = 'point_in_time' THEN asked ELSE 'full' END;
+		run.activity_reason := CASE WHEN asked <> 'point_in_time' THEN 'no activity source' END;
+		RETURN run;
+	END IF;
+	IF asked = 'point_in_time' THEN
+		PERFORM health_score._activity_point_in_time(run);
+		RETURN run;
+	END IF;
+
+	signature := health_score._activity_signature(run);
+	run.activity_reason := CASE WHEN asked = 'full' THEN 'a full refresh was asked for'
+	                            ELSE health_score._incremental_obstacle(run, signature) END;
+	IF asked = 'incremental' AND run.activity_reason IS NOT NULL THEN
+		RAISE EXCEPTION 'refresh cannot read the activity incrementally: %', run.activity_reason
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'Refresh with mode => ''auto'' (a full pass when needed) or mode => ''full''.';
+	END IF;
+	IF run.activity_reason IS NULL THEN
+		IF health_score._activity_incremental(run, signature) IS NULL THEN
+			run.activity_reason := 'more than half the accounts had rows updated, deleted or due: one pass over every row costs less';
+		END IF;
+	END IF;
+	IF run.activity_reason IS NULL THEN
+		run.activity_mode := 'incremental';
+	ELSE
+		PERFORM health_score._activity_full(run, signature);
+		run.activity_mode := 'full';
+	END IF;
+	PERFORM health_score._activity_from_state(run);
+	RETURN run;
 END
 $$;

@@ -4,8 +4,12 @@
 --           accounts stage
 --   score and band are the override's while one is in force at as_of (set before it, expiring after it),
 --   else the computed ones; computed_score is always the model's
---   writes  health_score.account_health: each scored account's row updated or added, the accounts no
---           longer scored (cancelled, not started yet, gone from the source) removed;
+--   writes  health_score.account_health: the row of each scored account whose figures changed (at the
+--           precision shown: scores and components to 0.1; band, profile and its version, the accounts
+--           source's columns, stale sources exactly) or whose last write was on an earlier day (in the
+--           session's time zone), updated or added, with its inputs; the other rows are left as they are,
+--           with the as_of and refreshed_at of their last write. The accounts no longer scored
+--           (cancelled, not started yet, gone from the source) removed;
 --           health_score.health_history: one row per account and as_of day (in the session's time zone),
 --           replaced by a rerun that day
 CREATE FUNCTION health_score._stage_results(run health_score._run, n_unscored integer)
@@ -25,6 +29,26 @@ BEGIN
 	  JOIN pg_temp.hs_acc a ON a.account_id = s.account_id
 	  LEFT JOIN health_score.override o ON o.account_id = s.account_id AND o.set_at <= t AND o.expires_at > t;
 	ANALYZE pg_temp.hs_final (account_id);
+	-- A 30-minute refresh moves few figures by as much as they are shown with: writing only those rows
+	-- (and building their inputs only) keeps its cost to what changed.
+	CREATE TEMP TABLE hs_changed ON COMMIT DROP AS
+	SELECT a.account_id
+	  FROM pg_temp.hs_acc a
+	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
+	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
+	  LEFT JOIN health_score.account_health h ON h.account_id = a.account_id
+	 WHERE h.account_id IS NULL OR (h.as_of)::date <> t::date
+	    OR (h.name, h.segment, h.lifecycle_stage, h.plan, h.owner, h.seats, h.arr::text, h.renewal_date, h.profile,
+	        h.profile_version, h.band, h.stale_sources, health_score._shown(h.score), health_score._shown(h.computed_score),
+	        health_score._shown(h.engagement), health_score._shown(h.utilisation), health_score._shown(h.adoption),
+	        health_score._shown(h.support), health_score._shown(h.sentiment), health_score._shown(h.relationship),
+	        health_score._shown(h.components))
+	       IS DISTINCT FROM
+	       (a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr::text, a.renewal_date, a.profile,
+	        a.profile_version, f.band, coalesce(run.stale_sources, '{}'), health_score._shown(f.score), health_score._shown(f.computed_score),
+	        health_score._shown(s.engagement), health_score._shown(s.utilisation), health_score._shown(s.adoption),
+	        health_score._shown(s.support), health_score._shown(s.sentiment), health_score._shown(s.relationship),
+	        health_score._shown(s.components));
 	-- the measures behind each component, beside the score (null for a component without data); for each
 	-- component of the user's, its measure's value, worst and best
 	SELECT coalesce(' || pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format(
@@ -64,6 +88,7 @@ BEGIN
 	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
 	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
 	  JOIN pg_temp.hs_m m ON m.account_id = a.account_id
+	  JOIN pg_temp.hs_changed c ON c.account_id = a.account_id
 	ON CONFLICT (account_id) DO UPDATE
 	   SET name = excluded.name, segment = excluded.segment, lifecycle_stage = excluded.lifecycle_stage,
 	       plan = excluded.plan, owner = excluded.owner, seats = excluded.seats, arr = excluded.arr,

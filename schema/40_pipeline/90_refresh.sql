@@ -9,10 +9,13 @@
 --   extra_halflives  half-lives whose decayed sums the activity pass computes besides the profiles' (hs_act.decayed,
 --                    in run.halflife_seconds order)
 --   every_measure    every measure computed, even one no rule or component uses (events_90d): for evaluations
+--   activity_mode    how the activity stage reads the activity (30_activity.sql): 'point_in_time' for the
+--                    evaluations, which write nothing; refresh() passes its mode
 --   returns the run, the accounts scored, those no longer scored, and the stages' timings (ms)
 CREATE FUNCTION health_score._compute_scores(as_of timestamptz, force boolean, max_unscored_share float8,
 											 profiles jsonb DEFAULT NULL, extra_halflives interval[] DEFAULT NULL,
 											 every_measure boolean DEFAULT false,
+											 activity_mode text DEFAULT 'point_in_time',
 											 OUT run health_score._run, OUT n_accounts integer,
 											 OUT n_unscored integer, OUT timings jsonb)
 LANGUAGE plpgsql
@@ -25,7 +28,7 @@ BEGIN
 	timings := '{}';
 	PERFORM health_score._drop_work_tables(ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc',
 		'hs_act', 'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_score', 'hs_earlier', 'hs_hits',
-		'hs_final', 'hs_flag_changes', 'hs_outcome', 'hs_active_after']);
+		'hs_final', 'hs_changed', 'hs_delta', 'hs_flag_changes', 'hs_outcome', 'hs_active_after']);
 
 	lap := pg_catalog.clock_timestamp();
 	PERFORM health_score._stage_config();
@@ -46,6 +49,7 @@ BEGIN
 	run.count_events_90d := every_measure
 		OR EXISTS (SELECT FROM pg_temp.hs_rule r WHERE 'events_90d' = ANY (r.measures))
 		OR EXISTS (SELECT FROM pg_temp.hs_component c WHERE c.measure = 'events_90d');
+	run.activity_mode := activity_mode;
 	timings := health_score._timing(timings, 'setup', lap);
 
 	lap := pg_catalog.clock_timestamp();
@@ -55,7 +59,7 @@ BEGIN
 	timings := health_score._timing(timings, 'accounts', lap);
 
 	lap := pg_catalog.clock_timestamp();
-	PERFORM health_score._stage_activity(run);
+	run := health_score._stage_activity(run);
 	timings := health_score._timing(timings, 'activity', lap);
 
 	lap := pg_catalog.clock_timestamp();
@@ -81,7 +85,7 @@ END
 $$;
 
 CREATE FUNCTION health_score.refresh(as_of timestamptz DEFAULT now(), wait boolean DEFAULT true,
-									 force boolean DEFAULT false)
+									 force boolean DEFAULT false, mode text DEFAULT 'auto')
 RETURNS TABLE (accounts integer, flags_raised integer, flags_cleared integer, elapsed interval)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -111,6 +115,11 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 			      HINT = 'Pass the point in time to score, such as now() or ''2026-03-01''.';
 	END IF;
+	IF mode IS NULL OR mode NOT IN ('auto', 'full', 'incremental') THEN
+		RAISE EXCEPTION 'mode must be auto, full or incremental, not %', coalesce(pg_catalog.quote_literal(mode), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'auto (the default) reads only what changed since the last refresh when it can; full reads every row.';
+	END IF;
 	max_unscored_share := health_score._max_unscored_share();
 
 	IF NOT health_score._refresh_lock(wait) THEN
@@ -129,7 +138,7 @@ BEGIN
 	 WHERE l.status = 'running'
 	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a WHERE a.pid = l.pid AND a.backend_start = l.backend_start);
 
-	sc := health_score._compute_scores(t, force, max_unscored_share);
+	sc := health_score._compute_scores(t, force, max_unscored_share, activity_mode => mode);
 	run := sc.run;
 	timings := sc.timings;
 
@@ -146,7 +155,7 @@ BEGIN
 	timings := health_score._timing(timings, 'analyze', lap);
 
 	INSERT INTO health_score.refresh_log (started_at, finished_at, as_of, accounts, flags_raised, flags_cleared,
-		status, message, details)
+		status, message, details, mode)
 	VALUES (t0, pg_catalog.clock_timestamp(), t, sc.n_accounts, fl.n_raised, fl.n_cleared,
 		CASE WHEN pg_catalog.cardinality(run.stale_sources) > 0 THEN 'stale' ELSE 'ok' END,
 		CASE WHEN pg_catalog.cardinality(run.stale_sources) > 0 THEN pg_catalog.format(
@@ -158,11 +167,13 @@ BEGIN
 		|| CASE WHEN pg_catalog.cardinality(run.stale_sources) > 0
 		        THEN pg_catalog.jsonb_build_object('stale_sources', run.stale_sources, 'held_rules', fl.held) ELSE '{}' END
 		|| CASE WHEN fl.payload IS NOT NULL THEN pg_catalog.jsonb_build_object('notify', fl.payload) ELSE '{}' END
-		|| CASE WHEN pg_catalog.cardinality(analyzed) > 0 THEN pg_catalog.jsonb_build_object('analyzed', analyzed) ELSE '{}' END);
+		|| CASE WHEN pg_catalog.cardinality(analyzed) > 0 THEN pg_catalog.jsonb_build_object('analyzed', analyzed) ELSE '{}' END
+		|| CASE WHEN run.activity_reason IS NOT NULL THEN pg_catalog.jsonb_build_object('full_because', run.activity_reason) ELSE '{}' END,
+		run.activity_mode);
 
 	RETURN QUERY SELECT sc.n_accounts, fl.n_raised, fl.n_cleared, pg_catalog.clock_timestamp() - t0;
 END
 $$;
-COMMENT ON FUNCTION health_score.refresh(timestamptz, boolean, boolean) IS
-	'score every account as of as_of, write account_health, health_history and flags; one refresh at a time; force lets it stop scoring more than health_score.max_unscored_share of the accounts';
-REVOKE EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION health_score.refresh(timestamptz, boolean, boolean, text) IS
+	'score every account as of as_of, write account_health, health_history and flags; one refresh at a time; force lets it stop scoring more than health_score.max_unscored_share of the accounts; mode: auto (incremental when the state allows), full or incremental';
+REVOKE EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean, boolean, text) FROM PUBLIC;

@@ -1,0 +1,99 @@
+/*
+ * carry.c
+ *	  _carry_decayed: the incremental refresh's step for decayed sums. A decayed sum taken at ref_at is the
+ *	  same sum taken at as_of once multiplied by 2^(-(as_of - ref_at) / half_life), so the state keeps
+ *	  one sum per half-life and adds only the new rows' terms.
+ *
+ * The factor is computed exactly as _activity_measures computes a row's term (the same exponent per
+ * microsecond, the same exp2), so that a carried sum differs from a recomputed one only by the roundings
+ * of the additions.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/timestamp.h"
+
+#include "health_score.h"
+
+PG_FUNCTION_INFO_V1(hs_carry_decayed);
+
+/* The elements of a float8 array, which must have no NULLs. */
+static float8 *
+float8_elements(ArrayType *array, int *n, const char *argname)
+{
+	Datum	   *values;
+	bool	   *nulls;
+	float8	   *elements;
+
+	deconstruct_array(array, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &values, &nulls, n);
+	elements = palloc(sizeof(float8) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain nulls", argname)));
+		elements[i] = DatumGetFloat8(values[i]);
+	}
+	return elements;
+}
+
+/*
+ * _carry_decayed(decayed, ref_at, as_of, half_lives, added): for each half-life i,
+ * decayed[i] * 2^(-(as_of - ref_at) / half_lives[i]) + added[i]. A NULL decayed or added (or ref_at)
+ * counts as zeros; the arrays have one element per half-life.
+ */
+Datum
+hs_carry_decayed(PG_FUNCTION_ARGS)
+{
+	ArrayType  *halves_array;
+	Datum	   *halves;
+	bool	   *halves_null;
+	int			nhalf;
+	int			ndecayed = 0;
+	int			nadded = 0;
+	float8	   *decayed = NULL;
+	float8	   *added = NULL;
+	Datum	   *result;
+	TimestampTz as_of;
+
+	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		PG_RETURN_NULL();
+	as_of = PG_GETARG_TIMESTAMPTZ(2);
+	halves_array = PG_GETARG_ARRAYTYPE_P(3);
+	deconstruct_array(halves_array, INTERVALOID, sizeof(Interval), false, TYPALIGN_DOUBLE,
+					  &halves, &halves_null, &nhalf);
+	if (!PG_ARGISNULL(0) && !PG_ARGISNULL(1))
+		decayed = float8_elements(PG_GETARG_ARRAYTYPE_P(0), &ndecayed, "decayed");
+	if (!PG_ARGISNULL(4))
+		added = float8_elements(PG_GETARG_ARRAYTYPE_P(4), &nadded, "added");
+	if ((decayed != NULL && ndecayed != nhalf) || (added != NULL && nadded != nhalf))
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("decayed and added must have one element per half-life (%d)", nhalf)));
+
+	result = palloc(sizeof(Datum) * Max(nhalf, 1));
+	for (int i = 0; i < nhalf; i++)
+	{
+		double		sum = 0.0;
+
+		if (halves_null[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("half_lives must not contain nulls")));
+		if (decayed != NULL)
+		{
+			double		exponent_per_usec =
+				-1.0 / (hs_half_life_seconds(DatumGetIntervalP(halves[i]), "half_lives") * USECS_PER_SEC);
+
+			sum = decayed[i] * hs_decay_term(as_of, PG_GETARG_TIMESTAMPTZ(1), exponent_per_usec);
+		}
+		if (added != NULL)
+			sum += added[i];
+		result[i] = Float8GetDatum(sum);
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(result, nhalf, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
+										  TYPALIGN_DOUBLE));
+}
