@@ -18,6 +18,9 @@ DATA       = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
 
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --load-extension=$(EXTENSION)
+# concurrency: specs/*.spec run by pg_isolation_regress, expected output in expected/
+ISOLATION      = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
+ISOLATION_OPTS = --load-extension=$(EXTENSION)
 
 # -Wextra less unused parameters, which PostgreSQL's own headers have (storage/bufpage.h)
 PG_CFLAGS = -Wextra -Wno-unused-parameter

@@ -23,13 +23,21 @@ psql -q -X -v ON_ERROR_STOP=1 -d health_score_tap \
 regress_tests=${HS_REGRESS:-$(ls sql/*.sql 2>/dev/null | sed -E 's|sql/(.*)\.sql|\1|' | tr '\n' ' ')}
 outdir=${HS_OUTPUT_DIR:-$work/regress}
 mkdir -p "$outdir"
-make -s installcheck REGRESS="$regress_tests" \
+make -s installcheck REGRESS="$regress_tests" ISOLATION= \
 	REGRESS_OPTS="--load-extension=health_score --outputdir=$outdir" 2>&1 | tee "$work/regress.out"
+# the isolation specs (specs/, pg_isolation_regress), on their own so that they run whatever the above gave
+isolation_tests=${HS_ISOLATION-$(ls specs/*.spec 2>/dev/null | sed -E 's|specs/(.*)\.spec|\1|' | tr '\n' ' ')}
+if [[ -n ${isolation_tests// /} ]]; then
+	make -s installcheck REGRESS= ISOLATION="$isolation_tests" \
+		ISOLATION_OPTS="--load-extension=health_score --outputdir=$outdir/isolation" 2>&1 | tee -a "$work/regress.out"
+fi
 regress_passed=$(grep -cE '\.\.\. ok ' "$work/regress.out")
-# Counted against the files in sql/, so a test that never ran (a crash, a missing expected file) fails.
-regress_total=$(wc -w <<<"$regress_tests")
+# Counted against the files in sql/ and specs/, so a test that never ran (a crash, a missing expected
+# file) fails.
+regress_total=$(($(wc -w <<<"$regress_tests") + $(wc -w <<<"$isolation_tests")))
 regress_failed=$((regress_total - regress_passed))
 [[ -s $outdir/regression.diffs ]] && head -n 300 "$outdir/regression.diffs"
+[[ -s $outdir/isolation/regression.diffs ]] && head -n 300 "$outdir/isolation/regression.diffs"
 
 # ALTER EXTENSION UPDATE from every released version against a fresh install (HS_UPGRADE=0 skips it).
 upgrade_passed=0 upgrade_failed=0

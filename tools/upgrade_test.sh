@@ -196,6 +196,25 @@ refresh_changes_nothing() {	# refresh_changes_nothing DB: at the latest as_of ag
 	[[ $out == "0|0" ]]
 }
 
+# The activity source registered before the update carries the capture triggers after it, and a refresh
+# after new events reads incrementally, counting them.
+reads_incrementally() {	# reads_incrementally DB
+	local out
+	out=$(psql_db "$1" -At -v as_of="$as_of" <<-'SQL'
+		SELECT string_agg(relation::text || ' ' || incremental, ', ') FROM health_score.source_capture;
+		INSERT INTO demo.events (account_id, user_id, occurred_at, feature)
+		SELECT account_id, 1, :'as_of'::timestamptz + interval '10 minutes', 'report' FROM demo.accounts ORDER BY account_id LIMIT 3;
+		SELECT count(*) FROM health_score.refresh(:'as_of'::timestamptz + interval '30 minutes');
+		SELECT mode FROM health_score.refresh_log ORDER BY id DESC LIMIT 1;
+		SELECT count(*) FROM health_score.activity_state_account s
+		 WHERE s.events <> (SELECT count(*) FROM demo.events e WHERE e.account_id::text = s.account_id
+		                       AND e.occurred_at <= :'as_of'::timestamptz + interval '30 minutes');
+	SQL
+	) || return 1
+	echo "$out" | tr '\n' '|'
+	[[ $out == $'demo.events true\n1\nincremental\n0' ]]
+}
+
 dump_restores() {	# dump_restores DB DIR: a pg_dump of DB restores into a new database with the same objects and rows
 	local copy=${1}_restored t all="$tables measure component profile_version override override_audit"
 	snapshot "$1" "$2/dumped" "$all" &&
@@ -230,6 +249,7 @@ for script in health_score--*.sql; do
 	check "every row of every table is kept" kept "$db" "$dir"
 	check "every rule parameter is kept, in its rule or in the measure of its window" rule_params_kept "$db" "$dir"
 	check "a refresh at the same as_of raises and clears no flag" refresh_changes_nothing "$db"
+	check "its activity source is captured, and a refresh after new events reads incrementally" reads_incrementally "$db"
 	check "a measure, a component and a rule of the user's own, and per-profile parameters, work after it" extend_model "$db"
 	check "its pg_dump restores into a new database with the same objects and rows" dump_restores "$db" "$dir"
 	check "the seeded model scores the demo company as $from did, at three dates" same_scores "$from"

@@ -30,20 +30,20 @@ CREATE UNLOGGED TABLE health_score.activity_state_account (
 
 -- Per account and user: first and last seen, and the last time seen at or before as_of - 30 days (a user
 -- was active in (as_of - 60 days, as_of - 30 days] exactly when that time is after as_of - 60 days).
+-- (No index, here nor on the features: every refresh reads them whole, a full pass writes them in one go,
+-- and the few rows a refresh changes are matched by hashing them.)
 CREATE UNLOGGED TABLE health_score.activity_state_user (
 	account_id text NOT NULL,
 	user_id text NOT NULL,
 	first_at timestamptz,
 	last_at timestamptz,
-	last_before_recent timestamptz,
-	PRIMARY KEY (account_id, user_id)
-) WITH (fillfactor = 70);
+	last_before_recent timestamptz
+);
 
 -- Per account and key feature (its position in the run's sorted key features, from 0): first and last use.
 CREATE UNLOGGED TABLE health_score.activity_state_feature (
 	account_id text NOT NULL,
 	feature integer NOT NULL,
 	first_at timestamptz,
-	last_at timestamptz,
-	PRIMARY KEY (account_id, feature)
-) WITH (fillfactor = 70);
+	last_at timestamptz
+);

@@ -89,20 +89,20 @@ BEGIN
 END
 $$;
 
--- A score or component at the precision the product shows it (0.1), to tell whether a figure changed; for
--- the added components (name -> value), each value so rounded. (No SET search_path, every name qualified:
+-- A score or component at the precision the product shows it (0.1), in tenths, to tell whether a figure
+-- changed; for the added components (name -> value), each value so rounded. (No SET search_path, every name qualified:
 -- so that the planner inlines them.)
 CREATE FUNCTION health_score._shown(value float8)
-RETURNS numeric
+RETURNS float8
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT pg_catalog.round($1::numeric, 1) $$;
+AS $$ SELECT pg_catalog.round($1 OPERATOR(pg_catalog.*) 10::float8) $$;
 
 CREATE FUNCTION health_score._shown(components jsonb)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
 	SELECT CASE WHEN $1 OPERATOR(pg_catalog.=) '{}'::jsonb THEN $1
-	            ELSE (SELECT pg_catalog.jsonb_object_agg(c.key, pg_catalog.round((c.value)::numeric, 1))
+	            ELSE (SELECT pg_catalog.jsonb_object_agg(c.key, pg_catalog.round((c.value)::float8 OPERATOR(pg_catalog.*) 10::float8))
 	                    FROM pg_catalog.jsonb_each_text($1) c) END
 $$;
 

@@ -34,6 +34,8 @@ AS $$
 	       'events_90d counted', run.count_events_90d,
 	       'activity sources', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 	                                'relation', s.relation::oid, 'columns', s.columns,
+	                                -- (registered again: the capture triggers may have been missing meanwhile)
+	                                'registered', s.added_at,
 	                                'types', (SELECT pg_catalog.jsonb_object_agg(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod))
 	                                            FROM pg_catalog.pg_attribute a
 	                                           WHERE a.attrelid = s.relation AND a.attnum > 0 AND NOT a.attisdropped
@@ -130,13 +132,13 @@ BEGIN
 		            max(s.occurred_at) FILTER (WHERE s.occurred_at <= $2)
 		       FROM (%%1$s) s
 		      WHERE %L AND s.occurred_at <= $1 AND s.account_id IS NOT NULL AND s.user_id IS NOT NULL
-		      GROUP BY 1, 2),
+		      GROUP BY s.account_id, s.user_id),
 		     features AS (
 		     INSERT INTO health_score.activity_state_feature (account_id, feature, first_at, last_at)
 		     SELECT s.account_id::text, pg_catalog.array_position($6, s.feature) - 1, min(s.occurred_at), max(s.occurred_at)
 		       FROM (%%1$s) s
 		      WHERE s.occurred_at <= $1 AND s.account_id IS NOT NULL AND s.feature = ANY ($6)
-		      GROUP BY 1, 2)
+		      GROUP BY s.account_id, s.feature)
 		INSERT INTO health_score.activity_state_account (account_id, ref_at, events, events_30, events_90, last_at,
 			decayed, recheck_after)
 		SELECT a.account_id::text, $1, (a.m).events, (a.m).recent_events, a.events_90, (a.m).last_at,
@@ -273,24 +275,44 @@ BEGIN
 	   SET ref_at = excluded.ref_at, events = st.events + excluded.events, events_30 = st.events_30 + excluded.events_30,
 	       events_90 = st.events_90 + excluded.events_90, last_at = greatest(st.last_at, excluded.last_at),
 	       decayed = health_score._carry_decayed(st.decayed, st.ref_at, excluded.ref_at, run.halflives, excluded.decayed);
-	INSERT INTO health_score.activity_state_user AS su (account_id, user_id, first_at, last_at, last_before_recent)
-	SELECT r.account_id, r.user_id, min(r.occurred_at) FILTER (WHERE r.part = 'n'), max(r.occurred_at) FILTER (WHERE r.part = 'n'),
-	       max(r.occurred_at) FILTER (WHERE r.part = 'e' OR r.occurred_at <= run.w30)
+	CREATE TEMP TABLE hs_delta_user ON COMMIT DROP AS
+	SELECT r.account_id, r.user_id, min(r.occurred_at) FILTER (WHERE r.part = 'n') AS first_at,
+	       max(r.occurred_at) FILTER (WHERE r.part = 'n') AS last_at,
+	       max(r.occurred_at) FILTER (WHERE r.part = 'e' OR r.occurred_at <= run.w30) AS last_before_recent
 	  FROM pg_temp.hs_delta r
 	 WHERE run.has_users AND r.part IN ('n', 'e') AND r.user_id IS NOT NULL
 	   AND NOT EXISTS (SELECT FROM pg_temp.hs_delta x WHERE x.part = 'x' AND x.account_id = r.account_id)
-	 GROUP BY 1, 2
-	ON CONFLICT (account_id, user_id) DO UPDATE
-	   SET first_at = least(su.first_at, excluded.first_at), last_at = greatest(su.last_at, excluded.last_at),
-	       last_before_recent = greatest(su.last_before_recent, excluded.last_before_recent);
-	INSERT INTO health_score.activity_state_feature AS sf (account_id, feature, first_at, last_at)
-	SELECT r.account_id, pg_catalog.array_position(kf, r.feature) - 1, min(r.occurred_at), max(r.occurred_at)
+	 GROUP BY 1, 2;
+	UPDATE health_score.activity_state_user su
+	   SET first_at = least(su.first_at, d.first_at), last_at = greatest(su.last_at, d.last_at),
+	       last_before_recent = greatest(su.last_before_recent, d.last_before_recent)
+	  FROM pg_temp.hs_delta_user d
+	 WHERE su.account_id = d.account_id AND su.user_id = d.user_id
+	   AND (su.first_at, su.last_at, su.last_before_recent)
+	       IS DISTINCT FROM (least(su.first_at, d.first_at), greatest(su.last_at, d.last_at),
+	                         greatest(su.last_before_recent, d.last_before_recent));
+	INSERT INTO health_score.activity_state_user (account_id, user_id, first_at, last_at, last_before_recent)
+	SELECT d.account_id, d.user_id, d.first_at, d.last_at, d.last_before_recent
+	  FROM pg_temp.hs_delta_user d
+	 WHERE NOT EXISTS (SELECT FROM health_score.activity_state_user su
+	                    WHERE su.account_id = d.account_id AND su.user_id = d.user_id);
+	CREATE TEMP TABLE hs_delta_feature ON COMMIT DROP AS
+	SELECT r.account_id, pg_catalog.array_position(kf, r.feature) - 1 AS feature, min(r.occurred_at) AS first_at,
+	       max(r.occurred_at) AS last_at
 	  FROM pg_temp.hs_delta r
 	 WHERE r.part = 'n' AND r.feature = ANY (kf)
 	   AND NOT EXISTS (SELECT FROM pg_temp.hs_delta x WHERE x.part = 'x' AND x.account_id = r.account_id)
-	 GROUP BY 1, 2
-	ON CONFLICT (account_id, feature) DO UPDATE
-	   SET first_at = least(sf.first_at, excluded.first_at), last_at = greatest(sf.last_at, excluded.last_at);
+	 GROUP BY 1, 2;
+	UPDATE health_score.activity_state_feature sf
+	   SET first_at = least(sf.first_at, d.first_at), last_at = greatest(sf.last_at, d.last_at)
+	  FROM pg_temp.hs_delta_feature d
+	 WHERE sf.account_id = d.account_id AND sf.feature = d.feature
+	   AND (sf.first_at, sf.last_at) IS DISTINCT FROM (least(sf.first_at, d.first_at), greatest(sf.last_at, d.last_at));
+	INSERT INTO health_score.activity_state_feature (account_id, feature, first_at, last_at)
+	SELECT d.account_id, d.feature, d.first_at, d.last_at
+	  FROM pg_temp.hs_delta_feature d
+	 WHERE NOT EXISTS (SELECT FROM health_score.activity_state_feature sf
+	                    WHERE sf.account_id = d.account_id AND sf.feature = d.feature);
 
 	UPDATE health_score.activity_state SET as_of = t;
 	RETURN n_recomputed;

@@ -1,6 +1,7 @@
 -- Dropping the extension leaves nothing of it running: the event trigger health_score_before_drop
 -- (src/drop.c) fires before DROP EXTENSION health_score or DROP SCHEMA health_score and calls
--- _before_drop(), which unschedules the refresh job of this database. (A job scheduled from another
+-- _before_drop(), which removes the capture triggers from the activity sources and unschedules the
+-- refresh job of this database. (A job scheduled from another
 -- database with cron.schedule_in_database is out of reach there: unschedule it where it was made.)
 
 CREATE FUNCTION health_score._before_drop()
@@ -10,7 +11,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	job record;
+	captured regclass;
 BEGIN
+	-- the capture triggers on the activity sources: they would keep the extension's functions
+	FOR captured IN SELECT DISTINCT t.tgrelid::regclass FROM pg_catalog.pg_trigger t
+	                 WHERE t.tgfoid IN ('health_score._capture_inserted()'::pg_catalog.regprocedure,
+	                                    'health_score._capture_changed()'::pg_catalog.regprocedure) LOOP
+		PERFORM health_score._capture_remove(captured);
+	END LOOP;
 	IF EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_cron') THEN
 		FOR job IN SELECT j.jobid, j.username FROM cron.job j
 		            WHERE j.jobname = health_score._job_name() AND j.database = pg_catalog.current_database() LOOP
