@@ -2192,7 +2192,9 @@ BEGIN
 	IF changed IS NOT NULL THEN
 		RETURN 'changed since the state was built: ' || pg_catalog.array_to_string(changed, ', ');
 	END IF;
-	FOR src IN SELECT DISTINCT c.source FROM health_score.activity_changed c WHERE c.account_id IS NULL ORDER BY 1 LOOP
+	FOR src IN SELECT DISTINCT c.source FROM health_score.activity_changed c
+	            WHERE c.account_id IS NULL AND c.source IN (SELECT s.relation FROM health_score.sources s WHERE s.kind = 'activity')
+	            ORDER BY 1 LOOP
 		RETURN pg_catalog.format('activity source %s was truncated', src.source);
 	END LOOP;
 	RETURN NULL;
@@ -2289,10 +2291,14 @@ BEGIN
 	-- accounts to recompute: updated or deleted rows, or rows dated after the state's as_of now due.
 	-- $1 = as_of, $2/$3 = the 30-day window's start then and now, $4/$5 the 90-day window's
 	PERFORM health_score._run_stage('activity', 'activity', pg_catalog.format($q$
-		WITH changed AS (DELETE FROM health_score.activity_changed c RETURNING c.account_id),
+		WITH changed AS (DELETE FROM health_score.activity_changed c
+		                  WHERE c.source IN (SELECT s.relation FROM health_score.sources s WHERE s.kind = 'activity')
+		                  RETURNING c.account_id),
 		     dirty AS (SELECT c.account_id FROM changed c WHERE c.account_id IS NOT NULL
 		               UNION SELECT st.account_id FROM health_score.activity_state_account st WHERE st.recheck_after <= $1),
-		     consumed AS (DELETE FROM health_score.activity_inserted l WHERE l.occurred_at <= $1
+		     consumed AS (DELETE FROM health_score.activity_inserted l
+		                   WHERE l.occurred_at <= $1
+		                     AND l.source IN (SELECT s.relation FROM health_score.sources s WHERE s.kind = 'activity')
 		                  RETURNING l.account_id, l.user_id, l.feature, l.weight, l.occurred_at),
 		     dirty_keys AS (SELECT pg_catalog.array_agg(d.account_id)::%1$s[] AS k FROM dirty d)
 		INSERT INTO pg_temp.hs_delta (part, account_id, user_id, feature, weight, occurred_at)
@@ -3020,14 +3026,14 @@ BEGIN
 	    OR (h.name, h.segment, h.lifecycle_stage, h.plan, h.owner, h.seats, h.arr::text, h.renewal_date, h.profile,
 	        h.profile_version, h.band, h.stale_sources, health_score._shown(h.score), health_score._shown(h.computed_score),
 	        health_score._shown(h.engagement), health_score._shown(h.utilisation), health_score._shown(h.adoption),
-	        health_score._shown(h.support), health_score._shown(h.sentiment), health_score._shown(h.relationship),
-	        health_score._shown(h.components))
+	        health_score._shown(h.support), health_score._shown(h.sentiment), health_score._shown(h.relationship))
 	       IS DISTINCT FROM
 	       (a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr::text, a.renewal_date, a.profile,
 	        a.profile_version, f.band, coalesce(run.stale_sources, '{}'), health_score._shown(f.score), health_score._shown(f.computed_score),
 	        health_score._shown(s.engagement), health_score._shown(s.utilisation), health_score._shown(s.adoption),
-	        health_score._shown(s.support), health_score._shown(s.sentiment), health_score._shown(s.relationship),
-	        health_score._shown(s.components));
+	        health_score._shown(s.support), health_score._shown(s.sentiment), health_score._shown(s.relationship))
+	    -- (rounded only when they differ: most accounts have no added component)
+	    OR (h.components <> s.components AND health_score._shown(h.components) <> health_score._shown(s.components));
 	-- the measures behind each component, beside the score (null for a component without data); for each
 	-- component of the user's, its measure's value, worst and best
 	SELECT coalesce(' || pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format(

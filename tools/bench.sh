@@ -46,6 +46,8 @@ medians() {
 		}'
 }
 
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
 report() {
 	printf '  %-58s %9.1f ms\n' "$1" "$2"
 }
@@ -106,17 +108,17 @@ sql -c 'VACUUM ANALYZE' -f demo/sources.sql >/dev/null || exit 1
 # The first refresh fills the empty result tables and raises every flag: timed once, on its own.
 first=$(sql -At -c '\timing on' -c "SELECT count(*) FROM health_score.refresh(timestamptz 'today')" | awk '/^Time:/ { print $2 }')
 runs=$(( runs < 3 ? runs : 3 ))
-# The part of a refresh no implementation can skip: the activity pass with what every score needs (a decayed
-# sum and the users of each account, first seen included), one counting pass over the other sources, and one
-# rewrite of every account's row. Bounds as literals, as refresh() passes them: per row, `now() - interval`
-# would be evaluated again.
+# The part of a full refresh no implementation can skip: the activity pass with what every score needs (a
+# decayed sum and the users of each account, first seen included), one counting pass over the other sources,
+# and one rewrite of every account's row. Bounds as literals, as refresh() passes them: per row, `now() -
+# interval` would be evaluated again.
 read -r t t30 t60 t90 < <(sql -At -F ' ' -c "SELECT extract(epoch FROM d), extract(epoch FROM d - interval '30 days'),
 	extract(epoch FROM d - interval '60 days'), extract(epoch FROM d - interval '90 days') FROM (SELECT timestamptz 'today' AS d) s")
 at() { echo "to_timestamp($1)"; }
 ms=()
 while read -r label value; do ms[$label]=$value; done < <(medians \
 	"floor=SELECT account_id, count(*) FROM demo.events GROUP BY account_id" \
-	"refresh=SELECT * FROM health_score.refresh(timestamptz 'today')" \
+	"refresh=SELECT * FROM health_score.refresh(timestamptz 'today', mode => 'full')" \
 	"activity=SELECT account_id, health_score.decayed_sum(occurred_at, $(at "$t"), interval '14 days'), health_score.user_windows(user_id, occurred_at, $(at "$t"), $(at "$t30"), $(at "$t60"), $(at "$t30")) FROM demo.events WHERE occurred_at <= $(at "$t") GROUP BY account_id" \
 	"sources=SELECT account_id, count(*) FROM (SELECT account_id FROM demo.touchpoints WHERE occurred_at <= $(at "$t") AND occurred_at > $(at "$t90") UNION ALL SELECT account_id FROM demo.support_cases WHERE opened_at <= $(at "$t") UNION ALL SELECT account_id FROM demo.surveys WHERE responded_at <= $(at "$t") AND responded_at > $(at "$t90")) s GROUP BY account_id" \
 	"rewrite=UPDATE health_score.account_health SET refreshed_at = refreshed_at")
@@ -127,16 +129,17 @@ done
 unavoidable=$(awk -v a="${ms[activity]}" -v s="${ms[sources]}" -v r="${ms[rewrite]}" 'BEGIN { printf "%.1f", a + s + r }')
 report "count(*) GROUP BY account over the activity table (floor)" "$refresh_floor"
 report "first refresh(): empty results, every flag new (one run)" "${first:?no timing for the first refresh}"
-report "refresh(): every component, score, band, history and flag" "$refresh"
+report "refresh(mode => 'full'): every row read, the state rebuilt" "$refresh"
 report "unavoidable: decayed_sum and user_windows over the activity" "${ms[activity]}"
 report "unavoidable: count(*) over cases, surveys, touchpoints" "${ms[sources]}"
 report "unavoidable: rewrite every account_health row once" "${ms[rewrite]}"
 ratio "first refresh / count(*) floor" "$first" "$refresh_floor" "none; for reference"
-ratio "refresh / count(*) floor" "$refresh" "$refresh_floor" "<= 4"
+ratio "full refresh / count(*) floor" "$refresh" "$refresh_floor" "none here; <= 4 at 200,000 accounts below"
 ratio "unavoidable part / count(*) floor" "$unavoidable" "$refresh_floor" "none; the share of 4x no design avoids"
 
-# The refresh of this version (a pipeline of stages over the catalog) against 0.1.0's single function, on the
-# same company: this database and one at 0.1.0 on the same cluster, alternating runs, one session each.
+# The full refresh of this version (a pipeline of stages over the catalog, the incremental state rebuilt)
+# against 0.1.0's single function, on the same company: this database and one at 0.1.0 on the same cluster,
+# alternating runs, one session each.
 echo "== refresh: this version against 0.1.0, the same company"
 sql -d postgres -c "CREATE DATABASE hs_bench_old" &&
 	sql -d hs_bench_old -c "CREATE EXTENSION health_score VERSION '0.1.0'" -f demo/company.sql \
@@ -146,16 +149,15 @@ sql -d postgres -c "CREATE DATABASE hs_bench_old" &&
 # both databases vacuumed, so that neither carries more dead rows from earlier refreshes than the other
 sql -d hs_bench_old -c 'VACUUM ANALYZE' && sql -c 'VACUUM ANALYZE' || exit 1
 declare -A ab
-for ((round = 0; round <= 5; round++)); do
+for ((round = 0; round <= 3; round++)); do
 	for db in hs_bench_old "$PGDATABASE"; do
-		t=$(sql -d "$db" -At -c '\timing on' -c "SELECT count(*) FROM health_score.refresh(timestamptz 'today')" | awk '/^Time:/ { print $2 }')
+		t=$(sql -d "$db" -At -c '\timing on' -c "SELECT count(*) FROM health_score.refresh(timestamptz 'today'$([[ $db != hs_bench_old ]] && echo ", mode => 'full'"))" | awk '/^Time:/ { print $2 }')
 		((round > 0)) && ab[$db]="${ab[$db]:-} $t"
 	done
 done
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 old=$(median "${ab[hs_bench_old]}") new=$(median "${ab[$PGDATABASE]}")
-report "refresh() of 0.1.0" "$old"
-report "refresh() of this version" "$new"
+report "refresh() of 0.1.0 (every row, every time)" "$old"
+report "refresh(mode => 'full') of this version" "$new"
 ratio "this version / 0.1.0" "$new" "$old" "<= 1.10"
 
 # A measure of the user's own (add_measure), its query one grouped pass over a 1,000,000-row table, with a
@@ -193,6 +195,73 @@ report "added by the measure" "$added"
 report "the measure's query joined to the accounts by their text keys (the ceiling)" "${ms[joined]:?}"
 ratio "added by the measure / its query alone" "$added" "${ms[pass]}" "<= 1.1"
 ratio "the query joined to the accounts / its query alone" "${ms[joined]}" "${ms[pass]}" "none; what any design adds"
+
+# A refresh 30 minutes after the previous one, with 30 minutes' worth of new events (the year's rate) in
+# the half hour before it: timed $runs times, each after its own new events; prints the median (ms).
+as_of_sql="(SELECT max(as_of) FROM health_score.refresh_log WHERE status IN ('ok', 'stale'))"
+per_half_hour=$(awk -v e="$events" 'BEGIN { printf "%d", e / 365 / 48 + 0.5 }')
+incremental_runs() {
+	local k times=() t
+	sql -c "SELECT count(*) FROM health_score.refresh($as_of_sql + interval '30 minutes')" >/dev/null || return 1
+	for ((k = 0; k < runs; k++)); do
+		sql -c "INSERT INTO demo.events (account_id, user_id, occurred_at, feature)
+		        SELECT a.account_id, a.account_id * 1000 + (random() * 20)::int, $as_of_sql + random() * interval '30 minutes',
+		               (ARRAY['report', 'dashboard', 'api', 'export'])[1 + (random() * 3)::int]
+		          FROM (SELECT 1 + (random() * ($accounts - 1))::bigint AS account_id FROM generate_series(1, $per_half_hour)) a" || return 1
+		t=$(sql -At -c '\timing on' -c "SELECT count(*) FROM health_score.refresh($as_of_sql + interval '30 minutes')" |
+			awk '/^Time:/ { print $2 }')
+		[[ $(sql -At -c "SELECT mode FROM health_score.refresh_log ORDER BY id DESC LIMIT 1") == incremental ]] ||
+			{ echo "the refresh 30 minutes later was not incremental" >&2; return 1; }
+		times+=("$t")
+	done
+	median "${times[*]}"
+}
+echo "== incremental: a refresh 30 minutes after the previous one, $per_half_hour new events in between"
+inc_small=$(incremental_runs) || exit 1
+report "refresh() 30 minutes later, $events events" "$inc_small"
+ratio "incremental refresh / count(*) floor, $events events" "$inc_small" "$refresh_floor" "none here; <= 1 at 10x the events"
+
+# History grows tenfold: nine more years of the same events, older (registered again afterwards, which
+# makes the next refresh full: the bulk load is not logged).
+echo "== incremental as history grows: 10x the events, older"
+sql -c "SELECT health_score.drop_source('activity', 'demo.events')" \
+	-c "INSERT INTO demo.events (account_id, user_id, occurred_at, feature)
+	    SELECT e.account_id, e.user_id, e.occurred_at - y * interval '365 days', e.feature
+	      FROM demo.events e, generate_series(1, 9) y WHERE e.occurred_at <= timestamptz 'today'" \
+	-c 'VACUUM ANALYZE demo.events' -c "SELECT health_score.add_source('activity', 'demo.events')" >/dev/null || exit 1
+big_events=$(sql -At -c "SELECT count(*) FROM demo.events")
+big_full=$(sql -At -c '\timing on' -c "SELECT count(*) FROM health_score.refresh($as_of_sql + interval '30 minutes')" | awk '/^Time:/ { print $2 }')
+ms=()
+while read -r label value; do ms[$label]=$value; done < <(medians "floor=SELECT account_id, count(*) FROM demo.events GROUP BY account_id")
+big_floor=${ms[floor]:?no timing for the floor}
+inc_big=$(incremental_runs) || exit 1
+report "count(*) GROUP BY account over $big_events events (floor)" "$big_floor"
+report "full refresh() over $big_events events (one run)" "${big_full:?no timing}"
+report "refresh() 30 minutes later, $big_events events" "$inc_big"
+ratio "incremental refresh / count(*) floor, $big_events events" "$inc_big" "$big_floor" "<= 1"
+ratio "incremental refresh, $big_events / $events events" "$inc_big" "$inc_small" "<= 1.3"
+ratio "full refresh / count(*) floor, $big_events events" "$big_full" "$big_floor" "none; for reference"
+
+# What the capture triggers add to the application's writes: a bulk insert of 1,000,000 rows into a copy of
+# the activity table with them and into one without, alternating, each emptied before.
+echo "== change capture: a bulk INSERT of 1,000,000 rows, with and without the capture triggers"
+sql -c "CREATE TABLE public.bench_plain (LIKE demo.events)" -c "CREATE TABLE public.bench_captured (LIKE demo.events)" \
+	-c "SELECT health_score._capture_install('public.bench_captured', '{\"account_id\": \"account_id\", \"occurred_at\": \"occurred_at\", \"user_id\": \"user_id\", \"feature\": \"feature\"}')" \
+	>/dev/null || exit 1
+plain=() captured=()
+for ((k = 0; k <= runs; k++)); do
+	for table in bench_plain bench_captured; do
+		sql -c "TRUNCATE public.$table" -c "DELETE FROM health_score.activity_inserted" -c "DELETE FROM health_score.activity_changed" \
+			-c 'CHECKPOINT' >/dev/null || exit 1
+		t=$(sql -At -c '\timing on' -c "INSERT INTO public.$table SELECT * FROM demo.events LIMIT 1000000" | awk '/^Time:/ { print $2 }')
+		((k > 0)) || continue
+		if [[ $table == bench_plain ]]; then plain+=("$t"); else captured+=("$t"); fi
+	done
+done
+plain=$(median "${plain[*]}") captured=$(median "${captured[*]}")
+report "INSERT of 1,000,000 rows without the triggers" "$plain"
+report "INSERT of 1,000,000 rows with the capture triggers" "$captured"
+ratio "with the triggers / without" "$captured" "$plain" "none; what change capture costs the writer"
 
 {
 	echo "# Benchmarks"

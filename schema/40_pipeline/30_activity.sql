@@ -78,7 +78,9 @@ BEGIN
 	IF changed IS NOT NULL THEN
 		RETURN 'changed since the state was built: ' || pg_catalog.array_to_string(changed, ', ');
 	END IF;
-	FOR src IN SELECT DISTINCT c.source FROM health_score.activity_changed c WHERE c.account_id IS NULL ORDER BY 1 LOOP
+	FOR src IN SELECT DISTINCT c.source FROM health_score.activity_changed c
+	            WHERE c.account_id IS NULL AND c.source IN (SELECT s.relation FROM health_score.sources s WHERE s.kind = 'activity')
+	            ORDER BY 1 LOOP
 		RETURN pg_catalog.format('activity source %s was truncated', src.source);
 	END LOOP;
 	RETURN NULL;
@@ -180,10 +182,14 @@ BEGIN
 	-- accounts to recompute: updated or deleted rows, or rows dated after the state's as_of now due.
 	-- $1 = as_of, $2/$3 = the 30-day window's start then and now, $4/$5 the 90-day window's
 	PERFORM health_score._run_stage('activity', 'activity', pg_catalog.format($q$
-		WITH changed AS (DELETE FROM health_score.activity_changed c RETURNING c.account_id),
+		WITH changed AS (DELETE FROM health_score.activity_changed c
+		                  WHERE c.source IN (SELECT s.relation FROM health_score.sources s WHERE s.kind = 'activity')
+		                  RETURNING c.account_id),
 		     dirty AS (SELECT c.account_id FROM changed c WHERE c.account_id IS NOT NULL
 		               UNION SELECT st.account_id FROM health_score.activity_state_account st WHERE st.recheck_after <= $1),
-		     consumed AS (DELETE FROM health_score.activity_inserted l WHERE l.occurred_at <= $1
+		     consumed AS (DELETE FROM health_score.activity_inserted l
+		                   WHERE l.occurred_at <= $1
+		                     AND l.source IN (SELECT s.relation FROM health_score.sources s WHERE s.kind = 'activity')
 		                  RETURNING l.account_id, l.user_id, l.feature, l.weight, l.occurred_at),
 		     dirty_keys AS (SELECT pg_catalog.array_agg(d.account_id)::%1$s[] AS k FROM dirty d)
 		INSERT INTO pg_temp.hs_delta (part, account_id, user_id, feature, weight, occurred_at)

@@ -41,14 +41,14 @@ BEGIN
 	    OR (h.name, h.segment, h.lifecycle_stage, h.plan, h.owner, h.seats, h.arr::text, h.renewal_date, h.profile,
 	        h.profile_version, h.band, h.stale_sources, health_score._shown(h.score), health_score._shown(h.computed_score),
 	        health_score._shown(h.engagement), health_score._shown(h.utilisation), health_score._shown(h.adoption),
-	        health_score._shown(h.support), health_score._shown(h.sentiment), health_score._shown(h.relationship),
-	        health_score._shown(h.components))
+	        health_score._shown(h.support), health_score._shown(h.sentiment), health_score._shown(h.relationship))
 	       IS DISTINCT FROM
 	       (a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr::text, a.renewal_date, a.profile,
 	        a.profile_version, f.band, coalesce(run.stale_sources, '{}'), health_score._shown(f.score), health_score._shown(f.computed_score),
 	        health_score._shown(s.engagement), health_score._shown(s.utilisation), health_score._shown(s.adoption),
-	        health_score._shown(s.support), health_score._shown(s.sentiment), health_score._shown(s.relationship),
-	        health_score._shown(s.components));
+	        health_score._shown(s.support), health_score._shown(s.sentiment), health_score._shown(s.relationship))
+	    -- (rounded only when they differ: most accounts have no added component)
+	    OR (h.components <> s.components AND health_score._shown(h.components) <> health_score._shown(s.components));
 	-- the measures behind each component, beside the score (null for a component without data); for each
 	-- component of the user's, its measure's value, worst and best
 	SELECT coalesce(' || pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format(
