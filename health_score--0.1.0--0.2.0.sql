@@ -44,14 +44,17 @@ CREATE TABLE health_score.activity_inserted (
 	user_id text,
 	feature text,
 	weight float8,
-	occurred_at timestamptz NOT NULL
+	occurred_at timestamptz NOT NULL,
+	-- the writing transaction: a full refresh deletes the rows its snapshot saw
+	xact xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id()
 );
 CREATE INDEX activity_inserted_occurred_at ON health_score.activity_inserted (occurred_at);
 COMMENT ON TABLE health_score.activity_inserted IS
 	'rows inserted into the activity sources since the last refresh (or later than its as_of): the incremental refresh folds them in and deletes them';
 CREATE TABLE health_score.activity_changed (
 	source regclass NOT NULL,
-	account_id text
+	account_id text,
+	xact xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id()
 );
 COMMENT ON TABLE health_score.activity_changed IS
 	'accounts whose activity rows were updated or deleted since the last refresh (recomputed from their rows); account_id NULL: the source was truncated (the state is rebuilt)';
@@ -80,21 +83,15 @@ CREATE UNLOGGED TABLE health_score.activity_state_account (
 	events_90 bigint,
 	last_at timestamptz,
 	decayed float8[] NOT NULL,
-	recheck_after timestamptz
+	recheck_after timestamptz,
+	users text[] NOT NULL DEFAULT '{}',
+	user_first timestamptz[] NOT NULL DEFAULT '{}',
+	user_last timestamptz[] NOT NULL DEFAULT '{}',
+	user_last_before timestamptz[] NOT NULL DEFAULT '{}',
+	features text[] NOT NULL DEFAULT '{}',
+	feature_first timestamptz[] NOT NULL DEFAULT '{}',
+	feature_last timestamptz[] NOT NULL DEFAULT '{}'
 ) WITH (fillfactor = 70);
-CREATE UNLOGGED TABLE health_score.activity_state_user (
-	account_id text NOT NULL,
-	user_id text NOT NULL,
-	first_at timestamptz,
-	last_at timestamptz,
-	last_before_recent timestamptz
-);
-CREATE UNLOGGED TABLE health_score.activity_state_feature (
-	account_id text NOT NULL,
-	feature integer NOT NULL,
-	first_at timestamptz,
-	last_at timestamptz
-);
 
 -- The run passed from stage to stage --------------------------------------------------------------------------
 CREATE TYPE health_score._run AS (
@@ -135,6 +132,12 @@ CREATE TYPE health_score._run AS (
 	-- it did not read incrementally
 	activity_mode text,
 	activity_reason text
+);
+CREATE TYPE health_score._key_times AS (
+	keys text[],
+	first_at timestamptz[],
+	last_at timestamptz[],
+	last_before timestamptz[]
 );
 
 -- Source kinds: metrics, and touchpoints' kind -------------------------------------------------------------
@@ -275,6 +278,36 @@ CREATE OR REPLACE FUNCTION health_score._carry_decayed(decayed float8[], ref_at 
 RETURNS float8[]
 AS 'MODULE_PATHNAME', 'hs_carry_decayed'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score._key_times_transition(internal, text, timestamptz, timestamptz, timestamptz)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_key_times_transition'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score._key_times_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_key_times_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score._key_times_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_key_times_serialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE OR REPLACE FUNCTION health_score._key_times_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_key_times_deserialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE OR REPLACE FUNCTION health_score._key_times_final(internal)
+RETURNS health_score._key_times
+AS 'MODULE_PATHNAME', 'hs_key_times_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score._count_after(times timestamptz[], after timestamptz)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'hs_count_after'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION health_score._source_columns(kind text)
 RETURNS TABLE (canonical text, class text, required boolean, ord integer)
@@ -1883,8 +1916,7 @@ BEGIN
 	EXECUTE pg_catalog.format('GRANT UPDATE ON health_score.refresh_lock TO %s', role);
 	-- the incremental refresh: its state, and the change logs it consumes
 	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON health_score.activity_state, '
-	                          'health_score.activity_state_account, health_score.activity_state_user, '
-	                          'health_score.activity_state_feature TO %s', role);
+	                          'health_score.activity_state_account TO %s', role);
 	EXECUTE pg_catalog.format('GRANT SELECT, DELETE ON health_score.activity_inserted, health_score.activity_changed TO %s', role);
 	FOR src IN SELECT s.relation, c.relnamespace::regnamespace AS nsp
 	             FROM health_score.sources s JOIN pg_catalog.pg_class c ON c.oid = s.relation
@@ -2227,46 +2259,55 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION health_score._state_rows_sql(run health_score._run, rows_sql text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.format($q$
+		SELECT a.account_id::text AS account_id, $1 AS ref_at, (a.m).events, (a.m).recent_events AS events_30, a.events_90,
+		       (a.m).last_at, health_score._carry_decayed(NULL, NULL, $1, $7, (a.m).decayed) AS decayed, a.recheck_after,
+		       coalesce((a.u).keys, '{}') AS users, coalesce((a.u).first_at, '{}') AS user_first,
+		       coalesce((a.u).last_at, '{}') AS user_last, coalesce((a.u).last_before, '{}') AS user_last_before,
+		       coalesce((a.f).keys, '{}') AS features, coalesce((a.f).first_at, '{}') AS feature_first,
+		       coalesce((a.f).last_at, '{}') AS feature_last
+		  FROM (SELECT s.account_id,
+		               health_score._activity_measures(s.occurred_at, NULL, s.weight, $1, $2, $5, $7, '{}') AS m,
+		               %s AS events_90, min(s.occurred_at) FILTER (WHERE s.occurred_at > $1) AS recheck_after,
+		               health_score._key_times(s.user_id::text, s.occurred_at, $1, $2) AS u,
+		               health_score._key_times(s.feature, s.occurred_at, $1, $2) FILTER (WHERE s.feature = ANY ($6)) AS f
+		          FROM (%s) s WHERE s.account_id IS NOT NULL GROUP BY s.account_id) a
+		 WHERE (a.m).events > 0 OR a.recheck_after IS NOT NULL
+		$q$,
+		CASE WHEN run.count_events_90d THEN 'count(*) FILTER (WHERE s.occurred_at > $3 AND s.occurred_at <= $1)'
+		     ELSE 'NULL::bigint' END,
+		rows_sql)
+$$;
+
 CREATE OR REPLACE FUNCTION health_score._activity_full(run health_score._run, signature jsonb)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	seen pg_snapshot;
 BEGIN
-	TRUNCATE health_score.activity_state, health_score.activity_state_account, health_score.activity_state_user,
-		health_score.activity_state_feature;
-	-- $1 = as_of, $2 = -30d, $3 = -90d, $5 = adopted from; $6 the key features, $7 the half-lives
-	PERFORM health_score._run_stage('activity', 'activity', pg_catalog.format($q$
-		WITH cleared AS (DELETE FROM health_score.activity_inserted),
-		     changed AS (DELETE FROM health_score.activity_changed),
-		     users AS (
-		     INSERT INTO health_score.activity_state_user (account_id, user_id, first_at, last_at, last_before_recent)
-		     SELECT s.account_id::text, s.user_id::text, min(s.occurred_at), max(s.occurred_at),
-		            max(s.occurred_at) FILTER (WHERE s.occurred_at <= $2)
-		       FROM (%%1$s) s
-		      WHERE %L AND s.occurred_at <= $1 AND s.account_id IS NOT NULL AND s.user_id IS NOT NULL
-		      GROUP BY s.account_id, s.user_id),
-		     features AS (
-		     INSERT INTO health_score.activity_state_feature (account_id, feature, first_at, last_at)
-		     SELECT s.account_id::text, pg_catalog.array_position($6, s.feature) - 1, min(s.occurred_at), max(s.occurred_at)
-		       FROM (%%1$s) s
-		      WHERE s.occurred_at <= $1 AND s.account_id IS NOT NULL AND s.feature = ANY ($6)
-		      GROUP BY s.account_id, s.feature)
-		INSERT INTO health_score.activity_state_account (account_id, ref_at, events, events_30, events_90, last_at,
-			decayed, recheck_after)
-		SELECT a.account_id::text, $1, (a.m).events, (a.m).recent_events, a.events_90, (a.m).last_at,
-		       health_score._carry_decayed(NULL, NULL, $1, $7, (a.m).decayed), a.recheck_after
-		  FROM (SELECT s.account_id,
-		               health_score._activity_measures(s.occurred_at, NULL, s.weight, $1, $2, $5, $7, '{}') AS m,
-		               %s AS events_90, min(s.occurred_at) FILTER (WHERE s.occurred_at > $1) AS recheck_after
-		          FROM (%%1$s) s WHERE s.account_id IS NOT NULL GROUP BY s.account_id) a
-		 WHERE (a.m).events > 0 OR a.recheck_after IS NOT NULL
-		$q$, run.has_users,
-		CASE WHEN run.count_events_90d THEN 'count(*) FILTER (WHERE s.occurred_at > $3 AND s.occurred_at <= $1)'
-		     ELSE 'NULL::bigint' END),
+	PERFORM health_score._run_stage('activity', 'activity',
+		'CREATE TEMP TABLE hs_full ON COMMIT DROP AS SELECT f.*, (SELECT pg_catalog.pg_current_snapshot()) AS seen FROM ('
+		|| health_score._state_rows_sql(run, '%s') || ') f',
 		run.keytype, run.usertype, NULL,
 		ARRAY[run.as_of, run.w30, run.w90, NULL, run.adopted_from],
 		CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END, run.halflives);
+	-- (with no row, the snapshot of this statement: it sees what the one above saw and more, and no row
+	-- then means no activity row was visible, whose log rows there are none of either)
+	SELECT coalesce((SELECT f.seen FROM pg_temp.hs_full f LIMIT 1), pg_catalog.pg_current_snapshot()) INTO seen;
+	TRUNCATE health_score.activity_state, health_score.activity_state_account;
+	INSERT INTO health_score.activity_state_account
+	SELECT f.account_id, f.ref_at, f.events, f.events_30, f.events_90, f.last_at, f.decayed, f.recheck_after, f.users,
+	       f.user_first, f.user_last, f.user_last_before, f.features, f.feature_first, f.feature_last
+	  FROM pg_temp.hs_full f;
+	DELETE FROM health_score.activity_inserted l WHERE pg_catalog.pg_visible_in_snapshot(l.xact, seen);
+	DELETE FROM health_score.activity_changed l WHERE pg_catalog.pg_visible_in_snapshot(l.xact, seen);
 	INSERT INTO health_score.activity_state (as_of, signature, built_at, built_as_of)
 	VALUES (run.as_of, signature, pg_catalog.now(), run.as_of);
 END
@@ -2323,7 +2364,7 @@ BEGIN
 		     'FROM (%1$s) s WHERE s.occurred_at > $4 AND s.occurred_at <= $5 AND s.account_id IS NOT NULL' ELSE '' END),
 		run.keytype, run.usertype, NULL,
 		ARRAY[t, was - interval '30 days', run.w30, was - interval '90 days', run.w90]);
-	CREATE INDEX ON pg_temp.hs_delta (account_id) WHERE part = 'x';
+	CREATE INDEX ON pg_temp.hs_delta (account_id);
 	ANALYZE pg_temp.hs_delta;
 
 	SELECT count(*) INTO n_recomputed FROM pg_temp.hs_delta d WHERE d.part = 'x';
@@ -2332,39 +2373,20 @@ BEGIN
 		RETURN NULL;
 	END IF;
 
-	-- the accounts recomputed from their own rows
+	-- the accounts recomputed from their own rows, as the full pass computes them, and those with no row
+	-- left but rows ahead in the log
 	IF n_recomputed > 0 THEN
 		DELETE FROM health_score.activity_state_account st USING pg_temp.hs_delta x
 		 WHERE x.part = 'x' AND st.account_id = x.account_id;
-		DELETE FROM health_score.activity_state_user st USING pg_temp.hs_delta x
-		 WHERE x.part = 'x' AND st.account_id = x.account_id;
-		DELETE FROM health_score.activity_state_feature st USING pg_temp.hs_delta x
-		 WHERE x.part = 'x' AND st.account_id = x.account_id;
-		INSERT INTO health_score.activity_state_account (account_id, ref_at, events, events_30, events_90, last_at,
+		EXECUTE 'INSERT INTO health_score.activity_state_account '
+		        || health_score._state_rows_sql(run, 'SELECT * FROM pg_temp.hs_delta WHERE part = ''d''')
+		  USING t, run.w30, run.w90, NULL::timestamptz, run.adopted_from, kf, run.halflives;
+		INSERT INTO health_score.activity_state_account AS st (account_id, ref_at, events, events_30, events_90, last_at,
 			decayed, recheck_after)
-		SELECT x.account_id, t, coalesce((d.m).events, 0), coalesce((d.m).recent_events, 0),
-		       CASE WHEN run.count_events_90d THEN coalesce(d.events_90, 0) END, (d.m).last_at,
-		       health_score._carry_decayed(NULL, NULL, t, run.halflives, (d.m).decayed), least(d.ahead, p.occurred_at)
-		  FROM pg_temp.hs_delta x
-		  LEFT JOIN (SELECT r.account_id,
-		                    health_score._activity_measures(r.occurred_at, NULL, r.weight, t, run.w30, run.adopted_from,
-		                                                    run.halflives, '{}') AS m,
-		                    count(*) FILTER (WHERE r.occurred_at > run.w90 AND r.occurred_at <= t) AS events_90,
-		                    min(r.occurred_at) FILTER (WHERE r.occurred_at > t) AS ahead
-		               FROM pg_temp.hs_delta r WHERE r.part = 'd' GROUP BY r.account_id) d ON d.account_id = x.account_id
-		  LEFT JOIN pg_temp.hs_delta p ON p.part = 'p' AND p.account_id = x.account_id
-		 WHERE x.part = 'x' AND (coalesce((d.m).events, 0) > 0 OR least(d.ahead, p.occurred_at) IS NOT NULL);
-		INSERT INTO health_score.activity_state_user (account_id, user_id, first_at, last_at, last_before_recent)
-		SELECT r.account_id, r.user_id, min(r.occurred_at), max(r.occurred_at),
-		       max(r.occurred_at) FILTER (WHERE r.occurred_at <= run.w30)
-		  FROM pg_temp.hs_delta r
-		 WHERE run.has_users AND r.part = 'd' AND r.occurred_at <= t AND r.user_id IS NOT NULL
-		 GROUP BY 1, 2;
-		INSERT INTO health_score.activity_state_feature (account_id, feature, first_at, last_at)
-		SELECT r.account_id, pg_catalog.array_position(kf, r.feature) - 1, min(r.occurred_at), max(r.occurred_at)
-		  FROM pg_temp.hs_delta r
-		 WHERE r.part = 'd' AND r.occurred_at <= t AND r.feature = ANY (kf)
-		 GROUP BY 1, 2;
+		SELECT p.account_id, t, 0, 0, CASE WHEN run.count_events_90d THEN 0 END, NULL,
+		       health_score._carry_decayed(NULL, NULL, t, run.halflives, NULL), p.occurred_at
+		  FROM pg_temp.hs_delta p WHERE p.part = 'p'
+		ON CONFLICT (account_id) DO UPDATE SET recheck_after = least(st.recheck_after, excluded.recheck_after);
 	END IF;
 
 	-- the other accounts: their inserted rows added, the rows leaving the windows taken off (those of
@@ -2390,44 +2412,28 @@ BEGIN
 	   SET ref_at = excluded.ref_at, events = st.events + excluded.events, events_30 = st.events_30 + excluded.events_30,
 	       events_90 = st.events_90 + excluded.events_90, last_at = greatest(st.last_at, excluded.last_at),
 	       decayed = health_score._carry_decayed(st.decayed, st.ref_at, excluded.ref_at, run.halflives, excluded.decayed);
-	CREATE TEMP TABLE hs_delta_user ON COMMIT DROP AS
-	SELECT r.account_id, r.user_id, min(r.occurred_at) FILTER (WHERE r.part = 'n') AS first_at,
-	       max(r.occurred_at) FILTER (WHERE r.part = 'n') AS last_at,
-	       max(r.occurred_at) FILTER (WHERE r.part = 'e' OR r.occurred_at <= run.w30) AS last_before_recent
-	  FROM pg_temp.hs_delta r
-	 WHERE run.has_users AND r.part IN ('n', 'e') AND r.user_id IS NOT NULL
-	   AND NOT EXISTS (SELECT FROM pg_temp.hs_delta x WHERE x.part = 'x' AND x.account_id = r.account_id)
-	 GROUP BY 1, 2;
-	UPDATE health_score.activity_state_user su
-	   SET first_at = least(su.first_at, d.first_at), last_at = greatest(su.last_at, d.last_at),
-	       last_before_recent = greatest(su.last_before_recent, d.last_before_recent)
-	  FROM pg_temp.hs_delta_user d
-	 WHERE su.account_id = d.account_id AND su.user_id = d.user_id
-	   AND (su.first_at, su.last_at, su.last_before_recent)
-	       IS DISTINCT FROM (least(su.first_at, d.first_at), greatest(su.last_at, d.last_at),
-	                         greatest(su.last_before_recent, d.last_before_recent));
-	INSERT INTO health_score.activity_state_user (account_id, user_id, first_at, last_at, last_before_recent)
-	SELECT d.account_id, d.user_id, d.first_at, d.last_at, d.last_before_recent
-	  FROM pg_temp.hs_delta_user d
-	 WHERE NOT EXISTS (SELECT FROM health_score.activity_state_user su
-	                    WHERE su.account_id = d.account_id AND su.user_id = d.user_id);
-	CREATE TEMP TABLE hs_delta_feature ON COMMIT DROP AS
-	SELECT r.account_id, pg_catalog.array_position(kf, r.feature) - 1 AS feature, min(r.occurred_at) AS first_at,
-	       max(r.occurred_at) AS last_at
-	  FROM pg_temp.hs_delta r
-	 WHERE r.part = 'n' AND r.feature = ANY (kf)
-	   AND NOT EXISTS (SELECT FROM pg_temp.hs_delta x WHERE x.part = 'x' AND x.account_id = r.account_id)
-	 GROUP BY 1, 2;
-	UPDATE health_score.activity_state_feature sf
-	   SET first_at = least(sf.first_at, d.first_at), last_at = greatest(sf.last_at, d.last_at)
-	  FROM pg_temp.hs_delta_feature d
-	 WHERE sf.account_id = d.account_id AND sf.feature = d.feature
-	   AND (sf.first_at, sf.last_at) IS DISTINCT FROM (least(sf.first_at, d.first_at), greatest(sf.last_at, d.last_at));
-	INSERT INTO health_score.activity_state_feature (account_id, feature, first_at, last_at)
-	SELECT d.account_id, d.feature, d.first_at, d.last_at
-	  FROM pg_temp.hs_delta_feature d
-	 WHERE NOT EXISTS (SELECT FROM health_score.activity_state_feature sf
-	                    WHERE sf.account_id = d.account_id AND sf.feature = d.feature);
+	-- Their users and key features: the stored times and the new rows' aggregated again. A stored time is
+	-- one of the account's rows, so it is a candidate for each time kept (the rows now at or before as_of -
+	-- 30 days but after the state's as_of - 30 days are the e part).
+	UPDATE health_score.activity_state_account st
+	   SET (users, user_first, user_last, user_last_before) =
+	       (SELECT coalesce((x.u).keys, '{}'), coalesce((x.u).first_at, '{}'), coalesce((x.u).last_at, '{}'),
+	               coalesce((x.u).last_before, '{}')
+	          FROM (SELECT health_score._key_times(k.key, k.at, t, run.w30) AS u
+	                  FROM (SELECT * FROM ROWS FROM (pg_catalog.unnest(st.users), pg_catalog.unnest(st.user_first))
+	                        UNION ALL SELECT * FROM ROWS FROM (pg_catalog.unnest(st.users), pg_catalog.unnest(st.user_last))
+	                        UNION ALL SELECT * FROM ROWS FROM (pg_catalog.unnest(st.users), pg_catalog.unnest(st.user_last_before))
+	                        UNION ALL SELECT r.user_id, r.occurred_at FROM pg_temp.hs_delta r
+	                                   WHERE r.account_id = st.account_id AND r.part IN ('n', 'e')) k (key, at)) x),
+	       (features, feature_first, feature_last) =
+	       (SELECT coalesce((x.f).keys, '{}'), coalesce((x.f).first_at, '{}'), coalesce((x.f).last_at, '{}')
+	          FROM (SELECT health_score._key_times(k.key, k.at, t, run.w30) AS f
+	                  FROM (SELECT * FROM ROWS FROM (pg_catalog.unnest(st.features), pg_catalog.unnest(st.feature_first))
+	                        UNION ALL SELECT * FROM ROWS FROM (pg_catalog.unnest(st.features), pg_catalog.unnest(st.feature_last))
+	                        UNION ALL SELECT r.feature, r.occurred_at FROM pg_temp.hs_delta r
+	                                   WHERE r.account_id = st.account_id AND r.part = 'n' AND r.feature = ANY (kf)) k (key, at)) x)
+	 WHERE st.account_id IN (SELECT r.account_id FROM pg_temp.hs_delta r WHERE r.part IN ('n', 'e'))
+	   AND NOT EXISTS (SELECT FROM pg_temp.hs_delta x WHERE x.part = 'x' AND x.account_id = st.account_id);
 
 	UPDATE health_score.activity_state SET as_of = t;
 	RETURN n_recomputed;
@@ -2443,21 +2449,16 @@ BEGIN
 	CREATE TEMP TABLE hs_act ON COMMIT DROP AS
 	SELECT a.account_id, a.events, a.events_30, a.events_90, a.last_at AS last_activity_at,
 	       health_score._carry_decayed(a.decayed, a.ref_at, run.as_of, run.halflives, NULL) AS decayed,
-	       CASE WHEN run.has_users THEN coalesce(u.users_30, 0) END AS users_30,
-	       CASE WHEN run.has_users THEN coalesce(u.users_prev_30, 0) END AS users_prev_30,
-	       CASE WHEN run.has_users THEN coalesce(u.new_users, 0) END AS new_users,
-	       coalesce(f.kf_used_30, 0) AS kf_used_30, coalesce(f.kf_before_adopt, 0) AS kf_before_adopt,
-	       coalesce(f.kf_since_adopt, 0) AS kf_since_adopt
-	  FROM health_score.activity_state_account a
-	  LEFT JOIN (SELECT x.account_id, count(*) FILTER (WHERE x.last_at > run.w30) AS users_30,
-	                    count(*) FILTER (WHERE x.last_before_recent > run.w60) AS users_prev_30,
-	                    count(*) FILTER (WHERE x.first_at > run.new_users_from) AS new_users
-	               FROM health_score.activity_state_user x GROUP BY x.account_id) u ON u.account_id = a.account_id
-	  LEFT JOIN (SELECT x.account_id,
-	                    pg_catalog.bit_or(1::bigint << x.feature) FILTER (WHERE x.last_at > run.w30) AS kf_used_30,
-	                    pg_catalog.bit_or(1::bigint << x.feature) FILTER (WHERE x.first_at <= run.adopted_from) AS kf_before_adopt,
-	                    pg_catalog.bit_or(1::bigint << x.feature) FILTER (WHERE x.last_at > run.adopted_from) AS kf_since_adopt
-	               FROM health_score.activity_state_feature x GROUP BY x.account_id) f ON f.account_id = a.account_id
+	       CASE WHEN run.has_users THEN health_score._count_after(a.user_last, run.w30) END AS users_30,
+	       CASE WHEN run.has_users THEN health_score._count_after(a.user_last_before, run.w60) END AS users_prev_30,
+	       CASE WHEN run.has_users THEN health_score._count_after(a.user_first, run.new_users_from) END AS new_users,
+	       f.kf_used_30, f.kf_before_adopt, f.kf_since_adopt
+	  FROM health_score.activity_state_account a,
+	       LATERAL (SELECT coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.last_at > run.w30), 0) AS kf_used_30,
+	                       coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.first_at <= run.adopted_from), 0) AS kf_before_adopt,
+	                       coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.last_at > run.adopted_from), 0) AS kf_since_adopt
+	                  FROM (SELECT 1::bigint << (pg_catalog.array_position(run.key_features, k.f) - 1) AS bit, k.first_at, k.last_at
+	                          FROM ROWS FROM (pg_catalog.unnest(a.features), pg_catalog.unnest(a.feature_first), pg_catalog.unnest(a.feature_last)) k (f, first_at, last_at)) x) f
 	 WHERE a.events > 0;
 END
 $$;
@@ -3092,8 +3093,9 @@ BEGIN
 		 WHERE h.account_id NOT IN (SELECT a.account_id FROM pg_temp.hs_acc a);
 	END IF;
 
-	-- A row the rerun would leave as it is (arr compared as text: 1.0 and 1.00 differ) is not rewritten: new
-	-- row versions and their index entries are most of the cost of a same-day rerun.
+	-- The day's row of an account whose account_health row was rewritten, if it changed (arr compared as
+	-- text: 1.0 and 1.00 differ): so that, like account_health, it holds the figures of the last write
+	-- that changed what is shown, and a refresh every 30 minutes rewrites few rows.
 	UPDATE health_score.health_history h
 	   SET as_of = t, profile = a.profile, segment = a.segment, plan = a.plan, lifecycle_stage = a.lifecycle_stage,
 	       owner = a.owner, arr = a.arr, score = f.score, band = f.band, engagement = s.engagement,
@@ -3102,6 +3104,7 @@ BEGIN
 	       profile_version = a.profile_version
 	  FROM pg_temp.hs_acc a JOIN pg_temp.hs_score s ON s.account_id = a.account_id
 	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
+	  JOIN pg_temp.hs_changed c ON c.account_id = a.account_id
 	 WHERE h.day = t::date AND h.account_id = a.account_id
 	   AND (h.as_of, h.profile, h.segment, h.plan, h.lifecycle_stage, h.owner, h.arr::text, h.score, h.band, h.engagement,
 	        h.utilisation, h.adoption, h.support, h.sentiment, h.relationship, h.components, h.computed_score,
@@ -3241,7 +3244,7 @@ BEGIN
 	timings := '{}';
 	PERFORM health_score._drop_work_tables(ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc',
 		'hs_act', 'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_score', 'hs_earlier', 'hs_hits',
-		'hs_final', 'hs_changed', 'hs_delta', 'hs_delta_user', 'hs_delta_feature', 'hs_flag_changes', 'hs_outcome', 'hs_active_after']);
+		'hs_final', 'hs_changed', 'hs_delta', 'hs_full', 'hs_flag_changes', 'hs_outcome', 'hs_active_after']);
 
 	lap := pg_catalog.clock_timestamp();
 	PERFORM health_score._stage_config();
@@ -5039,6 +5042,18 @@ RETURNS event_trigger
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'hs_before_drop';
 
+CREATE AGGREGATE health_score._key_times(key text, occurred_at timestamptz, as_of timestamptz, before timestamptz) (
+	SFUNC = health_score._key_times_transition,
+	STYPE = internal,
+	SSPACE = 400,
+	FINALFUNC = health_score._key_times_final,
+	COMBINEFUNC = health_score._key_times_combine,
+	SERIALFUNC = health_score._key_times_serialize,
+	DESERIALFUNC = health_score._key_times_deserialize,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score._key_times(text, timestamptz, timestamptz, timestamptz) IS
+	'internal to refresh(): each distinct key''s first and last time up to as_of, and its last time up to before';
 
 -- Seeded measures and components; the windows 0.1.0 rules counted over move to their measures ---------------
 INSERT INTO health_score.measure (name, kind, source, type, unit, params, description, seeded) VALUES

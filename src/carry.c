@@ -1,8 +1,9 @@
 /*
  * carry.c
- *	  _carry_decayed: the incremental refresh's step for decayed sums. A decayed sum taken at ref_at is the
- *	  same sum taken at as_of once multiplied by 2^(-(as_of - ref_at) / half_life), so the state keeps
- *	  one sum per half-life and adds only the new rows' terms.
+ *	  The incremental refresh's arithmetic on its state. _carry_decayed: a decayed sum taken at ref_at is
+ *	  the same sum taken at as_of once multiplied by 2^(-(as_of - ref_at) / half_life), so the state keeps
+ *	  one sum per half-life and adds only the new rows' terms. _count_after: the users active in a window,
+ *	  from the state's array of their times.
  *
  * The factor is computed exactly as _activity_measures computes a row's term (the same exponent per
  * microsecond, the same exp2), so that a carried sum differs from a recomputed one only by the roundings
@@ -96,4 +97,27 @@ hs_carry_decayed(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_ARRAYTYPE_P(construct_array(result, nhalf, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
 										  TYPALIGN_DOUBLE));
+}
+
+PG_FUNCTION_INFO_V1(hs_count_after);
+
+/*
+ * _count_after(times, after): how many of times are later than after (NULLs are not): the users of the
+ * state active in a window, without unnesting the array.
+ */
+Datum
+hs_count_after(PG_FUNCTION_ARGS)
+{
+	ArrayType  *times = PG_GETARG_ARRAYTYPE_P(0);
+	TimestampTz after = PG_GETARG_TIMESTAMPTZ(1);
+	Datum	   *values;
+	bool	   *nulls;
+	int			n;
+	int64		count = 0;
+
+	deconstruct_array(times, TIMESTAMPTZOID, sizeof(TimestampTz), true, TYPALIGN_DOUBLE, &values, &nulls, &n);
+	for (int i = 0; i < n; i++)
+		if (!nulls[i] && DatumGetTimestampTz(values[i]) > after)
+			count++;
+	PG_RETURN_INT64(count);
 }

@@ -61,3 +61,52 @@ CREATE FUNCTION health_score._carry_decayed(decayed float8[], ref_at timestamptz
 RETURNS float8[]
 AS 'MODULE_PATHNAME', 'hs_carry_decayed'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- Internal to the incremental refresh (src/times.c): for each distinct key of a group (a user, a key
+-- feature), its first and last time at or before as_of, and its last time at or before before (NULL when
+-- none), as arrays sorted by the keys' bytes.
+CREATE TYPE health_score._key_times AS (
+	keys text[],
+	first_at timestamptz[],
+	last_at timestamptz[],
+	last_before timestamptz[]
+);
+CREATE FUNCTION health_score._key_times_transition(internal, text, timestamptz, timestamptz, timestamptz)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_key_times_transition'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION health_score._key_times_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_key_times_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION health_score._key_times_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_key_times_serialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+CREATE FUNCTION health_score._key_times_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_key_times_deserialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+CREATE FUNCTION health_score._key_times_final(internal)
+RETURNS health_score._key_times
+AS 'MODULE_PATHNAME', 'hs_key_times_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- SSPACE: the state and a table of eight keys
+CREATE AGGREGATE health_score._key_times(key text, occurred_at timestamptz, as_of timestamptz, before timestamptz) (
+	SFUNC = health_score._key_times_transition,
+	STYPE = internal,
+	SSPACE = 400,
+	FINALFUNC = health_score._key_times_final,
+	COMBINEFUNC = health_score._key_times_combine,
+	SERIALFUNC = health_score._key_times_serialize,
+	DESERIALFUNC = health_score._key_times_deserialize,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score._key_times(text, timestamptz, timestamptz, timestamptz) IS
+	'internal to refresh(): each distinct key''s first and last time up to as_of, and its last time up to before';
+
+-- Internal to the incremental refresh (src/carry.c): how many of times are later than after.
+CREATE FUNCTION health_score._count_after(times timestamptz[], after timestamptz)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'hs_count_after'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

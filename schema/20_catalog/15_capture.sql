@@ -20,7 +20,9 @@ CREATE TABLE health_score.activity_inserted (
 	user_id text,
 	feature text,
 	weight float8,
-	occurred_at timestamptz NOT NULL
+	occurred_at timestamptz NOT NULL,
+	-- the writing transaction: a full refresh deletes the rows its snapshot saw
+	xact xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id()
 );
 CREATE INDEX activity_inserted_occurred_at ON health_score.activity_inserted (occurred_at);
 COMMENT ON TABLE health_score.activity_inserted IS
@@ -28,7 +30,8 @@ COMMENT ON TABLE health_score.activity_inserted IS
 
 CREATE TABLE health_score.activity_changed (
 	source regclass NOT NULL,
-	account_id text
+	account_id text,
+	xact xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id()
 );
 COMMENT ON TABLE health_score.activity_changed IS
 	'accounts whose activity rows were updated or deleted since the last refresh (recomputed from their rows); account_id NULL: the source was truncated (the state is rebuilt)';

@@ -16,7 +16,9 @@ CREATE UNLOGGED TABLE health_score.activity_state (
 -- Per account, over its rows up to the state's as_of: counts, the decayed sum of each half-life at ref_at
 -- (carried to any later time by decay_factor), and recheck_after, the time of its earliest row still ahead
 -- (rows dated after as_of, or the log's rows of an account recomputed): from then on the account is
--- recomputed from its own rows.
+-- recomputed from its own rows. Its users and its key features, each with its first and last time, and for
+-- users the last time at or before as_of - 30 days (a user was active in (as_of - 60 days, as_of - 30 days]
+-- exactly when that time is after as_of - 60 days): the arrays of the _key_times aggregate, in key order.
 CREATE UNLOGGED TABLE health_score.activity_state_account (
 	account_id text PRIMARY KEY,
 	ref_at timestamptz NOT NULL,
@@ -25,25 +27,12 @@ CREATE UNLOGGED TABLE health_score.activity_state_account (
 	events_90 bigint,
 	last_at timestamptz,
 	decayed float8[] NOT NULL,
-	recheck_after timestamptz
+	recheck_after timestamptz,
+	users text[] NOT NULL DEFAULT '{}',
+	user_first timestamptz[] NOT NULL DEFAULT '{}',
+	user_last timestamptz[] NOT NULL DEFAULT '{}',
+	user_last_before timestamptz[] NOT NULL DEFAULT '{}',
+	features text[] NOT NULL DEFAULT '{}',
+	feature_first timestamptz[] NOT NULL DEFAULT '{}',
+	feature_last timestamptz[] NOT NULL DEFAULT '{}'
 ) WITH (fillfactor = 70);
-
--- Per account and user: first and last seen, and the last time seen at or before as_of - 30 days (a user
--- was active in (as_of - 60 days, as_of - 30 days] exactly when that time is after as_of - 60 days).
--- (No index, here nor on the features: every refresh reads them whole, a full pass writes them in one go,
--- and the few rows a refresh changes are matched by hashing them.)
-CREATE UNLOGGED TABLE health_score.activity_state_user (
-	account_id text NOT NULL,
-	user_id text NOT NULL,
-	first_at timestamptz,
-	last_at timestamptz,
-	last_before_recent timestamptz
-);
-
--- Per account and key feature (its position in the run's sorted key features, from 0): first and last use.
-CREATE UNLOGGED TABLE health_score.activity_state_feature (
-	account_id text NOT NULL,
-	feature integer NOT NULL,
-	first_at timestamptz,
-	last_at timestamptz
-);

@@ -175,8 +175,7 @@ BEGIN
 	EXECUTE pg_catalog.format('GRANT UPDATE ON health_score.refresh_lock TO %s', role);
 	-- the incremental refresh: its state, and the change logs it consumes
 	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON health_score.activity_state, '
-	                          'health_score.activity_state_account, health_score.activity_state_user, '
-	                          'health_score.activity_state_feature TO %s', role);
+	                          'health_score.activity_state_account TO %s', role);
 	EXECUTE pg_catalog.format('GRANT SELECT, DELETE ON health_score.activity_inserted, health_score.activity_changed TO %s', role);
 	FOR src IN SELECT s.relation, c.relnamespace::regnamespace AS nsp
 	             FROM health_score.sources s JOIN pg_catalog.pg_class c ON c.oid = s.relation

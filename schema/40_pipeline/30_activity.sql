@@ -17,10 +17,12 @@
 --                  accounts whose rows were updated or deleted recomputed from their own rows; refused
 --                  (55000) when the state cannot be carried (_incremental_obstacle says why)
 --   auto           incremental when it can be, else full
--- Both refresh modes derive hs_act from the state the same way (_activity_from_state), and give the same
--- figures as point_in_time up to the roundings of the decayed sums' additions.
--- Consistency: each pass reads the sources and consumes the logs in one statement, under one snapshot, so a
--- row written while a refresh runs is either in its figures and gone from the log, or in neither.
+-- Both refresh modes build the state's rows the same way (_state_rows_sql: _activity_measures and
+-- _key_times in one pass per account), derive hs_act from the state the same way (_activity_from_state),
+-- and give the same figures as point_in_time up to the roundings of the decayed sums' additions.
+-- Consistency: an incremental pass reads the sources and consumes the logs in one statement, under one
+-- snapshot; a full pass deletes the logged rows its snapshot saw. Either way a row written while a refresh
+-- runs is either in its figures and gone from the log, or in neither.
 
 -- What the state depends on besides the rows: a state built under another signature is rebuilt.
 CREATE FUNCTION health_score._activity_signature(run health_score._run)
@@ -114,48 +116,63 @@ BEGIN
 END
 $$;
 
--- full: the state rebuilt from every row of the sources, and the logs cleared, in one statement. Rows
--- dated after as_of count only for recheck_after.
+-- The state's rows from the rows of the query rows_sql (columns account_id, user_id, feature, weight,
+-- occurred_at), one pass: for the full refresh over the sources, for the accounts recomputed over their rows.
+-- A SELECT of activity_state_account's columns in order. Parameters: $1 = as_of, $2 = -30d, $3 = -90d, $5 =
+-- adopted from, $6 the key features, $7 the half-lives. Rows dated after as_of count only for recheck_after.
+CREATE FUNCTION health_score._state_rows_sql(run health_score._run, rows_sql text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.format($q$
+		SELECT a.account_id::text AS account_id, $1 AS ref_at, (a.m).events, (a.m).recent_events AS events_30, a.events_90,
+		       (a.m).last_at, health_score._carry_decayed(NULL, NULL, $1, $7, (a.m).decayed) AS decayed, a.recheck_after,
+		       coalesce((a.u).keys, '{}') AS users, coalesce((a.u).first_at, '{}') AS user_first,
+		       coalesce((a.u).last_at, '{}') AS user_last, coalesce((a.u).last_before, '{}') AS user_last_before,
+		       coalesce((a.f).keys, '{}') AS features, coalesce((a.f).first_at, '{}') AS feature_first,
+		       coalesce((a.f).last_at, '{}') AS feature_last
+		  FROM (SELECT s.account_id,
+		               health_score._activity_measures(s.occurred_at, NULL, s.weight, $1, $2, $5, $7, '{}') AS m,
+		               %s AS events_90, min(s.occurred_at) FILTER (WHERE s.occurred_at > $1) AS recheck_after,
+		               health_score._key_times(s.user_id::text, s.occurred_at, $1, $2) AS u,
+		               health_score._key_times(s.feature, s.occurred_at, $1, $2) FILTER (WHERE s.feature = ANY ($6)) AS f
+		          FROM (%s) s WHERE s.account_id IS NOT NULL GROUP BY s.account_id) a
+		 WHERE (a.m).events > 0 OR a.recheck_after IS NOT NULL
+		$q$,
+		CASE WHEN run.count_events_90d THEN 'count(*) FILTER (WHERE s.occurred_at > $3 AND s.occurred_at <= $1)'
+		     ELSE 'NULL::bigint' END,
+		rows_sql)
+$$;
+
+-- full: the state rebuilt from every row of the sources, in one statement that parallel workers may share
+-- (a work table, not the state table: a data-modifying statement runs in one process), which also takes its
+-- snapshot; then the logged rows that snapshot saw (their transactions had committed) are deleted, the others
+-- left for the next refresh.
 CREATE FUNCTION health_score._activity_full(run health_score._run, signature jsonb)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	seen pg_snapshot;
 BEGIN
-	TRUNCATE health_score.activity_state, health_score.activity_state_account, health_score.activity_state_user,
-		health_score.activity_state_feature;
-	-- $1 = as_of, $2 = -30d, $3 = -90d, $5 = adopted from; $6 the key features, $7 the half-lives
-	PERFORM health_score._run_stage('activity', 'activity', pg_catalog.format($q$
-		WITH cleared AS (DELETE FROM health_score.activity_inserted),
-		     changed AS (DELETE FROM health_score.activity_changed),
-		     users AS (
-		     INSERT INTO health_score.activity_state_user (account_id, user_id, first_at, last_at, last_before_recent)
-		     SELECT s.account_id::text, s.user_id::text, min(s.occurred_at), max(s.occurred_at),
-		            max(s.occurred_at) FILTER (WHERE s.occurred_at <= $2)
-		       FROM (%%1$s) s
-		      WHERE %L AND s.occurred_at <= $1 AND s.account_id IS NOT NULL AND s.user_id IS NOT NULL
-		      GROUP BY s.account_id, s.user_id),
-		     features AS (
-		     INSERT INTO health_score.activity_state_feature (account_id, feature, first_at, last_at)
-		     SELECT s.account_id::text, pg_catalog.array_position($6, s.feature) - 1, min(s.occurred_at), max(s.occurred_at)
-		       FROM (%%1$s) s
-		      WHERE s.occurred_at <= $1 AND s.account_id IS NOT NULL AND s.feature = ANY ($6)
-		      GROUP BY s.account_id, s.feature)
-		INSERT INTO health_score.activity_state_account (account_id, ref_at, events, events_30, events_90, last_at,
-			decayed, recheck_after)
-		SELECT a.account_id::text, $1, (a.m).events, (a.m).recent_events, a.events_90, (a.m).last_at,
-		       health_score._carry_decayed(NULL, NULL, $1, $7, (a.m).decayed), a.recheck_after
-		  FROM (SELECT s.account_id,
-		               health_score._activity_measures(s.occurred_at, NULL, s.weight, $1, $2, $5, $7, '{}') AS m,
-		               %s AS events_90, min(s.occurred_at) FILTER (WHERE s.occurred_at > $1) AS recheck_after
-		          FROM (%%1$s) s WHERE s.account_id IS NOT NULL GROUP BY s.account_id) a
-		 WHERE (a.m).events > 0 OR a.recheck_after IS NOT NULL
-		$q$, run.has_users,
-		CASE WHEN run.count_events_90d THEN 'count(*) FILTER (WHERE s.occurred_at > $3 AND s.occurred_at <= $1)'
-		     ELSE 'NULL::bigint' END),
+	PERFORM health_score._run_stage('activity', 'activity',
+		'CREATE TEMP TABLE hs_full ON COMMIT DROP AS SELECT f.*, (SELECT pg_catalog.pg_current_snapshot()) AS seen FROM ('
+		|| health_score._state_rows_sql(run, '%s') || ') f',
 		run.keytype, run.usertype, NULL,
 		ARRAY[run.as_of, run.w30, run.w90, NULL, run.adopted_from],
 		CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END, run.halflives);
+	-- (with no row, the snapshot of this statement: it sees what the one above saw and more, and no row
+	-- then means no activity row was visible, whose log rows there are none of either)
+	SELECT coalesce((SELECT f.seen FROM pg_temp.hs_full f LIMIT 1), pg_catalog.pg_current_snapshot()) INTO seen;
+	TRUNCATE health_score.activity_state, health_score.activity_state_account;
+	INSERT INTO health_score.activity_state_account
+	SELECT f.account_id, f.ref_at, f.events, f.events_30, f.events_90, f.last_at, f.decayed, f.recheck_after, f.users,
+	       f.user_first, f.user_last, f.user_last_before, f.features, f.feature_first, f.feature_last
+	  FROM pg_temp.hs_full f;
+	DELETE FROM health_score.activity_inserted l WHERE pg_catalog.pg_visible_in_snapshot(l.xact, seen);
+	DELETE FROM health_score.activity_changed l WHERE pg_catalog.pg_visible_in_snapshot(l.xact, seen);
 	INSERT INTO health_score.activity_state (as_of, signature, built_at, built_as_of)
 	VALUES (run.as_of, signature, pg_catalog.now(), run.as_of);
 END
@@ -214,7 +231,7 @@ BEGIN
 		     'FROM (%1$s) s WHERE s.occurred_at > $4 AND s.occurred_at <= $5 AND s.account_id IS NOT NULL' ELSE '' END),
 		run.keytype, run.usertype, NULL,
 		ARRAY[t, was - interval '30 days', run.w30, was - interval '90 days', run.w90]);
-	CREATE INDEX ON pg_temp.hs_delta (account_id) WHERE part = 'x';
+	CREATE INDEX ON pg_temp.hs_delta (account_id);
 	ANALYZE pg_temp.hs_delta;
 
 	SELECT count(*) INTO n_recomputed FROM pg_temp.hs_delta d WHERE d.part = 'x';
@@ -223,39 +240,20 @@ BEGIN
 		RETURN NULL;
 	END IF;
 
-	-- the accounts recomputed from their own rows
+	-- the accounts recomputed from their own rows, as the full pass computes them, and those with no row
+	-- left but rows ahead in the log
 	IF n_recomputed > 0 THEN
 		DELETE FROM health_score.activity_state_account st USING pg_temp.hs_delta x
 		 WHERE x.part = 'x' AND st.account_id = x.account_id;
-		DELETE FROM health_score.activity_state_user st USING pg_temp.hs_delta x
-		 WHERE x.part = 'x' AND st.account_id = x.account_id;
-		DELETE FROM health_score.activity_state_feature st USING pg_temp.hs_delta x
-		 WHERE x.part = 'x' AND st.account_id = x.account_id;
-		INSERT INTO health_score.activity_state_account (account_id, ref_at, events, events_30, events_90, last_at,
+		EXECUTE 'INSERT INTO health_score.activity_state_account '
+		        || health_score._state_rows_sql(run, 'SELECT * FROM pg_temp.hs_delta WHERE part = ''d''')
+		  USING t, run.w30, run.w90, NULL::timestamptz, run.adopted_from, kf, run.halflives;
+		INSERT INTO health_score.activity_state_account AS st (account_id, ref_at, events, events_30, events_90, last_at,
 			decayed, recheck_after)
-		SELECT x.account_id, t, coalesce((d.m).events, 0), coalesce((d.m).recent_events, 0),
-		       CASE WHEN run.count_events_90d THEN coalesce(d.events_90, 0) END, (d.m).last_at,
-		       health_score._carry_decayed(NULL, NULL, t, run.halflives, (d.m).decayed), least(d.ahead, p.occurred_at)
-		  FROM pg_temp.hs_delta x
-		  LEFT JOIN (SELECT r.account_id,
-		                    health_score._activity_measures(r.occurred_at, NULL, r.weight, t, run.w30, run.adopted_from,
-		                                                    run.halflives, '{}') AS m,
-		                    count(*) FILTER (WHERE r.occurred_at > run.w90 AND r.occurred_at <= t) AS events_90,
-		                    min(r.occurred_at) FILTER (WHERE r.occurred_at > t) AS ahead
-		               FROM pg_temp.hs_delta r WHERE r.part = 'd' GROUP BY r.account_id) d ON d.account_id = x.account_id
-		  LEFT JOIN pg_temp.hs_delta p ON p.part = 'p' AND p.account_id = x.account_id
-		 WHERE x.part = 'x' AND (coalesce((d.m).events, 0) > 0 OR least(d.ahead, p.occurred_at) IS NOT NULL);
-		INSERT INTO health_score.activity_state_user (account_id, user_id, first_at, last_at, last_before_recent)
-		SELECT r.account_id, r.user_id, min(r.occurred_at), max(r.occurred_at),
-		       max(r.occurred_at) FILTER (WHERE r.occurred_at <= run.w30)
-		  FROM pg_temp.hs_delta r
-		 WHERE run.has_users AND r.part = 'd' AND r.occurred_at <= t AND r.user_id IS NOT NULL
-		 GROUP BY 1, 2;
-		INSERT INTO health_score.activity_state_feature (account_id, feature, first_at, last_at)
-		SELECT r.account_id, pg_catalog.array_position(kf, r.feature) - 1, min(r.occurred_at), max(r.occurred_at)
-		  FROM pg_temp.hs_delta r
-		 WHERE r.part = 'd' AND r.occurred_at <= t AND r.feature = ANY (kf)
-		 GROUP BY 1, 2;
+		SELECT p.account_id, t, 0, 0, CASE WHEN run.count_events_90d THEN 0 END, NULL,
+		       health_score._carry_decayed(NULL, NULL, t, run.halflives, NULL), p.occurred_at
+		  FROM pg_temp.hs_delta p WHERE p.part = 'p'
+		ON CONFLICT (account_id) DO UPDATE SET recheck_after = least(st.recheck_after, excluded.recheck_after);
 	END IF;
 
 	-- the other accounts: their inserted rows added, the rows leaving the windows taken off (those of
@@ -281,44 +279,28 @@ BEGIN
 	   SET ref_at = excluded.ref_at, events = st.events + excluded.events, events_30 = st.events_30 + excluded.events_30,
 	       events_90 = st.events_90 + excluded.events_90, last_at = greatest(st.last_at, excluded.last_at),
 	       decayed = health_score._carry_decayed(st.decayed, st.ref_at, excluded.ref_at, run.halflives, excluded.decayed);
-	CREATE TEMP TABLE hs_delta_user ON COMMIT DROP AS
-	SELECT r.account_id, r.user_id, min(r.occurred_at) FILTER (WHERE r.part = 'n') AS first_at,
-	       max(r.occurred_at) FILTER (WHERE r.part = 'n') AS last_at,
-	       max(r.occurred_at) FILTER (WHERE r.part = 'e' OR r.occurred_at <= run.w30) AS last_before_recent
-	  FROM pg_temp.hs_delta r
-	 WHERE run.has_users AND r.part IN ('n', 'e') AND r.user_id IS NOT NULL
-	   AND NOT EXISTS (SELECT FROM pg_temp.hs_delta x WHERE x.part = 'x' AND x.account_id = r.account_id)
-	 GROUP BY 1, 2;
-	UPDATE health_score.activity_state_user su
-	   SET first_at = least(su.first_at, d.first_at), last_at = greatest(su.last_at, d.last_at),
-	       last_before_recent = greatest(su.last_before_recent, d.last_before_recent)
-	  FROM pg_temp.hs_delta_user d
-	 WHERE su.account_id = d.account_id AND su.user_id = d.user_id
-	   AND (su.first_at, su.last_at, su.last_before_recent)
-	       IS DISTINCT FROM (least(su.first_at, d.first_at), greatest(su.last_at, d.last_at),
-	                         greatest(su.last_before_recent, d.last_before_recent));
-	INSERT INTO health_score.activity_state_user (account_id, user_id, first_at, last_at, last_before_recent)
-	SELECT d.account_id, d.user_id, d.first_at, d.last_at, d.last_before_recent
-	  FROM pg_temp.hs_delta_user d
-	 WHERE NOT EXISTS (SELECT FROM health_score.activity_state_user su
-	                    WHERE su.account_id = d.account_id AND su.user_id = d.user_id);
-	CREATE TEMP TABLE hs_delta_feature ON COMMIT DROP AS
-	SELECT r.account_id, pg_catalog.array_position(kf, r.feature) - 1 AS feature, min(r.occurred_at) AS first_at,
-	       max(r.occurred_at) AS last_at
-	  FROM pg_temp.hs_delta r
-	 WHERE r.part = 'n' AND r.feature = ANY (kf)
-	   AND NOT EXISTS (SELECT FROM pg_temp.hs_delta x WHERE x.part = 'x' AND x.account_id = r.account_id)
-	 GROUP BY 1, 2;
-	UPDATE health_score.activity_state_feature sf
-	   SET first_at = least(sf.first_at, d.first_at), last_at = greatest(sf.last_at, d.last_at)
-	  FROM pg_temp.hs_delta_feature d
-	 WHERE sf.account_id = d.account_id AND sf.feature = d.feature
-	   AND (sf.first_at, sf.last_at) IS DISTINCT FROM (least(sf.first_at, d.first_at), greatest(sf.last_at, d.last_at));
-	INSERT INTO health_score.activity_state_feature (account_id, feature, first_at, last_at)
-	SELECT d.account_id, d.feature, d.first_at, d.last_at
-	  FROM pg_temp.hs_delta_feature d
-	 WHERE NOT EXISTS (SELECT FROM health_score.activity_state_feature sf
-	                    WHERE sf.account_id = d.account_id AND sf.feature = d.feature);
+	-- Their users and key features: the stored times and the new rows' aggregated again. A stored time is
+	-- one of the account's rows, so it is a candidate for each time kept (the rows now at or before as_of -
+	-- 30 days but after the state's as_of - 30 days are the e part).
+	UPDATE health_score.activity_state_account st
+	   SET (users, user_first, user_last, user_last_before) =
+	       (SELECT coalesce((x.u).keys, '{}'), coalesce((x.u).first_at, '{}'), coalesce((x.u).last_at, '{}'),
+	               coalesce((x.u).last_before, '{}')
+	          FROM (SELECT health_score._key_times(k.key, k.at, t, run.w30) AS u
+	                  FROM (SELECT * FROM ROWS FROM (pg_catalog.unnest(st.users), pg_catalog.unnest(st.user_first))
+	                        UNION ALL SELECT * FROM ROWS FROM (pg_catalog.unnest(st.users), pg_catalog.unnest(st.user_last))
+	                        UNION ALL SELECT * FROM ROWS FROM (pg_catalog.unnest(st.users), pg_catalog.unnest(st.user_last_before))
+	                        UNION ALL SELECT r.user_id, r.occurred_at FROM pg_temp.hs_delta r
+	                                   WHERE r.account_id = st.account_id AND r.part IN ('n', 'e')) k (key, at)) x),
+	       (features, feature_first, feature_last) =
+	       (SELECT coalesce((x.f).keys, '{}'), coalesce((x.f).first_at, '{}'), coalesce((x.f).last_at, '{}')
+	          FROM (SELECT health_score._key_times(k.key, k.at, t, run.w30) AS f
+	                  FROM (SELECT * FROM ROWS FROM (pg_catalog.unnest(st.features), pg_catalog.unnest(st.feature_first))
+	                        UNION ALL SELECT * FROM ROWS FROM (pg_catalog.unnest(st.features), pg_catalog.unnest(st.feature_last))
+	                        UNION ALL SELECT r.feature, r.occurred_at FROM pg_temp.hs_delta r
+	                                   WHERE r.account_id = st.account_id AND r.part = 'n' AND r.feature = ANY (kf)) k (key, at)) x)
+	 WHERE st.account_id IN (SELECT r.account_id FROM pg_temp.hs_delta r WHERE r.part IN ('n', 'e'))
+	   AND NOT EXISTS (SELECT FROM pg_temp.hs_delta x WHERE x.part = 'x' AND x.account_id = st.account_id);
 
 	UPDATE health_score.activity_state SET as_of = t;
 	RETURN n_recomputed;
@@ -335,21 +317,16 @@ BEGIN
 	CREATE TEMP TABLE hs_act ON COMMIT DROP AS
 	SELECT a.account_id, a.events, a.events_30, a.events_90, a.last_at AS last_activity_at,
 	       health_score._carry_decayed(a.decayed, a.ref_at, run.as_of, run.halflives, NULL) AS decayed,
-	       CASE WHEN run.has_users THEN coalesce(u.users_30, 0) END AS users_30,
-	       CASE WHEN run.has_users THEN coalesce(u.users_prev_30, 0) END AS users_prev_30,
-	       CASE WHEN run.has_users THEN coalesce(u.new_users, 0) END AS new_users,
-	       coalesce(f.kf_used_30, 0) AS kf_used_30, coalesce(f.kf_before_adopt, 0) AS kf_before_adopt,
-	       coalesce(f.kf_since_adopt, 0) AS kf_since_adopt
-	  FROM health_score.activity_state_account a
-	  LEFT JOIN (SELECT x.account_id, count(*) FILTER (WHERE x.last_at > run.w30) AS users_30,
-	                    count(*) FILTER (WHERE x.last_before_recent > run.w60) AS users_prev_30,
-	                    count(*) FILTER (WHERE x.first_at > run.new_users_from) AS new_users
-	               FROM health_score.activity_state_user x GROUP BY x.account_id) u ON u.account_id = a.account_id
-	  LEFT JOIN (SELECT x.account_id,
-	                    pg_catalog.bit_or(1::bigint << x.feature) FILTER (WHERE x.last_at > run.w30) AS kf_used_30,
-	                    pg_catalog.bit_or(1::bigint << x.feature) FILTER (WHERE x.first_at <= run.adopted_from) AS kf_before_adopt,
-	                    pg_catalog.bit_or(1::bigint << x.feature) FILTER (WHERE x.last_at > run.adopted_from) AS kf_since_adopt
-	               FROM health_score.activity_state_feature x GROUP BY x.account_id) f ON f.account_id = a.account_id
+	       CASE WHEN run.has_users THEN health_score._count_after(a.user_last, run.w30) END AS users_30,
+	       CASE WHEN run.has_users THEN health_score._count_after(a.user_last_before, run.w60) END AS users_prev_30,
+	       CASE WHEN run.has_users THEN health_score._count_after(a.user_first, run.new_users_from) END AS new_users,
+	       f.kf_used_30, f.kf_before_adopt, f.kf_since_adopt
+	  FROM health_score.activity_state_account a,
+	       LATERAL (SELECT coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.last_at > run.w30), 0) AS kf_used_30,
+	                       coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.first_at <= run.adopted_from), 0) AS kf_before_adopt,
+	                       coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.last_at > run.adopted_from), 0) AS kf_since_adopt
+	                  FROM (SELECT 1::bigint << (pg_catalog.array_position(run.key_features, k.f) - 1) AS bit, k.first_at, k.last_at
+	                          FROM ROWS FROM (pg_catalog.unnest(a.features), pg_catalog.unnest(a.feature_first), pg_catalog.unnest(a.feature_last)) k (f, first_at, last_at)) x) f
 	 WHERE a.events > 0;
 END
 $$;

@@ -11,7 +11,7 @@
 --           with the as_of and refreshed_at of their last write. The accounts no longer scored
 --           (cancelled, not started yet, gone from the source) removed;
 --           health_score.health_history: one row per account and as_of day (in the session's time zone),
---           replaced by a rerun that day
+--           rewritten by a later refresh that day when it rewrites the account's account_health row
 CREATE FUNCTION health_score._stage_results(run health_score._run, n_unscored integer)
 RETURNS void
 LANGUAGE plpgsql
@@ -107,8 +107,9 @@ BEGIN
 		 WHERE h.account_id NOT IN (SELECT a.account_id FROM pg_temp.hs_acc a);
 	END IF;
 
-	-- A row the rerun would leave as it is (arr compared as text: 1.0 and 1.00 differ) is not rewritten: new
-	-- row versions and their index entries are most of the cost of a same-day rerun.
+	-- The day's row of an account whose account_health row was rewritten, if it changed (arr compared as
+	-- text: 1.0 and 1.00 differ): so that, like account_health, it holds the figures of the last write
+	-- that changed what is shown, and a refresh every 30 minutes rewrites few rows.
 	UPDATE health_score.health_history h
 	   SET as_of = t, profile = a.profile, segment = a.segment, plan = a.plan, lifecycle_stage = a.lifecycle_stage,
 	       owner = a.owner, arr = a.arr, score = f.score, band = f.band, engagement = s.engagement,
@@ -117,6 +118,7 @@ BEGIN
 	       profile_version = a.profile_version
 	  FROM pg_temp.hs_acc a JOIN pg_temp.hs_score s ON s.account_id = a.account_id
 	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
+	  JOIN pg_temp.hs_changed c ON c.account_id = a.account_id
 	 WHERE h.day = t::date AND h.account_id = a.account_id
 	   AND (h.as_of, h.profile, h.segment, h.plan, h.lifecycle_stage, h.owner, h.arr::text, h.score, h.band, h.engagement,
 	        h.utilisation, h.adoption, h.support, h.sentiment, h.relationship, h.components, h.computed_score,

@@ -28,7 +28,7 @@ BEGIN
 	timings := '{}';
 	PERFORM health_score._drop_work_tables(ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc',
 		'hs_act', 'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_score', 'hs_earlier', 'hs_hits',
-		'hs_final', 'hs_changed', 'hs_delta', 'hs_delta_user', 'hs_delta_feature', 'hs_flag_changes', 'hs_outcome', 'hs_active_after']);
+		'hs_final', 'hs_changed', 'hs_delta', 'hs_full', 'hs_flag_changes', 'hs_outcome', 'hs_active_after']);
 
 	lap := pg_catalog.clock_timestamp();
 	PERFORM health_score._stage_config();
