@@ -24,7 +24,8 @@ CREATE TABLE health_score.activity_inserted (
 	-- the writing transaction: a full refresh deletes the rows its snapshot saw
 	xact xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id()
 );
-CREATE INDEX activity_inserted_occurred_at ON health_score.activity_inserted (occurred_at);
+-- (No index: a refresh reads the log whole, and an index would more than double what a bulk insert into
+-- the source costs.)
 COMMENT ON TABLE health_score.activity_inserted IS
 	'rows inserted into the activity sources since the last refresh (or later than its as_of): the incremental refresh folds them in and deletes them';
 
