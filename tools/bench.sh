@@ -142,9 +142,17 @@ ratio "unavoidable part / count(*) floor" "$unavoidable" "$refresh_floor" "none;
 # against 0.1.0's single function, on the same company: this database and one at 0.1.0 on the same cluster,
 # alternating runs, one session each.
 echo "== refresh: this version against 0.1.0, the same company"
-# (a copy of this database, the extension replaced by 0.1.0: the same rows, without generating them again)
-sql -d template1 -c "CREATE DATABASE hs_bench_old TEMPLATE $PGDATABASE" &&
-	sql -d hs_bench_old -c "SET client_min_messages = warning" -c "DROP EXTENSION health_score CASCADE" \
+# (a copy of this database, the extension replaced by 0.1.0: the same rows, without generating them again;
+# a session in it, such as an autovacuum worker, would hold the copy up, so those are stopped first)
+copy_ok=
+for attempt in 1 2 3 4 5; do
+	sql -d template1 -At -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	                         WHERE datname = '$PGDATABASE'" >/dev/null
+	sql -d template1 -c "CREATE DATABASE hs_bench_old TEMPLATE $PGDATABASE" 2>/dev/null && { copy_ok=1; break; }
+	sleep 2
+done
+[[ -n $copy_ok ]] || { echo "cannot copy $PGDATABASE for the 0.1.0 comparison" >&2; exit 1; }
+sql -d hs_bench_old -c "SET client_min_messages = warning" -c "DROP EXTENSION health_score CASCADE" \
 		-c "CREATE EXTENSION health_score VERSION '0.1.0'" >/dev/null &&
 	sql -d hs_bench_old -c 'VACUUM ANALYZE' -f demo/sources.sql -c "SELECT count(*) FROM health_score.refresh(timestamptz 'today')" >/dev/null ||
 	exit 1
