@@ -8,8 +8,8 @@
 --                   decides the run
 --   17 freshness    the sources stale at as_of (their rules' flags are held)   -> run.stale_sources, stale_kinds
 --   20 accounts     the accounts scored at as_of, each with its profile        -> hs_acc
---   30-35 measures' sources: activity, support cases, surveys, touchpoints, observations, metrics
---                                                                              -> hs_act, hs_sup, hs_srv, hs_tp, hs_obs, hs_met
+--   30-35 measures' sources: activity (incrementally, from its state: 30_activity.sql), support cases,
+--                   surveys, touchpoints, observations, metrics               -> hs_act, hs_sup, hs_srv, hs_tp, hs_obs, hs_met
 --   40 measures     one row per account, a column per measure (the queries     -> hs_m
 --                   of the user's measures run here, joined where they stand)
 --   50 components   the components, the composite score, the band, the inputs -> hs_score

@@ -157,20 +157,19 @@ AS $$
 DECLARE
 	seen pg_snapshot;
 BEGIN
+	-- (the snapshot in a row of its own, there even when no account is)
 	PERFORM health_score._run_stage('activity', 'activity',
-		'CREATE TEMP TABLE hs_full ON COMMIT DROP AS SELECT f.*, (SELECT pg_catalog.pg_current_snapshot()) AS seen FROM ('
-		|| health_score._state_rows_sql(run, '%s') || ') f',
+		'CREATE TEMP TABLE hs_full ON COMMIT DROP AS SELECT f.*, s.seen FROM (SELECT pg_catalog.pg_current_snapshot() AS seen) s '
+		|| 'LEFT JOIN (' || health_score._state_rows_sql(run, '%s') || ') f ON true',
 		run.keytype, run.usertype, NULL,
 		ARRAY[run.as_of, run.w30, run.w90, NULL, run.adopted_from],
 		CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END, run.halflives);
-	-- (with no row, the snapshot of this statement: it sees what the one above saw and more, and no row
-	-- then means no activity row was visible, whose log rows there are none of either)
-	SELECT coalesce((SELECT f.seen FROM pg_temp.hs_full f LIMIT 1), pg_catalog.pg_current_snapshot()) INTO seen;
+	SELECT f.seen INTO seen FROM pg_temp.hs_full f LIMIT 1;
 	TRUNCATE health_score.activity_state, health_score.activity_state_account;
 	INSERT INTO health_score.activity_state_account
 	SELECT f.account_id, f.ref_at, f.events, f.events_30, f.events_90, f.last_at, f.decayed, f.recheck_after, f.users,
 	       f.user_first, f.user_last, f.user_last_before, f.features, f.feature_first, f.feature_last
-	  FROM pg_temp.hs_full f;
+	  FROM pg_temp.hs_full f WHERE f.account_id IS NOT NULL;
 	DELETE FROM health_score.activity_inserted l WHERE pg_catalog.pg_visible_in_snapshot(l.xact, seen);
 	DELETE FROM health_score.activity_changed l WHERE pg_catalog.pg_visible_in_snapshot(l.xact, seen);
 	INSERT INTO health_score.activity_state (as_of, signature, built_at, built_as_of)
