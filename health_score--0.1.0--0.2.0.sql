@@ -5288,13 +5288,12 @@ COMMENT ON COLUMN health_score.source_freshness.max_lag IS 'how old newest may g
 COMMENT ON COLUMN health_score.source_freshness.lag IS 'now() - newest';
 COMMENT ON COLUMN health_score.source_freshness.stale IS 'lag is over max_lag: a refresh now would hold the flags of the rules over this source''s measures';
 CREATE VIEW health_score.source_capture WITH (security_invoker = true) AS
-SELECT s.relation,
-       o.obstacle IS NULL AND health_score._capture_in_place(s.relation, s.columns) AS incremental,
-       coalesce(o.obstacle, CASE WHEN NOT health_score._capture_in_place(s.relation, s.columns)
-                                 THEN 'its capture triggers are missing: register it again with add_source as its owner' END)
-           AS why_not
+SELECT s.relation, c.why_not IS NULL AS incremental, c.why_not
   FROM health_score.sources s,
-       LATERAL (SELECT health_score._capture_obstacle(s.relation, s.columns) AS obstacle) o
+       LATERAL (SELECT coalesce(health_score._capture_obstacle(s.relation, s.columns),
+                                CASE WHEN NOT health_score._capture_in_place(s.relation, s.columns)
+                                     THEN 'its capture triggers are missing: register it again with add_source as its owner' END)
+                       AS why_not) c
  WHERE s.kind = 'activity';
 COMMENT ON VIEW health_score.source_capture IS
 	'the activity sources and whether refresh() reads them incrementally (change capture by triggers), with the reason when not';

@@ -6,7 +6,7 @@
 BEGIN;
 CREATE EXTENSION health_score;
 SET LOCAL client_min_messages = warning;
-SELECT plan(55);
+SELECT plan(60);
 
 CREATE FUNCTION pg_temp.t0() RETURNS timestamptz LANGUAGE sql IMMUTABLE
 AS $$ SELECT '2026-03-01 09:00+00'::timestamptz $$;
@@ -273,9 +273,34 @@ SELECT health_score.drop_source('activity', 'public.f_local');
 SELECT health_score.drop_source('activity', 'public.f_view');
 SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.f_events'::regclass AND tgname LIKE 'health_score_capture_%'),
           4::bigint, 'an activity table has four capture triggers');
+-- Who may write the logs: a role that may write the source, through its triggers; not one that may not.
+CREATE ROLE regress_hs_writer;
+CREATE ROLE regress_hs_stranger;
+GRANT USAGE ON SCHEMA health_score TO regress_hs_writer, regress_hs_stranger;
+GRANT INSERT ON public.f_events TO regress_hs_writer;
+SET LOCAL ROLE regress_hs_writer;
+SELECT lives_ok($$INSERT INTO public.f_events VALUES (1, 1, '2026-03-07 09:00+00', 1, 'api')$$,
+                'a role that may insert into the source, and nothing else of health_score, inserts');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM health_score.activity_inserted WHERE occurred_at = '2026-03-07 09:00+00'), 1::bigint,
+          'and its row is logged');
+SET LOCAL ROLE regress_hs_stranger;
+SELECT throws_ok($$INSERT INTO health_score.activity_inserted (source, account_id, occurred_at)
+                   VALUES ('public.f_events', '1', '2026-03-07 10:00+00')$$, '42501',
+                 'new row violates row-level security policy for table "activity_inserted"',
+                 'a role that may not write the source cannot log a row for it');
+RESET ROLE;
+-- (a logical replication subscriber applies rows with session_replication_role = replica)
+SET LOCAL session_replication_role = replica;
+INSERT INTO public.f_events VALUES (2, 1, '2026-03-07 11:00+00', 1, 'api');
+SET LOCAL session_replication_role = origin;
+SELECT is((SELECT count(*) FROM health_score.activity_inserted WHERE occurred_at = '2026-03-07 11:00+00'), 1::bigint,
+          'the triggers, enabled ALWAYS, fire for rows a replication subscriber applies');
 SELECT health_score.drop_source('activity', 'public.f_events');
 SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.f_events'::regclass), 0::bigint,
           'drop_source removes them');
+SELECT is((SELECT count(*) FROM health_score.activity_inserted WHERE source = 'public.f_events'::regclass), 0::bigint,
+          'and the source''s logged rows');
 SELECT health_score.add_source('activity', 'public.f_events');
 DROP EXTENSION health_score CASCADE;
 SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.f_events'::regclass), 0::bigint,

@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION health_score;
 SET LOCAL client_min_messages = warning;
-SELECT plan(16);
+SELECT plan(17);
 
 CREATE FUNCTION pg_temp.t() RETURNS timestamptz LANGUAGE sql IMMUTABLE
 AS $$ SELECT '2026-03-01 12:00+00'::timestamptz $$;
@@ -69,6 +69,9 @@ SET LOCAL ROLE regress_hs_analyst;
 SELECT lives_ok($$SELECT health_score.add_source('activity', 'public.s_events')$$,
                 'SELECT on the mapped columns is enough to register');
 RESET ROLE;
+SELECT is((SELECT why_not FROM health_score.source_capture WHERE relation = 'public.s_events'::regclass),
+          'its capture triggers are missing: register it again with add_source as its owner',
+          'registered by a role that does not own it, an activity table gets no capture triggers, and source_capture says why');
 
 SELECT * FROM finish();
 ROLLBACK;
