@@ -41,6 +41,7 @@ typedef struct KeyTimes
 
 typedef struct KeyTimesState
 {
+	MemoryContext ctx;			/* the aggregate's, where the table and the keys live */
 	TimestampTz as_of;
 	TimestampTz before;
 	uint32		count;
@@ -53,6 +54,7 @@ state_create(MemoryContext ctx, TimestampTz as_of, TimestampTz before, uint32 sl
 {
 	KeyTimesState *state = MemoryContextAllocZero(ctx, sizeof(KeyTimesState));
 
+	state->ctx = ctx;
 	state->as_of = as_of;
 	state->before = before;
 	state->mask = slots - 1;
@@ -61,13 +63,13 @@ state_create(MemoryContext ctx, TimestampTz as_of, TimestampTz before, uint32 sl
 }
 
 static void
-state_grow(MemoryContext ctx, KeyTimesState *state)
+state_grow(KeyTimesState *state)
 {
 	uint32		old_slots = state->mask + 1;
 	KeyTimes   *old = state->slots;
 	uint32		new_mask = old_slots * 2 - 1;
 
-	state->slots = MemoryContextAllocZero(ctx, sizeof(KeyTimes) * (new_mask + 1));
+	state->slots = MemoryContextAllocZero(state->ctx, sizeof(KeyTimes) * (new_mask + 1));
 	state->mask = new_mask;
 	for (uint32 i = 0; i < old_slots; i++)
 	{
@@ -82,9 +84,9 @@ state_grow(MemoryContext ctx, KeyTimesState *state)
 	pfree(old);
 }
 
-/* The entry of key, added (copied into ctx) if it is new. */
+/* The entry of key, added (copied into the state's context) if it is new. */
 static KeyTimes *
-state_entry(MemoryContext ctx, KeyTimesState *state, const char *key, int32 len, bool *found)
+state_entry(KeyTimesState *state, const char *key, int32 len, bool *found)
 {
 	uint32		hash = hash_bytes((const unsigned char *) key, len) | 1;
 	uint32		i;
@@ -101,14 +103,14 @@ state_entry(MemoryContext ctx, KeyTimesState *state, const char *key, int32 len,
 	}
 	if ((state->count + 1) * 4 > (state->mask + 1) * 3)
 	{
-		state_grow(ctx, state);
+		state_grow(state);
 		for (i = hash & state->mask; state->slots[i].hash != 0; i = (i + 1) & state->mask)
 			;
 	}
 	state->count++;
 	state->slots[i].hash = hash;
 	state->slots[i].len = len;
-	state->slots[i].key = MemoryContextAlloc(ctx, Max(len, 1));
+	state->slots[i].key = MemoryContextAlloc(state->ctx, Max(len, 1));
 	memcpy(state->slots[i].key, key, len);
 	*found = false;
 	return &state->slots[i];
@@ -144,7 +146,6 @@ entry_merge(KeyTimes *e, bool found, TimestampTz first, TimestampTz last, bool h
 Datum
 hs_key_times_transition(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = hs_agg_context(fcinfo, "_key_times");
 	KeyTimesState *state = PG_ARGISNULL(0) ? NULL : (KeyTimesState *) PG_GETARG_POINTER(0);
 	TimestampTz as_of;
 	TimestampTz before;
@@ -159,8 +160,9 @@ hs_key_times_transition(PG_FUNCTION_ARGS)
 				 errmsg("as_of and before must not be null")));
 	as_of = PG_GETARG_TIMESTAMPTZ(3);
 	before = PG_GETARG_TIMESTAMPTZ(4);
+	/* Only a new state needs the aggregate's context: an internal state cannot come from anywhere else. */
 	if (state == NULL)
-		state = state_create(aggctx, as_of, before, 8);
+		state = state_create(hs_agg_context(fcinfo, "_key_times"), as_of, before, 8);
 	else if (state->as_of != as_of)
 		hs_differing_group_constant_error("as_of");
 	else if (state->before != before)
@@ -171,7 +173,7 @@ hs_key_times_transition(PG_FUNCTION_ARGS)
 	if (at > as_of)
 		PG_RETURN_POINTER(state);
 	key = PG_GETARG_TEXT_PP(1);
-	e = state_entry(aggctx, state, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), &found);
+	e = state_entry(state, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), &found);
 	entry_merge(e, found, at, at, at <= before, at);
 	PG_RETURN_POINTER(state);
 }
@@ -200,7 +202,7 @@ hs_key_times_combine(PG_FUNCTION_ARGS)
 
 		if (f->hash == 0)
 			continue;
-		e = state_entry(aggctx, into, f->key, f->len, &found);
+		e = state_entry(into, f->key, f->len, &found);
 		entry_merge(e, found, f->first, f->last, f->has_before, f->last_before);
 	}
 	PG_RETURN_POINTER(into);
@@ -281,7 +283,7 @@ hs_key_times_deserialize(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 					 errmsg("invalid _key_times state: times out of order")));
-		e = state_entry(aggctx, state, key, len, &found);
+		e = state_entry(state, key, len, &found);
 		entry_merge(e, found, first, last, has_before, last_before);
 	}
 	pq_getmsgend(&buf);

@@ -107,9 +107,9 @@ BEGIN
 		 WHERE h.account_id NOT IN (SELECT a.account_id FROM pg_temp.hs_acc a);
 	END IF;
 
-	-- The day's row of an account whose account_health row was rewritten, if it changed (arr compared as
-	-- text: 1.0 and 1.00 differ): so that, like account_health, it holds the figures of the last write
-	-- that changed what is shown, and a refresh every 30 minutes rewrites few rows.
+	-- The day's row of each account whose account_health row was rewritten (hs_changed: what is shown
+	-- changed), so that, like account_health, it holds the figures of that last write, and a refresh every
+	-- 30 minutes rewrites few rows.
 	UPDATE health_score.health_history h
 	   SET as_of = t, profile = a.profile, segment = a.segment, plan = a.plan, lifecycle_stage = a.lifecycle_stage,
 	       owner = a.owner, arr = a.arr, score = f.score, band = f.band, engagement = s.engagement,
@@ -119,13 +119,7 @@ BEGIN
 	  FROM pg_temp.hs_acc a JOIN pg_temp.hs_score s ON s.account_id = a.account_id
 	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
 	  JOIN pg_temp.hs_changed c ON c.account_id = a.account_id
-	 WHERE h.day = t::date AND h.account_id = a.account_id
-	   AND (h.as_of, h.profile, h.segment, h.plan, h.lifecycle_stage, h.owner, h.arr::text, h.score, h.band, h.engagement,
-	        h.utilisation, h.adoption, h.support, h.sentiment, h.relationship, h.components, h.computed_score,
-	        h.profile_version)
-	       IS DISTINCT FROM (t, a.profile, a.segment, a.plan, a.lifecycle_stage, a.owner, a.arr::text, f.score, f.band,
-	        s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship, s.components,
-	        f.computed_score, a.profile_version);
+	 WHERE h.day = t::date AND h.account_id = a.account_id;
 	INSERT INTO health_score.health_history (account_id, day, as_of, profile, segment, plan, lifecycle_stage,
 		owner, arr, score, band, engagement, utilisation, adoption, support, sentiment, relationship, components,
 		computed_score, profile_version)
