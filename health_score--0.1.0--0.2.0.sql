@@ -37,6 +37,11 @@ CREATE TABLE health_score.refresh_lock ();
 COMMENT ON TABLE health_score.refresh_lock IS
 	'always empty: a refresh holds it in SHARE UPDATE EXCLUSIVE mode, so one refresh runs at a time and sources and rules change only between refreshes';
 
+-- The schema of the work tables -------------------------------------------------------------------------------
+CREATE SCHEMA health_score_work;
+COMMENT ON SCHEMA health_score_work IS
+	'the work tables of the refreshes and evaluations running now, one set per session; internal to health_score';
+
 -- Change capture and the incremental state -------------------------------------------------------------------
 CREATE TABLE health_score.activity_inserted (
 	source regclass NOT NULL,
@@ -1625,19 +1630,67 @@ COMMENT ON FUNCTION health_score.clear_override(text) IS
 	'removes the account''s override (the computed score applies again); false when it had none';
 REVOKE EXECUTE ON FUNCTION health_score.clear_override(text) FROM PUBLIC;
 
+CREATE OR REPLACE FUNCTION health_score._work_table(name text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_catalog.format('health_score_work.%I', $1 || '_' || pg_catalog.pg_backend_pid()) $$;
+
+CREATE OR REPLACE FUNCTION health_score._work_publish(name text, analyze_columns text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	EXECUTE pg_catalog.format('CREATE TEMP VIEW %I AS SELECT * FROM %s', name, health_score._work_table(name));
+	IF analyze_columns = '*' THEN
+		EXECUTE pg_catalog.format('ANALYZE %s', health_score._work_table(name));
+	ELSIF analyze_columns IS NOT NULL THEN
+		EXECUTE pg_catalog.format('ANALYZE %s (%s)', health_score._work_table(name), analyze_columns);
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._work_create(name text, definition text, run health_score._run DEFAULT NULL,
+										  analyze_columns text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	EXECUTE pg_catalog.format('CREATE UNLOGGED TABLE %s %s', health_score._work_table(name), definition) USING run;
+	PERFORM health_score._work_publish(name, analyze_columns);
+END
+$$;
+
 CREATE OR REPLACE FUNCTION health_score._drop_work_tables(names text[])
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	x text;
+	x record;
 BEGIN
+	FOR x IN SELECT c.relname, c.relkind FROM pg_catalog.pg_class c
+	          WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind IN ('r', 'v') AND c.relname = ANY (names) LOOP
+		EXECUTE pg_catalog.format(CASE WHEN x.relkind = 'v' THEN 'DROP VIEW pg_temp.%I' ELSE 'DROP TABLE pg_temp.%I' END, x.relname);
+	END LOOP;
 	FOR x IN SELECT c.relname FROM pg_catalog.pg_class c
-	          WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind = 'r' AND c.relname = ANY (names) LOOP
-		EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', x);
+	          WHERE c.relnamespace = 'health_score_work'::regnamespace AND c.relkind = 'r'
+	            AND c.relname = ANY (SELECT n || '_' || pg_catalog.pg_backend_pid() FROM pg_catalog.unnest(names) n) LOOP
+		EXECUTE pg_catalog.format('DROP TABLE health_score_work.%I', x.relname);
 	END LOOP;
 END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score._pipeline_work_tables()
+RETURNS text[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc', 'hs_act', 'hs_sup', 'hs_srv',
+	             'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_score', 'hs_earlier', 'hs_hits', 'hs_final',
+	             'hs_changed', 'hs_delta', 'hs_full', 'hs_flag_changes', 'hs_outcome', 'hs_active_after']
 $$;
 
 CREATE OR REPLACE FUNCTION health_score._shown(value float8)
@@ -1665,7 +1718,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION health_score._run_stage(stage text, kind text, sql_fmt text, keytype text, usertype text,
 										where_fmt text, args timestamptz[], extra text[] DEFAULT NULL,
-										intervals interval[] DEFAULT NULL)
+										intervals interval[] DEFAULT NULL, creates text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -1675,11 +1728,16 @@ DECLARE
 	src record;
 	culprit text;
 	rels text;
+	statement_fmt constant text := CASE WHEN creates IS NULL THEN sql_fmt
+	    ELSE pg_catalog.format('CREATE UNLOGGED TABLE %s AS ', health_score._work_table(creates)) || sql_fmt END;
 BEGIN
 	BEGIN
 		-- scalar parameters: an array element would be fetched again for every row and aggregate
-		EXECUTE pg_catalog.format(sql_fmt, health_score._source_sql(kind, keytype, usertype, where_fmt))
+		EXECUTE pg_catalog.format(statement_fmt, health_score._source_sql(kind, keytype, usertype, where_fmt))
 			USING args[1], args[2], args[3], args[4], args[5], extra, intervals;
+		IF creates IS NOT NULL THEN
+			PERFORM health_score._work_publish(creates);
+		END IF;
 		RETURN;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT,
@@ -1692,9 +1750,9 @@ BEGIN
 	ELSE
 		FOR src IN SELECT s.relation FROM health_score.sources s WHERE s.kind = _run_stage.kind ORDER BY s.relation::oid LOOP
 			BEGIN
-				EXECUTE pg_catalog.format(sql_fmt, health_score._source_sql(kind, keytype, usertype, where_fmt, src.relation))
+				EXECUTE pg_catalog.format(statement_fmt, health_score._source_sql(kind, keytype, usertype, where_fmt, src.relation))
 					USING args[1], args[2], args[3], args[4], args[5], extra, intervals;
-				-- the stage creates a temp table: undo it so the next probe can too
+				-- the stage creates a work table: undo it so the next probe can too
 				RAISE EXCEPTION USING ERRCODE = 'HS000';
 			EXCEPTION
 				WHEN SQLSTATE 'HS000' THEN NULL;
@@ -1902,6 +1960,8 @@ BEGIN
 	END IF;
 	EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA health_score TO %s', role);
 	EXECUTE pg_catalog.format('GRANT TEMPORARY ON DATABASE %I TO %s', pg_catalog.current_database(), role);
+	-- the work tables of a run (00_stage.sql)
+	EXECUTE pg_catalog.format('GRANT USAGE, CREATE ON SCHEMA health_score_work TO %s', role);
 	EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean, boolean, text) TO %s', role);
 	EXECUTE pg_catalog.format('GRANT EXECUTE ON PROCEDURE health_score.run_refresh(timestamptz, boolean) TO %s', role);
 	EXECUTE pg_catalog.format('GRANT SELECT ON health_score.sources, health_score.profile, health_score.rule, '
@@ -1926,7 +1986,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION health_score.grant_refresh(regrole) IS
-	'grant a role what refresh() and run_refresh() need: read the configuration and the registered sources (and use their schemas), write the results and the incremental state, consume the change logs, take the refresh lock';
+	'grant a role what refresh() and run_refresh() need: read the configuration and the registered sources (and use their schemas), make work tables, write the results and the incremental state, consume the change logs, take the refresh lock';
 REVOKE EXECUTE ON FUNCTION health_score.grant_refresh(regrole) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION health_score._stage_config()
@@ -1935,12 +1995,12 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	CREATE TEMP TABLE hs_profile ON COMMIT DROP AS SELECT * FROM health_score.profile;
-	CREATE TEMP TABLE hs_rule ON COMMIT DROP AS SELECT * FROM health_score.rule r WHERE r.enabled;
-	CREATE TEMP TABLE hs_component ON COMMIT DROP AS
+	PERFORM health_score._work_create('hs_profile', 'AS SELECT * FROM health_score.profile');
+	PERFORM health_score._work_create('hs_rule', 'AS SELECT * FROM health_score.rule r WHERE r.enabled');
+	PERFORM health_score._work_create('hs_component', $q$AS
 	SELECT c.*, x.ord
 	  FROM health_score.component c
-	  JOIN pg_catalog.unnest(health_score._component_names()) WITH ORDINALITY AS x (name, ord) ON x.name = c.name;
+	  JOIN pg_catalog.unnest(health_score._component_names()) WITH ORDINALITY AS x (name, ord) ON x.name = c.name$q$);
 END
 $$;
 
@@ -1995,7 +2055,7 @@ BEGIN
 	  FROM health_score.sources s;
 	-- only now that every source is checked may one be read
 	PERFORM health_score._discover_measures();
-	CREATE TEMP TABLE hs_measure ON COMMIT DROP AS SELECT * FROM health_score.measure;
+	PERFORM health_score._work_create('hs_measure', 'AS SELECT * FROM health_score.measure');
 	-- user keys keep their type when every activity source agrees on one, else they are compared as text
 	SELECT CASE WHEN count(DISTINCT f) = 1 THEN min(f) ELSE 'text' END INTO run.usertype
 	  FROM (SELECT health_score._key_type(a.atttypid::regtype) AS f
@@ -2113,7 +2173,6 @@ BEGIN
 	       || ']::float8[]'
 	  INTO weights FROM pg_temp.hs_component c;
 	PERFORM health_score._run_stage('accounts', 'accounts', pg_catalog.replace($q$
-		CREATE TEMP TABLE hs_acc ON COMMIT DROP AS
 		-- (read twice, so that the planner sees how few pairs there are and hashes them)
 		WITH s AS NOT MATERIALIZED (
 		     SELECT s.* FROM (%s) s
@@ -2141,7 +2200,9 @@ BEGIN
 		  -- NULL-safe and hashable: 'v' || value, or 'n' for NULL
 		  JOIN pairs p ON coalesce('v' || p.segment, 'n') = coalesce('v' || s.segment, 'n')
 		              AND coalesce('v' || p.lifecycle_stage, 'n') = coalesce('v' || s.lifecycle_stage, 'n')
-		$q$, '@weights@', weights), run.keytype, NULL, NULL, ARRAY[run.as_of]);
+		$q$, '@weights@', weights), run.keytype, NULL, NULL, ARRAY[run.as_of], creates => 'hs_acc');
+	-- (statistics before the checks below read it, and the stages after join it)
+	EXECUTE pg_catalog.format('ANALYZE %s (account_id)', health_score._work_table('hs_acc'));
 	SELECT a.account_id INTO dup FROM pg_temp.hs_acc a GROUP BY a.account_id HAVING count(*) > 1 LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'refresh failed reading accounts source %: account_id % appears more than once', acc, dup
@@ -2167,7 +2228,6 @@ BEGIN
 			      HINT = 'If the accounts are really gone (cancelled, removed from the source), refresh with force => true: '
 			             'SELECT * FROM health_score.refresh(force => true); if the source is being reloaded, refresh once it is complete.';
 	END IF;
-	ANALYZE pg_temp.hs_acc (account_id);
 END
 $$;
 
@@ -2240,7 +2300,7 @@ AS $$
 BEGIN
 	-- $1..$5 = as_of, -30d, -60d, new users from, adopted from; $6 the key features, $7 the half-lives
 	PERFORM health_score._run_stage('activity', 'activity', pg_catalog.format(
-		'CREATE TEMP TABLE hs_act ON COMMIT DROP AS SELECT a.account_id::text AS account_id, (a.m).events, '
+		'SELECT a.account_id::text AS account_id, (a.m).events, '
 		'(a.m).recent_events AS events_30, a.events_90, (a.m).last_at AS last_activity_at, (a.m).decayed, '
 		'a.users[1] AS users_30, a.users[2] AS users_prev_30, a.users[3] AS new_users, '
 		'(a.m).recent_features AS kf_used_30, (a.m).features_before_adopt AS kf_before_adopt, '
@@ -2254,7 +2314,7 @@ BEGIN
 		     ELSE 'NULL::bigint[]' END),
 		run.keytype, run.usertype, '%1$s <= $1',
 		ARRAY[run.as_of, run.w30, run.w60, run.new_users_from, run.adopted_from],
-		CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END, run.halflives);
+		CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END, run.halflives, creates => 'hs_act');
 END
 $$;
 
@@ -2293,11 +2353,11 @@ DECLARE
 BEGIN
 	-- (the snapshot in a row of its own, there even when no account is)
 	PERFORM health_score._run_stage('activity', 'activity',
-		'CREATE TEMP TABLE hs_full ON COMMIT DROP AS SELECT f.*, s.seen FROM (SELECT pg_catalog.pg_current_snapshot() AS seen) s '
+		'SELECT f.*, s.seen FROM (SELECT pg_catalog.pg_current_snapshot() AS seen) s '
 		|| 'LEFT JOIN (' || health_score._state_rows_sql(run, '%s') || ') f ON true',
 		run.keytype, run.usertype, NULL,
 		ARRAY[run.as_of, run.w30, run.w90, NULL, run.adopted_from],
-		CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END, run.halflives);
+		CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END, run.halflives, creates => 'hs_full');
 	SELECT f.seen INTO seen FROM pg_temp.hs_full f LIMIT 1;
 	TRUNCATE health_score.activity_state, health_score.activity_state_account;
 	INSERT INTO health_score.activity_state_account
@@ -2322,8 +2382,8 @@ DECLARE
 	kf constant text[] := CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END;
 	n_recomputed bigint;
 BEGIN
-	CREATE TEMP TABLE hs_delta (part "char", account_id text, user_id text, feature text, weight float8,
-		occurred_at timestamptz) ON COMMIT DROP;
+	PERFORM health_score._work_create('hs_delta', '(part "char", account_id text, user_id text, feature text,
+		weight float8, occurred_at timestamptz)');
 	-- One statement, one snapshot: the logs consumed and the sources read together. Parts: n the rows
 	-- inserted (from the log, up to as_of), e and q the rows leaving the 30 and 90-day windows, d every row
 	-- of an account to recompute, p the earliest row still ahead in the log of such an account, x the
@@ -2362,8 +2422,8 @@ BEGIN
 		     'FROM (%1$s) s WHERE s.occurred_at > $4 AND s.occurred_at <= $5 AND s.account_id IS NOT NULL' ELSE '' END),
 		run.keytype, run.usertype, NULL,
 		ARRAY[t, was - interval '30 days', run.w30, was - interval '90 days', run.w90]);
-	CREATE INDEX ON pg_temp.hs_delta (account_id);
-	ANALYZE pg_temp.hs_delta;
+	EXECUTE pg_catalog.format('CREATE INDEX ON %s (account_id)', health_score._work_table('hs_delta'));
+	EXECUTE pg_catalog.format('ANALYZE %s', health_score._work_table('hs_delta'));
 
 	SELECT count(*) INTO n_recomputed FROM pg_temp.hs_delta d WHERE d.part = 'x';
 	-- recomputing more than half the accounts one by one costs more than one pass over everything
@@ -2444,20 +2504,20 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	CREATE TEMP TABLE hs_act ON COMMIT DROP AS
+	PERFORM health_score._work_create('hs_act', $q$AS
 	SELECT a.account_id, a.events, a.events_30, a.events_90, a.last_at AS last_activity_at,
-	       health_score._carry_decayed(a.decayed, a.ref_at, run.as_of, run.halflives, NULL) AS decayed,
-	       CASE WHEN run.has_users THEN health_score._count_after(a.user_last, run.w30) END AS users_30,
-	       CASE WHEN run.has_users THEN health_score._count_after(a.user_last_before, run.w60) END AS users_prev_30,
-	       CASE WHEN run.has_users THEN health_score._count_after(a.user_first, run.new_users_from) END AS new_users,
+	       health_score._carry_decayed(a.decayed, a.ref_at, ($1).as_of, ($1).halflives, NULL) AS decayed,
+	       CASE WHEN ($1).has_users THEN health_score._count_after(a.user_last, ($1).w30) END AS users_30,
+	       CASE WHEN ($1).has_users THEN health_score._count_after(a.user_last_before, ($1).w60) END AS users_prev_30,
+	       CASE WHEN ($1).has_users THEN health_score._count_after(a.user_first, ($1).new_users_from) END AS new_users,
 	       f.kf_used_30, f.kf_before_adopt, f.kf_since_adopt
 	  FROM health_score.activity_state_account a,
-	       LATERAL (SELECT coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.last_at > run.w30), 0) AS kf_used_30,
-	                       coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.first_at <= run.adopted_from), 0) AS kf_before_adopt,
-	                       coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.last_at > run.adopted_from), 0) AS kf_since_adopt
-	                  FROM (SELECT 1::bigint << (pg_catalog.array_position(run.key_features, k.f) - 1) AS bit, k.first_at, k.last_at
+	       LATERAL (SELECT coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.last_at > ($1).w30), 0) AS kf_used_30,
+	                       coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.first_at <= ($1).adopted_from), 0) AS kf_before_adopt,
+	                       coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.last_at > ($1).adopted_from), 0) AS kf_since_adopt
+	                  FROM (SELECT 1::bigint << (pg_catalog.array_position(($1).key_features, k.f) - 1) AS bit, k.first_at, k.last_at
 	                          FROM ROWS FROM (pg_catalog.unnest(a.features), pg_catalog.unnest(a.feature_first), pg_catalog.unnest(a.feature_last)) k (f, first_at, last_at)) x) f
-	 WHERE a.events > 0;
+	 WHERE a.events > 0$q$, run);
 END
 $$;
 
@@ -2472,9 +2532,9 @@ DECLARE
 BEGIN
 	run.activity_reason := NULL;
 	IF NOT run.has_activity THEN
-		CREATE TEMP TABLE hs_act (account_id text, events bigint, events_30 bigint, events_90 bigint, last_activity_at timestamptz,
-			decayed float8[], users_30 bigint, users_prev_30 bigint, new_users bigint,
-			kf_used_30 bigint, kf_before_adopt bigint, kf_since_adopt bigint) ON COMMIT DROP;
+		PERFORM health_score._work_create('hs_act', '(account_id text, events bigint, events_30 bigint, events_90 bigint,
+			last_activity_at timestamptz, decayed float8[], users_30 bigint, users_prev_30 bigint, new_users bigint,
+			kf_used_30 bigint, kf_before_adopt bigint, kf_since_adopt bigint)');
 		run.activity_mode := CASE WHEN asked = 'point_in_time' THEN asked ELSE 'full' END;
 		run.activity_reason := CASE WHEN asked <> 'point_in_time' THEN 'no activity source' END;
 		RETURN run;
@@ -2515,13 +2575,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF NOT run.has_support THEN
-		CREATE TEMP TABLE hs_sup (account_id text, cases_30 bigint, cases_prev_90 bigint, open_cases bigint,
-			aged_open_cases bigint, open_high bigint, oldest_open_at timestamptz, last_case_at timestamptz) ON COMMIT DROP;
+		PERFORM health_score._work_create('hs_sup', '(account_id text, cases_30 bigint, cases_prev_90 bigint, open_cases bigint,
+			aged_open_cases bigint, open_high bigint, oldest_open_at timestamptz, last_case_at timestamptz)');
 		RETURN;
 	END IF;
 	-- $1..$4 = as_of, -30d, -120d, aged before
 	PERFORM health_score._run_stage('support_cases', 'support_cases', $q$
-		CREATE TEMP TABLE hs_sup ON COMMIT DROP AS
 		SELECT s.account_id::text AS account_id,
 		       count(*) FILTER (WHERE s.opened_at > $2) AS cases_30,
 		       count(*) FILTER (WHERE s.opened_at > $3 AND s.opened_at <= $2) AS cases_prev_90,
@@ -2533,7 +2592,7 @@ BEGIN
 		       max(s.opened_at) AS last_case_at
 		  FROM (%s) s
 		 GROUP BY s.account_id
-		$q$, run.keytype, NULL, '%1$s <= $1', ARRAY[run.as_of, run.w30, run.w120, run.aged_before]);
+		$q$, run.keytype, NULL, '%1$s <= $1', ARRAY[run.as_of, run.w30, run.w120, run.aged_before], creates => 'hs_sup');
 END
 $$;
 
@@ -2544,13 +2603,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF NOT run.has_surveys THEN
-		CREATE TEMP TABLE hs_srv (account_id text, responses_90 bigint, nps_90 float8, avg_rating_90 float8,
-			promoters_90 bigint, detractors_90 bigint, min_rating_90 float8, detractor_responses bigint) ON COMMIT DROP;
+		PERFORM health_score._work_create('hs_srv', '(account_id text, responses_90 bigint, nps_90 float8, avg_rating_90 float8,
+			promoters_90 bigint, detractors_90 bigint, min_rating_90 float8, detractor_responses bigint)');
 		RETURN;
 	END IF;
 	-- $1..$4 = as_of, -90d, detractor window start, scan start; the detractor max rating is a literal
 	PERFORM health_score._run_stage('surveys', 'surveys', pg_catalog.format($q$
-		CREATE TEMP TABLE hs_srv ON COMMIT DROP AS
 		SELECT s.account_id::text AS account_id,
 		       count(s.rating) FILTER (WHERE s.responded_at > $2) AS responses_90,
 		       health_score.nps(pg_catalog.round(s.rating)::integer) FILTER (WHERE s.responded_at > $2) AS nps_90,
@@ -2563,7 +2621,8 @@ BEGIN
 		 WHERE s.rating IS NOT NULL
 		 GROUP BY s.account_id
 		$q$, run.detractor_max_rating),
-		run.keytype, NULL, '%1$s <= $1 AND %1$s > $4', ARRAY[run.as_of, run.w90, run.detractor_from, least(run.w90, run.detractor_from)]);
+		run.keytype, NULL, '%1$s <= $1 AND %1$s > $4', ARRAY[run.as_of, run.w90, run.detractor_from, least(run.w90, run.detractor_from)],
+		creates => 'hs_srv');
 END
 $$;
 
@@ -2579,13 +2638,11 @@ BEGIN
 	           ', max(s.occurred_at) FILTER (WHERE s.kind = %L) AS %I', m.params ->> 'kind', m.name), '' ORDER BY m.name), '')
 	  INTO kinds FROM pg_temp.hs_measure m WHERE m.kind = 'touchpoint' AND run.has_touch_kind;
 	IF NOT run.has_touch THEN
-		CREATE TEMP TABLE hs_tp (account_id text, last_response_at timestamptz, unanswered bigint, unanswered_30 bigint)
-			ON COMMIT DROP;
+		PERFORM health_score._work_create('hs_tp', '(account_id text, last_response_at timestamptz, unanswered bigint, unanswered_30 bigint)');
 		RETURN;
 	END IF;
 	-- $1..$3 = as_of, -30d, unanswered from
 	PERFORM health_score._run_stage('touchpoints', 'touchpoints', pg_catalog.format($q$
-		CREATE TEMP TABLE hs_tp ON COMMIT DROP AS
 		SELECT r.*,
 		       (SELECT count(*) FROM pg_catalog.unnest(r.outreach) o
 		         WHERE o > $3 AND (r.last_response_at IS NULL OR o > r.last_response_at)) AS unanswered,
@@ -2611,7 +2668,7 @@ BEGIN
 		         GROUP BY s.account_id) r
 		$q$, pg_catalog.replace(kinds, '%', '%%'),
 		     CASE WHEN kinds = '' THEN 'NULL::text' ELSE 'health_score._touchpoint_kind(s.kind)' END),
-		run.keytype, NULL, '%1$s <= $1', ARRAY[run.as_of, run.w30, run.unanswered_from]);
+		run.keytype, NULL, '%1$s <= $1', ARRAY[run.as_of, run.w30, run.unanswered_from], creates => 'hs_tp');
 END
 $$;
 
@@ -2621,13 +2678,13 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	CREATE TEMP TABLE hs_obs ON COMMIT DROP AS
+	PERFORM health_score._work_create('hs_obs', $q$AS
 	SELECT o.account_id, count(*) AS open_observations,
 	       pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('indicator', o.indicator, 'note', o.note,
 	           'observed_by', o.observed_by, 'observed_at', o.observed_at) ORDER BY o.observed_at, o.id) AS observations
 	  FROM health_score.observation o
-	 WHERE o.observed_at <= run.as_of AND (o.resolved_at IS NULL OR o.resolved_at > run.as_of)
-	 GROUP BY o.account_id;
+	 WHERE o.observed_at <= ($1).as_of AND (o.resolved_at IS NULL OR o.resolved_at > ($1).as_of)
+	 GROUP BY o.account_id$q$, run);
 END
 $$;
 
@@ -2642,11 +2699,10 @@ BEGIN
 	SELECT pg_catalog.string_agg(pg_catalog.format(', max(x.value) FILTER (WHERE x.metric = %L) AS %I', m.name, m.name), '' ORDER BY m.name)
 	  INTO cols FROM pg_temp.hs_measure m WHERE m.kind = 'metric';
 	IF NOT run.has_metrics OR cols IS NULL THEN
-		CREATE TEMP TABLE hs_met (account_id text) ON COMMIT DROP;
+		PERFORM health_score._work_create('hs_met', '(account_id text)');
 		RETURN;
 	END IF;
 	PERFORM health_score._run_stage('metrics', 'metrics', pg_catalog.format($q$
-		CREATE TEMP TABLE hs_met ON COMMIT DROP AS
 		SELECT x.account_id %s
 		  FROM (SELECT DISTINCT ON (s.account_id, s.metric) s.account_id::text AS account_id, s.metric,
 		               NULLIF(s.value, 'NaN') AS value
@@ -2655,7 +2711,7 @@ BEGIN
 		         ORDER BY s.account_id, s.metric, s.measured_at DESC) x
 		 GROUP BY x.account_id
 		$q$, pg_catalog.replace(cols, '%', '%%')),
-		run.keytype, NULL, '%1$s <= $1', ARRAY[run.as_of]);
+		run.keytype, NULL, '%1$s <= $1', ARRAY[run.as_of], creates => 'hs_met');
 END
 $$;
 
@@ -2703,22 +2759,21 @@ DECLARE
 	dup text;
 	msg text; det text; hnt text; st text;
 BEGIN
-	-- temp tables have no statistics until analyzed; without them the joins below plan badly (the join
+	-- work tables have no statistics until analyzed; without them the joins below plan badly (the join
 	-- key is all the planner needs: analyzing only it skips the wide columns)
-	ANALYZE pg_temp.hs_act (account_id), pg_temp.hs_sup (account_id), pg_temp.hs_srv (account_id),
-		pg_temp.hs_tp (account_id), pg_temp.hs_obs (account_id), pg_temp.hs_met (account_id);
+	EXECUTE (SELECT 'ANALYZE ' || pg_catalog.string_agg(health_score._work_table(t) || ' (account_id)', ', ')
+	           FROM pg_catalog.unnest(ARRAY['hs_act', 'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met']) t);
 	-- The names of the key features in a bitmask, in the profile's order: built once for each profile and
 	-- bitmask that occurs, not once for each account.
-	CREATE TEMP TABLE hs_kf ON COMMIT DROP AS
+	PERFORM health_score._work_create('hs_kf', $q$AS
 	SELECT x.profile, x.bits,
 	       ARRAY(SELECT f FROM pg_catalog.unnest(p.key_features) f
-	              WHERE (x.bits >> (pg_catalog.array_position(run.key_features, f) - 1)) & 1 = 1) AS features
+	              WHERE (x.bits >> (pg_catalog.array_position(($1).key_features, f) - 1)) & 1 = 1) AS features
 	  FROM (SELECT DISTINCT a.profile, b.bits
 	          FROM pg_temp.hs_acc a
 	          JOIN pg_temp.hs_act act ON act.account_id = a.account_id,
 	               LATERAL (VALUES (act.kf_used_30), (act.kf_since_adopt & ~act.kf_before_adopt)) b (bits)) x
-	  JOIN pg_temp.hs_profile p ON p.name = x.profile;
-	ANALYZE pg_temp.hs_kf;
+	  JOIN pg_temp.hs_profile p ON p.name = x.profile$q$, run, '*');
 
 	-- the measures of the other kinds: the last touchpoint of a kind, a metric, a query's value; a query is
 	-- joined where it stands, so that its rows are never written anywhere but in hs_m
@@ -2739,7 +2794,7 @@ BEGIN
 
 	BEGIN
 		EXECUTE pg_catalog.format($q$
-		CREATE TEMP TABLE hs_m ON COMMIT DROP AS
+		CREATE UNLOGGED TABLE %s AS
 		SELECT a.account_id,
 		       -- accounts
 		       a.seats,
@@ -2816,7 +2871,7 @@ BEGIN
 		  LEFT JOIN pg_temp.hs_kf used ON used.profile = a.profile AND used.bits = act.kf_used_30
 		  LEFT JOIN pg_temp.hs_kf adopted ON adopted.profile = a.profile
 		                      AND adopted.bits = act.kf_since_adopt & ~act.kf_before_adopt
-		$q$, extra, query_joins)
+		$q$, health_score._work_table('hs_m'), extra, query_joins)
 		USING run.as_of, run.has_activity, run.has_users, run.has_feature, run.has_support, run.has_surveys,
 		      run.has_touch, run.halflife_seconds, run.count_events_90d;
 	EXCEPTION WHEN OTHERS THEN
@@ -2826,6 +2881,7 @@ BEGIN
 		                                   ELSE pg_catalog.format('refresh failed computing measure %s: %s', failing, msg) END,
 		                              st, det, hnt);
 	END;
+	PERFORM health_score._work_publish('hs_m');
 	-- one row per account, unless a query measure returned an account twice
 	IF (SELECT count(*) FROM pg_temp.hs_m) <> (SELECT count(*) FROM pg_temp.hs_acc) THEN
 		FOR q IN SELECT x.name, x.query FROM pg_temp.hs_measure x WHERE x.kind = 'query' ORDER BY x.name LOOP
@@ -2838,7 +2894,7 @@ BEGIN
 			END IF;
 		END LOOP;
 	END IF;
-	ANALYZE pg_temp.hs_m (account_id);
+	EXECUTE pg_catalog.format('ANALYZE %s (account_id)', health_score._work_table('hs_m'));
 END
 $$;
 
@@ -2864,7 +2920,7 @@ BEGIN
 	  FROM pg_temp.hs_component c WHERE c.kind = 'linear';
 	BEGIN
 		EXECUTE pg_catalog.format($q$
-		CREATE TEMP TABLE hs_score ON COMMIT DROP AS
+		CREATE UNLOGGED TABLE %4$s AS
 		WITH c AS (
 			SELECT m.*,
 			       CASE WHEN $2 THEN health_score.engagement_score(m.decayed_events, m._expected_per_day, m._half_life) END
@@ -2892,13 +2948,13 @@ BEGIN
 		  FROM c,
 		       LATERAL (SELECT health_score.composite(ARRAY[c.engagement, c.utilisation_c, c.adoption, c.support,
 		                                                     c.sentiment, c.relationship %2$s], c._weights) AS score) s
-		$q$, added, added_array, added_json)
+		$q$, added, added_array, added_json, health_score._work_table('hs_score'))
 		USING run.as_of, run.has_activity, run.has_support, run.has_touch;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT, st = RETURNED_SQLSTATE;
 		PERFORM health_score._reraise('refresh failed computing the components: ' || msg, st, det, hnt);
 	END;
-	ANALYZE pg_temp.hs_score (account_id);
+	PERFORM health_score._work_publish('hs_score', 'account_id');
 END
 $$;
 
@@ -2907,8 +2963,7 @@ RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT 'INSERT INTO pg_temp.hs_hits (account_id, rule, evidence) '
-	    || 'SELECT v.account_id, v.rule, v.evidence FROM (SELECT m.account_id, '
+	SELECT 'SELECT v.account_id, v.rule, v.evidence FROM (SELECT m.account_id, '
 	    -- two arrays unnested side by side in the select list rather than a VALUES list, which compiles its
 	    -- expressions again for every account (and the evidence expressions are large), or a function
 	    -- scan, which stores each account's rows before reading them back
@@ -2960,31 +3015,30 @@ DECLARE
 	failing text;
 	msg text; det text; hnt text; st text;
 BEGIN
-	CREATE TEMP TABLE hs_hits (account_id text NOT NULL, rule text NOT NULL, evidence jsonb NOT NULL) ON COMMIT DROP;
 	-- score_earlier: the latest history row between earlier_from and earlier_to
-	CREATE TEMP TABLE hs_earlier ON COMMIT DROP AS
+	PERFORM health_score._work_create('hs_earlier', $q$AS
 	-- (the model's score: an override in force then is a manager's view, not what the model saw)
 	SELECT DISTINCT ON (hh.account_id) hh.account_id, coalesce(hh.computed_score, hh.score) AS score, hh.as_of
 	  FROM health_score.health_history hh
 	 WHERE EXISTS (SELECT FROM pg_temp.hs_rule x WHERE 'score_earlier' = ANY (x.measures))
-	   AND hh.day BETWEEN (run.earlier_from - interval '1 day')::date AND run.earlier_to::date
-	   AND hh.as_of <= run.earlier_to
-	   AND hh.as_of >= run.earlier_from
-	 ORDER BY hh.account_id, hh.as_of DESC;
-	ANALYZE pg_temp.hs_earlier (account_id);
+	   AND hh.day BETWEEN (($1).earlier_from - interval '1 day')::date AND ($1).earlier_to::date
+	   AND hh.as_of <= ($1).earlier_to
+	   AND hh.as_of >= ($1).earlier_from
+	 ORDER BY hh.account_id, hh.as_of DESC$q$, run, 'account_id');
 	SELECT pg_catalog.array_agg(x.code ORDER BY x.code) INTO codes FROM pg_temp.hs_rule x;
 	IF codes IS NULL THEN
+		PERFORM health_score._work_create('hs_hits', '(account_id text, rule text, evidence jsonb)');
 		RETURN;
 	END IF;
 	BEGIN
-		EXECUTE health_score._rules_sql(codes);
+		PERFORM health_score._work_create('hs_hits', 'AS ' || health_score._rules_sql(codes));
 		RETURN;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT, st = RETURNED_SQLSTATE;
 	END;
 	FOREACH failing IN ARRAY codes LOOP
 		BEGIN
-			EXECUTE health_score._rules_sql(ARRAY[failing]);
+			PERFORM health_score._work_create('hs_hits', 'AS ' || health_score._rules_sql(ARRAY[failing]));
 			RAISE EXCEPTION USING ERRCODE = 'HS000';
 		EXCEPTION
 			WHEN SQLSTATE 'HS000' THEN NULL;
@@ -3005,34 +3059,34 @@ DECLARE
 	t constant timestamptz := run.as_of;
 	added_inputs text;
 BEGIN
-	CREATE TEMP TABLE hs_final ON COMMIT DROP AS
+	PERFORM health_score._work_create('hs_final', $q$AS
 	SELECT s.account_id, coalesce(o.score, s.score) AS score,
 	       CASE WHEN o.score IS NOT NULL THEN health_score.band(o.score, a.poor_below, a.good_from) ELSE s.band END AS band,
 	       s.score AS computed_score
 	  FROM pg_temp.hs_score s
 	  JOIN pg_temp.hs_acc a ON a.account_id = s.account_id
-	  LEFT JOIN health_score.override o ON o.account_id = s.account_id AND o.set_at <= t AND o.expires_at > t;
-	ANALYZE pg_temp.hs_final (account_id);
+	  LEFT JOIN health_score.override o ON o.account_id = s.account_id AND o.set_at <= ($1).as_of AND o.expires_at > ($1).as_of$q$,
+	  run, 'account_id');
 	-- A 30-minute refresh moves few figures by as much as they are shown with: writing only those rows
 	-- (and building their inputs only) keeps its cost to what changed.
-	CREATE TEMP TABLE hs_changed ON COMMIT DROP AS
+	PERFORM health_score._work_create('hs_changed', $q$AS
 	SELECT a.account_id
 	  FROM pg_temp.hs_acc a
 	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
 	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
 	  LEFT JOIN health_score.account_health h ON h.account_id = a.account_id
-	 WHERE h.account_id IS NULL OR (h.as_of)::date <> t::date
+	 WHERE h.account_id IS NULL OR (h.as_of)::date <> (($1).as_of)::date
 	    OR (h.name, h.segment, h.lifecycle_stage, h.plan, h.owner, h.seats, h.arr::text, h.renewal_date, h.profile,
 	        h.profile_version, h.band, h.stale_sources, health_score._shown(h.score), health_score._shown(h.computed_score),
 	        health_score._shown(h.engagement), health_score._shown(h.utilisation), health_score._shown(h.adoption),
 	        health_score._shown(h.support), health_score._shown(h.sentiment), health_score._shown(h.relationship))
 	       IS DISTINCT FROM
 	       (a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr::text, a.renewal_date, a.profile,
-	        a.profile_version, f.band, coalesce(run.stale_sources, '{}'), health_score._shown(f.score), health_score._shown(f.computed_score),
+	        a.profile_version, f.band, coalesce(($1).stale_sources, '{}'), health_score._shown(f.score), health_score._shown(f.computed_score),
 	        health_score._shown(s.engagement), health_score._shown(s.utilisation), health_score._shown(s.adoption),
 	        health_score._shown(s.support), health_score._shown(s.sentiment), health_score._shown(s.relationship))
 	    -- (rounded only when they differ: most accounts have no added component)
-	    OR (h.components <> s.components AND health_score._shown(h.components) <> health_score._shown(s.components));
+	    OR (h.components <> s.components AND health_score._shown(h.components) <> health_score._shown(s.components))$q$, run);
 	-- the measures behind each component, beside the score (null for a component without data); for each
 	-- component of the user's, its measure's value, worst and best
 	SELECT coalesce(' || pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format(
@@ -3134,8 +3188,8 @@ BEGIN
 	                WHERE m.name = ANY (r.measures)
 	                  AND (m.source = ANY (run.stale_kinds)
 	                       OR (m.source = 'composite' AND pg_catalog.cardinality(run.stale_kinds) > 0)));
-	ANALYZE pg_temp.hs_hits (account_id, rule);
-	CREATE TEMP TABLE hs_flag_changes ON COMMIT DROP AS
+	EXECUTE pg_catalog.format('ANALYZE %s (account_id, rule)', health_score._work_table('hs_hits'));
+	PERFORM health_score._work_create('hs_flag_changes', pg_catalog.format($q$AS
 	SELECT f.id, x.account_id, x.rule, x.evidence, r3.severity, r3.action
 	  FROM (SELECT f.id, f.account_id, f.rule, f.evidence, f.severity, f.action
 	          FROM health_score.flag f WHERE f.cleared_at IS NULL) f
@@ -3143,8 +3197,9 @@ BEGIN
 	  LEFT JOIN pg_temp.hs_rule r3 ON r3.code = x.rule
 	 WHERE (f.id IS NULL OR x.rule IS NULL
 	        OR (f.evidence, f.severity, f.action) IS DISTINCT FROM (x.evidence, r3.severity, r3.action))
-	   AND NOT (coalesce(x.rule, f.rule) = ANY (held)
-	            AND EXISTS (SELECT FROM pg_temp.hs_acc a WHERE a.account_id = coalesce(x.account_id, f.account_id)));
+	   AND NOT (coalesce(x.rule, f.rule) = ANY (%L::text[])
+	            AND EXISTS (SELECT FROM pg_temp.hs_acc a WHERE a.account_id = coalesce(x.account_id, f.account_id)))$q$,
+	  held));
 
 	UPDATE health_score.flag f
 	   SET cleared_at = t, updated_at = t
@@ -3234,9 +3289,12 @@ DECLARE
 	acc record;
 BEGIN
 	timings := '{}';
-	PERFORM health_score._drop_work_tables(ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc',
-		'hs_act', 'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_score', 'hs_earlier', 'hs_hits',
-		'hs_final', 'hs_changed', 'hs_delta', 'hs_full', 'hs_flag_changes', 'hs_outcome', 'hs_active_after']);
+	IF NOT pg_catalog.has_schema_privilege('health_score_work', 'CREATE') THEN
+		RAISE EXCEPTION 'permission denied to make the work tables of a run in schema health_score_work'
+			USING ERRCODE = 'insufficient_privilege',
+			      HINT = pg_catalog.format('A superuser runs: SELECT health_score.grant_refresh(%L);', current_user);
+	END IF;
+	PERFORM health_score._drop_work_tables(health_score._pipeline_work_tables());
 
 	lap := pg_catalog.clock_timestamp();
 	PERFORM health_score._stage_config();
@@ -3299,6 +3357,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET work_mem = '256MB'
+SET parallel_setup_cost = 100
+SET parallel_tuple_cost = 0.01
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -3355,6 +3415,8 @@ BEGIN
 	lap := pg_catalog.clock_timestamp();
 	fl := health_score._stage_flags(run);
 	timings := health_score._timing(timings, 'flags', lap);
+
+	PERFORM health_score._drop_work_tables(health_score._pipeline_work_tables());
 
 	lap := pg_catalog.clock_timestamp();
 	analyzed := health_score._stage_analyze();
@@ -3644,8 +3706,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	PERFORM health_score._run_stage('outcome', 'activity',
-		'CREATE TEMP TABLE hs_active_after ON COMMIT DROP AS SELECT DISTINCT s.account_id::text AS account_id FROM (%s) s',
-		run.keytype, run.usertype, '%1$s > $1 AND %1$s <= $2', ARRAY[from_time, to_time]);
+		'SELECT DISTINCT s.account_id::text AS account_id FROM (%s) s',
+		run.keytype, run.usertype, '%1$s > $1 AND %1$s <= $2', ARRAY[from_time, to_time], creates => 'hs_active_after');
 END
 $$;
 
@@ -3659,15 +3721,16 @@ DECLARE
 	t constant timestamptz := run.as_of;
 BEGIN
 	IF known_until IS NULL OR t + horizon > known_until THEN
-		CREATE TEMP TABLE hs_outcome ON COMMIT DROP AS SELECT a.account_id, NULL::boolean AS churned FROM pg_temp.hs_acc a;
+		PERFORM health_score._work_create('hs_outcome', 'AS SELECT a.account_id, NULL::boolean AS churned FROM pg_temp.hs_acc a');
 	ELSIF outcome = 'cancelled' THEN
-		CREATE TEMP TABLE hs_outcome ON COMMIT DROP AS
-		SELECT a.account_id, coalesce(a.cancelled_at <= t + horizon, false) AS churned FROM pg_temp.hs_acc a;
+		PERFORM health_score._work_create('hs_outcome', pg_catalog.format(
+			'AS SELECT a.account_id, coalesce(a.cancelled_at <= %L::timestamptz, false) AS churned FROM pg_temp.hs_acc a',
+			t + horizon));
 	ELSE
 		PERFORM health_score._active_between(run, t, t + horizon);
-		CREATE TEMP TABLE hs_outcome ON COMMIT DROP AS
+		PERFORM health_score._work_create('hs_outcome', $q$AS
 		SELECT a.account_id, a.account_id NOT IN (SELECT x.account_id FROM pg_temp.hs_active_after x) AS churned
-		  FROM pg_temp.hs_acc a;
+		  FROM pg_temp.hs_acc a$q$);
 	END IF;
 END
 $$;
@@ -3800,6 +3863,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET work_mem = '256MB'
+SET parallel_setup_cost = 100
+SET parallel_tuple_cost = 0.01
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -3853,6 +3918,7 @@ BEGIN
 		churn_by_band := sm.churn_by_band; rule_lift := sm.rule_lift;
 		RETURN NEXT;
 	END LOOP;
+	PERFORM health_score._drop_work_tables(health_score._pipeline_work_tables());
 END
 $$;
 COMMENT ON FUNCTION health_score.backtest(timestamptz, timestamptz, interval, interval, text, bigint) IS
@@ -4188,6 +4254,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET work_mem = '256MB'
+SET parallel_setup_cost = 100
+SET parallel_tuple_cost = 0.01
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -4342,6 +4410,7 @@ BEGIN
 		note := CASE WHEN x.m LIKE '% ' || best_single THEN 'the best single component or baseline' END;
 		RETURN NEXT;
 	END LOOP;
+	PERFORM health_score._drop_work_tables(health_score._pipeline_work_tables());
 END
 $$;
 COMMENT ON FUNCTION health_score.calibrate(text, timestamptz, timestamptz, timestamptz, timestamptz, interval, text, interval, boolean) IS
@@ -5016,6 +5085,10 @@ BEGIN
 	                 WHERE t.tgfoid IN ('health_score._capture_inserted()'::pg_catalog.regprocedure,
 	                                    'health_score._capture_changed()'::pg_catalog.regprocedure) LOOP
 		PERFORM health_score._capture_remove(captured);
+	END LOOP;
+	FOR captured IN SELECT c.oid::regclass FROM pg_catalog.pg_class c
+	                 WHERE c.relnamespace = 'health_score_work'::regnamespace AND c.relkind = 'r' LOOP
+		EXECUTE pg_catalog.format('DROP TABLE %s CASCADE', captured);
 	END LOOP;
 	IF EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_cron') THEN
 		FOR job IN SELECT j.jobid, j.username FROM cron.job j

@@ -19,7 +19,7 @@
 --   70 results      account_health and health_history, overrides applied       -> hs_final
 --   80 flags        flags raised, updated and cleared; NOTIFY
 --   85 analyze      statistics of the result tables when stale
--- Work tables are temporary, dropped at commit, and named hs_*.
+-- Work tables are named hs_* (see _work_table below); a run drops them when it ends.
 
 -- The refresh lock: a refresh holds this empty table in SHARE UPDATE EXCLUSIVE mode until its transaction
 -- ends, and so do add_source, drop_source and a rename or delete of a rule. LOCK TABLE in that mode needs
@@ -72,21 +72,81 @@ CREATE TYPE health_score._run AS (
 	activity_reason text
 );
 
--- Drops those of the given work tables that exist in this session (a second run in the same transaction
--- starts afresh).
+-- The work tables: each stage writes one or more, read by the stages after it. A work table is an unlogged
+-- table in schema health_score_work named after the table and this session's pid (parallel workers may read
+-- it, which they may not do with a temporary table), and statements reach it under its plain name through a
+-- temporary view of that name (pg_temp.hs_acc, ...). A stage makes one with _work_create, or with
+-- _run_stage(creates => name) when it reads sources.
+-- The qualified name of this session's work table name.
+CREATE FUNCTION health_score._work_table(name text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_catalog.format('health_score_work.%I', $1 || '_' || pg_catalog.pg_backend_pid()) $$;
+
+-- Makes this session's work table name, just created, readable under its plain name (a temporary view), and
+-- gives the planner its statistics on the given columns (a comma-separated list; all of them with '*').
+CREATE FUNCTION health_score._work_publish(name text, analyze_columns text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	EXECUTE pg_catalog.format('CREATE TEMP VIEW %I AS SELECT * FROM %s', name, health_score._work_table(name));
+	IF analyze_columns = '*' THEN
+		EXECUTE pg_catalog.format('ANALYZE %s', health_score._work_table(name));
+	ELSIF analyze_columns IS NOT NULL THEN
+		EXECUTE pg_catalog.format('ANALYZE %s (%s)', health_score._work_table(name), analyze_columns);
+	END IF;
+END
+$$;
+
+-- Makes this session's work table name: definition is 'AS <query>' (run is its $1) or '(<columns>)'; then
+-- analyzes the given columns (see _work_publish).
+CREATE FUNCTION health_score._work_create(name text, definition text, run health_score._run DEFAULT NULL,
+										  analyze_columns text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	EXECUTE pg_catalog.format('CREATE UNLOGGED TABLE %s %s', health_score._work_table(name), definition) USING run;
+	PERFORM health_score._work_publish(name, analyze_columns);
+END
+$$;
+
+-- Drops those of the given work tables that exist in this session, with their views, and the temporary
+-- tables of those names (the evaluations keep their rows in temporary tables: hs_eval, hs_cal, ...). A second
+-- run in the same transaction starts afresh; a run drops its work tables when it ends.
 CREATE FUNCTION health_score._drop_work_tables(names text[])
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	x text;
+	x record;
 BEGIN
+	FOR x IN SELECT c.relname, c.relkind FROM pg_catalog.pg_class c
+	          WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind IN ('r', 'v') AND c.relname = ANY (names) LOOP
+		EXECUTE pg_catalog.format(CASE WHEN x.relkind = 'v' THEN 'DROP VIEW pg_temp.%I' ELSE 'DROP TABLE pg_temp.%I' END, x.relname);
+	END LOOP;
 	FOR x IN SELECT c.relname FROM pg_catalog.pg_class c
-	          WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind = 'r' AND c.relname = ANY (names) LOOP
-		EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', x);
+	          WHERE c.relnamespace = 'health_score_work'::regnamespace AND c.relkind = 'r'
+	            AND c.relname = ANY (SELECT n || '_' || pg_catalog.pg_backend_pid() FROM pg_catalog.unnest(names) n) LOOP
+		EXECUTE pg_catalog.format('DROP TABLE health_score_work.%I', x.relname);
 	END LOOP;
 END
+$$;
+
+-- The work tables of the pipeline (_compute_scores and refresh()'s last stages).
+CREATE FUNCTION health_score._pipeline_work_tables()
+RETURNS text[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc', 'hs_act', 'hs_sup', 'hs_srv',
+	             'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_score', 'hs_earlier', 'hs_hits', 'hs_final',
+	             'hs_changed', 'hs_delta', 'hs_full', 'hs_flag_changes', 'hs_outcome', 'hs_active_after']
 $$;
 
 -- A score or component at the precision the product shows it (0.1), in tenths, to tell whether a figure
@@ -191,10 +251,11 @@ $$;
 -- Runs one stage's query; on failure re-raises with the stage named, and for a source stage finds which
 -- relation fails by running the stage once per source (only on the failure path). sql_fmt is a format()
 -- string whose %s is the sources' query: values never go into it, they are parameters ($1..$5 the
--- timestamps of args, $6 extra, $7 intervals).
+-- timestamps of args, $6 extra, $7 intervals). With creates, sql_fmt is a query whose rows make the work
+-- table of that name.
 CREATE FUNCTION health_score._run_stage(stage text, kind text, sql_fmt text, keytype text, usertype text,
 										where_fmt text, args timestamptz[], extra text[] DEFAULT NULL,
-										intervals interval[] DEFAULT NULL)
+										intervals interval[] DEFAULT NULL, creates text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -204,11 +265,16 @@ DECLARE
 	src record;
 	culprit text;
 	rels text;
+	statement_fmt constant text := CASE WHEN creates IS NULL THEN sql_fmt
+	    ELSE pg_catalog.format('CREATE UNLOGGED TABLE %s AS ', health_score._work_table(creates)) || sql_fmt END;
 BEGIN
 	BEGIN
 		-- scalar parameters: an array element would be fetched again for every row and aggregate
-		EXECUTE pg_catalog.format(sql_fmt, health_score._source_sql(kind, keytype, usertype, where_fmt))
+		EXECUTE pg_catalog.format(statement_fmt, health_score._source_sql(kind, keytype, usertype, where_fmt))
 			USING args[1], args[2], args[3], args[4], args[5], extra, intervals;
+		IF creates IS NOT NULL THEN
+			PERFORM health_score._work_publish(creates);
+		END IF;
 		RETURN;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT,
@@ -221,9 +287,9 @@ BEGIN
 	ELSE
 		FOR src IN SELECT s.relation FROM health_score.sources s WHERE s.kind = _run_stage.kind ORDER BY s.relation::oid LOOP
 			BEGIN
-				EXECUTE pg_catalog.format(sql_fmt, health_score._source_sql(kind, keytype, usertype, where_fmt, src.relation))
+				EXECUTE pg_catalog.format(statement_fmt, health_score._source_sql(kind, keytype, usertype, where_fmt, src.relation))
 					USING args[1], args[2], args[3], args[4], args[5], extra, intervals;
-				-- the stage creates a temp table: undo it so the next probe can too
+				-- the stage creates a work table: undo it so the next probe can too
 				RAISE EXCEPTION USING ERRCODE = 'HS000';
 			EXCEPTION
 				WHEN SQLSTATE 'HS000' THEN NULL;

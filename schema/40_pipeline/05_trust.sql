@@ -162,6 +162,8 @@ BEGIN
 	END IF;
 	EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA health_score TO %s', role);
 	EXECUTE pg_catalog.format('GRANT TEMPORARY ON DATABASE %I TO %s', pg_catalog.current_database(), role);
+	-- the work tables of a run (00_stage.sql)
+	EXECUTE pg_catalog.format('GRANT USAGE, CREATE ON SCHEMA health_score_work TO %s', role);
 	EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION health_score.refresh(timestamptz, boolean, boolean, text) TO %s', role);
 	EXECUTE pg_catalog.format('GRANT EXECUTE ON PROCEDURE health_score.run_refresh(timestamptz, boolean) TO %s', role);
 	EXECUTE pg_catalog.format('GRANT SELECT ON health_score.sources, health_score.profile, health_score.rule, '
@@ -186,5 +188,5 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION health_score.grant_refresh(regrole) IS
-	'grant a role what refresh() and run_refresh() need: read the configuration and the registered sources (and use their schemas), write the results and the incremental state, consume the change logs, take the refresh lock';
+	'grant a role what refresh() and run_refresh() need: read the configuration and the registered sources (and use their schemas), make work tables, write the results and the incremental state, consume the change logs, take the refresh lock';
 REVOKE EXECUTE ON FUNCTION health_score.grant_refresh(regrole) FROM PUBLIC;

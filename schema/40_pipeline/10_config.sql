@@ -9,11 +9,11 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	CREATE TEMP TABLE hs_profile ON COMMIT DROP AS SELECT * FROM health_score.profile;
-	CREATE TEMP TABLE hs_rule ON COMMIT DROP AS SELECT * FROM health_score.rule r WHERE r.enabled;
-	CREATE TEMP TABLE hs_component ON COMMIT DROP AS
+	PERFORM health_score._work_create('hs_profile', 'AS SELECT * FROM health_score.profile');
+	PERFORM health_score._work_create('hs_rule', 'AS SELECT * FROM health_score.rule r WHERE r.enabled');
+	PERFORM health_score._work_create('hs_component', $q$AS
 	SELECT c.*, x.ord
 	  FROM health_score.component c
-	  JOIN pg_catalog.unnest(health_score._component_names()) WITH ORDINALITY AS x (name, ord) ON x.name = c.name;
+	  JOIN pg_catalog.unnest(health_score._component_names()) WITH ORDINALITY AS x (name, ord) ON x.name = c.name$q$);
 END
 $$;

@@ -57,7 +57,7 @@ BEGIN
 	  FROM health_score.sources s;
 	-- only now that every source is checked may one be read
 	PERFORM health_score._discover_measures();
-	CREATE TEMP TABLE hs_measure ON COMMIT DROP AS SELECT * FROM health_score.measure;
+	PERFORM health_score._work_create('hs_measure', 'AS SELECT * FROM health_score.measure');
 	-- user keys keep their type when every activity source agrees on one, else they are compared as text
 	SELECT CASE WHEN count(DISTINCT f) = 1 THEN min(f) ELSE 'text' END INTO run.usertype
 	  FROM (SELECT health_score._key_type(a.atttypid::regtype) AS f

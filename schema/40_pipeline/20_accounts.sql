@@ -23,7 +23,6 @@ BEGIN
 	       || ']::float8[]'
 	  INTO weights FROM pg_temp.hs_component c;
 	PERFORM health_score._run_stage('accounts', 'accounts', pg_catalog.replace($q$
-		CREATE TEMP TABLE hs_acc ON COMMIT DROP AS
 		-- (read twice, so that the planner sees how few pairs there are and hashes them)
 		WITH s AS NOT MATERIALIZED (
 		     SELECT s.* FROM (%s) s
@@ -51,7 +50,9 @@ BEGIN
 		  -- NULL-safe and hashable: 'v' || value, or 'n' for NULL
 		  JOIN pairs p ON coalesce('v' || p.segment, 'n') = coalesce('v' || s.segment, 'n')
 		              AND coalesce('v' || p.lifecycle_stage, 'n') = coalesce('v' || s.lifecycle_stage, 'n')
-		$q$, '@weights@', weights), run.keytype, NULL, NULL, ARRAY[run.as_of]);
+		$q$, '@weights@', weights), run.keytype, NULL, NULL, ARRAY[run.as_of], creates => 'hs_acc');
+	-- (statistics before the checks below read it, and the stages after join it)
+	EXECUTE pg_catalog.format('ANALYZE %s (account_id)', health_score._work_table('hs_acc'));
 	SELECT a.account_id INTO dup FROM pg_temp.hs_acc a GROUP BY a.account_id HAVING count(*) > 1 LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'refresh failed reading accounts source %: account_id % appears more than once', acc, dup
@@ -77,6 +78,5 @@ BEGIN
 			      HINT = 'If the accounts are really gone (cancelled, removed from the source), refresh with force => true: '
 			             'SELECT * FROM health_score.refresh(force => true); if the source is being reloaded, refresh once it is complete.';
 	END IF;
-	ANALYZE pg_temp.hs_acc (account_id);
 END
 $$;

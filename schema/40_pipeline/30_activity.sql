@@ -98,7 +98,7 @@ AS $$
 BEGIN
 	-- $1..$5 = as_of, -30d, -60d, new users from, adopted from; $6 the key features, $7 the half-lives
 	PERFORM health_score._run_stage('activity', 'activity', pg_catalog.format(
-		'CREATE TEMP TABLE hs_act ON COMMIT DROP AS SELECT a.account_id::text AS account_id, (a.m).events, '
+		'SELECT a.account_id::text AS account_id, (a.m).events, '
 		'(a.m).recent_events AS events_30, a.events_90, (a.m).last_at AS last_activity_at, (a.m).decayed, '
 		'a.users[1] AS users_30, a.users[2] AS users_prev_30, a.users[3] AS new_users, '
 		'(a.m).recent_features AS kf_used_30, (a.m).features_before_adopt AS kf_before_adopt, '
@@ -112,7 +112,7 @@ BEGIN
 		     ELSE 'NULL::bigint[]' END),
 		run.keytype, run.usertype, '%1$s <= $1',
 		ARRAY[run.as_of, run.w30, run.w60, run.new_users_from, run.adopted_from],
-		CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END, run.halflives);
+		CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END, run.halflives, creates => 'hs_act');
 END
 $$;
 
@@ -159,11 +159,11 @@ DECLARE
 BEGIN
 	-- (the snapshot in a row of its own, there even when no account is)
 	PERFORM health_score._run_stage('activity', 'activity',
-		'CREATE TEMP TABLE hs_full ON COMMIT DROP AS SELECT f.*, s.seen FROM (SELECT pg_catalog.pg_current_snapshot() AS seen) s '
+		'SELECT f.*, s.seen FROM (SELECT pg_catalog.pg_current_snapshot() AS seen) s '
 		|| 'LEFT JOIN (' || health_score._state_rows_sql(run, '%s') || ') f ON true',
 		run.keytype, run.usertype, NULL,
 		ARRAY[run.as_of, run.w30, run.w90, NULL, run.adopted_from],
-		CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END, run.halflives);
+		CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END, run.halflives, creates => 'hs_full');
 	SELECT f.seen INTO seen FROM pg_temp.hs_full f LIMIT 1;
 	TRUNCATE health_score.activity_state, health_score.activity_state_account;
 	INSERT INTO health_score.activity_state_account
@@ -190,8 +190,8 @@ DECLARE
 	kf constant text[] := CASE WHEN run.has_feature THEN run.key_features ELSE '{}' END;
 	n_recomputed bigint;
 BEGIN
-	CREATE TEMP TABLE hs_delta (part "char", account_id text, user_id text, feature text, weight float8,
-		occurred_at timestamptz) ON COMMIT DROP;
+	PERFORM health_score._work_create('hs_delta', '(part "char", account_id text, user_id text, feature text,
+		weight float8, occurred_at timestamptz)');
 	-- One statement, one snapshot: the logs consumed and the sources read together. Parts: n the rows
 	-- inserted (from the log, up to as_of), e and q the rows leaving the 30 and 90-day windows, d every row
 	-- of an account to recompute, p the earliest row still ahead in the log of such an account, x the
@@ -230,8 +230,8 @@ BEGIN
 		     'FROM (%1$s) s WHERE s.occurred_at > $4 AND s.occurred_at <= $5 AND s.account_id IS NOT NULL' ELSE '' END),
 		run.keytype, run.usertype, NULL,
 		ARRAY[t, was - interval '30 days', run.w30, was - interval '90 days', run.w90]);
-	CREATE INDEX ON pg_temp.hs_delta (account_id);
-	ANALYZE pg_temp.hs_delta;
+	EXECUTE pg_catalog.format('CREATE INDEX ON %s (account_id)', health_score._work_table('hs_delta'));
+	EXECUTE pg_catalog.format('ANALYZE %s', health_score._work_table('hs_delta'));
 
 	SELECT count(*) INTO n_recomputed FROM pg_temp.hs_delta d WHERE d.part = 'x';
 	-- recomputing more than half the accounts one by one costs more than one pass over everything
@@ -313,20 +313,20 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	CREATE TEMP TABLE hs_act ON COMMIT DROP AS
+	PERFORM health_score._work_create('hs_act', $q$AS
 	SELECT a.account_id, a.events, a.events_30, a.events_90, a.last_at AS last_activity_at,
-	       health_score._carry_decayed(a.decayed, a.ref_at, run.as_of, run.halflives, NULL) AS decayed,
-	       CASE WHEN run.has_users THEN health_score._count_after(a.user_last, run.w30) END AS users_30,
-	       CASE WHEN run.has_users THEN health_score._count_after(a.user_last_before, run.w60) END AS users_prev_30,
-	       CASE WHEN run.has_users THEN health_score._count_after(a.user_first, run.new_users_from) END AS new_users,
+	       health_score._carry_decayed(a.decayed, a.ref_at, ($1).as_of, ($1).halflives, NULL) AS decayed,
+	       CASE WHEN ($1).has_users THEN health_score._count_after(a.user_last, ($1).w30) END AS users_30,
+	       CASE WHEN ($1).has_users THEN health_score._count_after(a.user_last_before, ($1).w60) END AS users_prev_30,
+	       CASE WHEN ($1).has_users THEN health_score._count_after(a.user_first, ($1).new_users_from) END AS new_users,
 	       f.kf_used_30, f.kf_before_adopt, f.kf_since_adopt
 	  FROM health_score.activity_state_account a,
-	       LATERAL (SELECT coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.last_at > run.w30), 0) AS kf_used_30,
-	                       coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.first_at <= run.adopted_from), 0) AS kf_before_adopt,
-	                       coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.last_at > run.adopted_from), 0) AS kf_since_adopt
-	                  FROM (SELECT 1::bigint << (pg_catalog.array_position(run.key_features, k.f) - 1) AS bit, k.first_at, k.last_at
+	       LATERAL (SELECT coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.last_at > ($1).w30), 0) AS kf_used_30,
+	                       coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.first_at <= ($1).adopted_from), 0) AS kf_before_adopt,
+	                       coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.last_at > ($1).adopted_from), 0) AS kf_since_adopt
+	                  FROM (SELECT 1::bigint << (pg_catalog.array_position(($1).key_features, k.f) - 1) AS bit, k.first_at, k.last_at
 	                          FROM ROWS FROM (pg_catalog.unnest(a.features), pg_catalog.unnest(a.feature_first), pg_catalog.unnest(a.feature_last)) k (f, first_at, last_at)) x) f
-	 WHERE a.events > 0;
+	 WHERE a.events > 0$q$, run);
 END
 $$;
 
@@ -341,9 +341,9 @@ DECLARE
 BEGIN
 	run.activity_reason := NULL;
 	IF NOT run.has_activity THEN
-		CREATE TEMP TABLE hs_act (account_id text, events bigint, events_30 bigint, events_90 bigint, last_activity_at timestamptz,
-			decayed float8[], users_30 bigint, users_prev_30 bigint, new_users bigint,
-			kf_used_30 bigint, kf_before_adopt bigint, kf_since_adopt bigint) ON COMMIT DROP;
+		PERFORM health_score._work_create('hs_act', '(account_id text, events bigint, events_30 bigint, events_90 bigint,
+			last_activity_at timestamptz, decayed float8[], users_30 bigint, users_prev_30 bigint, new_users bigint,
+			kf_used_30 bigint, kf_before_adopt bigint, kf_since_adopt bigint)');
 		run.activity_mode := CASE WHEN asked = 'point_in_time' THEN asked ELSE 'full' END;
 		run.activity_reason := CASE WHEN asked <> 'point_in_time' THEN 'no activity source' END;
 		RETURN run;

@@ -10,13 +10,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF NOT run.has_support THEN
-		CREATE TEMP TABLE hs_sup (account_id text, cases_30 bigint, cases_prev_90 bigint, open_cases bigint,
-			aged_open_cases bigint, open_high bigint, oldest_open_at timestamptz, last_case_at timestamptz) ON COMMIT DROP;
+		PERFORM health_score._work_create('hs_sup', '(account_id text, cases_30 bigint, cases_prev_90 bigint, open_cases bigint,
+			aged_open_cases bigint, open_high bigint, oldest_open_at timestamptz, last_case_at timestamptz)');
 		RETURN;
 	END IF;
 	-- $1..$4 = as_of, -30d, -120d, aged before
 	PERFORM health_score._run_stage('support_cases', 'support_cases', $q$
-		CREATE TEMP TABLE hs_sup ON COMMIT DROP AS
 		SELECT s.account_id::text AS account_id,
 		       count(*) FILTER (WHERE s.opened_at > $2) AS cases_30,
 		       count(*) FILTER (WHERE s.opened_at > $3 AND s.opened_at <= $2) AS cases_prev_90,
@@ -28,6 +27,6 @@ BEGIN
 		       max(s.opened_at) AS last_case_at
 		  FROM (%s) s
 		 GROUP BY s.account_id
-		$q$, run.keytype, NULL, '%1$s <= $1', ARRAY[run.as_of, run.w30, run.w120, run.aged_before]);
+		$q$, run.keytype, NULL, '%1$s <= $1', ARRAY[run.as_of, run.w30, run.w120, run.aged_before], creates => 'hs_sup');
 END
 $$;

@@ -9,13 +9,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF NOT run.has_surveys THEN
-		CREATE TEMP TABLE hs_srv (account_id text, responses_90 bigint, nps_90 float8, avg_rating_90 float8,
-			promoters_90 bigint, detractors_90 bigint, min_rating_90 float8, detractor_responses bigint) ON COMMIT DROP;
+		PERFORM health_score._work_create('hs_srv', '(account_id text, responses_90 bigint, nps_90 float8, avg_rating_90 float8,
+			promoters_90 bigint, detractors_90 bigint, min_rating_90 float8, detractor_responses bigint)');
 		RETURN;
 	END IF;
 	-- $1..$4 = as_of, -90d, detractor window start, scan start; the detractor max rating is a literal
 	PERFORM health_score._run_stage('surveys', 'surveys', pg_catalog.format($q$
-		CREATE TEMP TABLE hs_srv ON COMMIT DROP AS
 		SELECT s.account_id::text AS account_id,
 		       count(s.rating) FILTER (WHERE s.responded_at > $2) AS responses_90,
 		       health_score.nps(pg_catalog.round(s.rating)::integer) FILTER (WHERE s.responded_at > $2) AS nps_90,
@@ -28,6 +27,7 @@ BEGIN
 		 WHERE s.rating IS NOT NULL
 		 GROUP BY s.account_id
 		$q$, run.detractor_max_rating),
-		run.keytype, NULL, '%1$s <= $1 AND %1$s > $4', ARRAY[run.as_of, run.w90, run.detractor_from, least(run.w90, run.detractor_from)]);
+		run.keytype, NULL, '%1$s <= $1 AND %1$s > $4', ARRAY[run.as_of, run.w90, run.detractor_from, least(run.w90, run.detractor_from)],
+		creates => 'hs_srv');
 END
 $$;

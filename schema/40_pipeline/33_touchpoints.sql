@@ -16,13 +16,11 @@ BEGIN
 	           ', max(s.occurred_at) FILTER (WHERE s.kind = %L) AS %I', m.params ->> 'kind', m.name), '' ORDER BY m.name), '')
 	  INTO kinds FROM pg_temp.hs_measure m WHERE m.kind = 'touchpoint' AND run.has_touch_kind;
 	IF NOT run.has_touch THEN
-		CREATE TEMP TABLE hs_tp (account_id text, last_response_at timestamptz, unanswered bigint, unanswered_30 bigint)
-			ON COMMIT DROP;
+		PERFORM health_score._work_create('hs_tp', '(account_id text, last_response_at timestamptz, unanswered bigint, unanswered_30 bigint)');
 		RETURN;
 	END IF;
 	-- $1..$3 = as_of, -30d, unanswered from
 	PERFORM health_score._run_stage('touchpoints', 'touchpoints', pg_catalog.format($q$
-		CREATE TEMP TABLE hs_tp ON COMMIT DROP AS
 		SELECT r.*,
 		       (SELECT count(*) FROM pg_catalog.unnest(r.outreach) o
 		         WHERE o > $3 AND (r.last_response_at IS NULL OR o > r.last_response_at)) AS unanswered,
@@ -48,6 +46,6 @@ BEGIN
 		         GROUP BY s.account_id) r
 		$q$, pg_catalog.replace(kinds, '%', '%%'),
 		     CASE WHEN kinds = '' THEN 'NULL::text' ELSE 'health_score._touchpoint_kind(s.kind)' END),
-		run.keytype, NULL, '%1$s <= $1', ARRAY[run.as_of, run.w30, run.unanswered_from]);
+		run.keytype, NULL, '%1$s <= $1', ARRAY[run.as_of, run.w30, run.unanswered_from], creates => 'hs_tp');
 END
 $$;

@@ -12,11 +12,10 @@ BEGIN
 	SELECT pg_catalog.string_agg(pg_catalog.format(', max(x.value) FILTER (WHERE x.metric = %L) AS %I', m.name, m.name), '' ORDER BY m.name)
 	  INTO cols FROM pg_temp.hs_measure m WHERE m.kind = 'metric';
 	IF NOT run.has_metrics OR cols IS NULL THEN
-		CREATE TEMP TABLE hs_met (account_id text) ON COMMIT DROP;
+		PERFORM health_score._work_create('hs_met', '(account_id text)');
 		RETURN;
 	END IF;
 	PERFORM health_score._run_stage('metrics', 'metrics', pg_catalog.format($q$
-		CREATE TEMP TABLE hs_met ON COMMIT DROP AS
 		SELECT x.account_id %s
 		  FROM (SELECT DISTINCT ON (s.account_id, s.metric) s.account_id::text AS account_id, s.metric,
 		               NULLIF(s.value, 'NaN') AS value
@@ -25,6 +24,6 @@ BEGIN
 		         ORDER BY s.account_id, s.metric, s.measured_at DESC) x
 		 GROUP BY x.account_id
 		$q$, pg_catalog.replace(cols, '%', '%%')),
-		run.keytype, NULL, '%1$s <= $1', ARRAY[run.as_of]);
+		run.keytype, NULL, '%1$s <= $1', ARRAY[run.as_of], creates => 'hs_met');
 END
 $$;

@@ -60,22 +60,21 @@ DECLARE
 	dup text;
 	msg text; det text; hnt text; st text;
 BEGIN
-	-- temp tables have no statistics until analyzed; without them the joins below plan badly (the join
+	-- work tables have no statistics until analyzed; without them the joins below plan badly (the join
 	-- key is all the planner needs: analyzing only it skips the wide columns)
-	ANALYZE pg_temp.hs_act (account_id), pg_temp.hs_sup (account_id), pg_temp.hs_srv (account_id),
-		pg_temp.hs_tp (account_id), pg_temp.hs_obs (account_id), pg_temp.hs_met (account_id);
+	EXECUTE (SELECT 'ANALYZE ' || pg_catalog.string_agg(health_score._work_table(t) || ' (account_id)', ', ')
+	           FROM pg_catalog.unnest(ARRAY['hs_act', 'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met']) t);
 	-- The names of the key features in a bitmask, in the profile's order: built once for each profile and
 	-- bitmask that occurs, not once for each account.
-	CREATE TEMP TABLE hs_kf ON COMMIT DROP AS
+	PERFORM health_score._work_create('hs_kf', $q$AS
 	SELECT x.profile, x.bits,
 	       ARRAY(SELECT f FROM pg_catalog.unnest(p.key_features) f
-	              WHERE (x.bits >> (pg_catalog.array_position(run.key_features, f) - 1)) & 1 = 1) AS features
+	              WHERE (x.bits >> (pg_catalog.array_position(($1).key_features, f) - 1)) & 1 = 1) AS features
 	  FROM (SELECT DISTINCT a.profile, b.bits
 	          FROM pg_temp.hs_acc a
 	          JOIN pg_temp.hs_act act ON act.account_id = a.account_id,
 	               LATERAL (VALUES (act.kf_used_30), (act.kf_since_adopt & ~act.kf_before_adopt)) b (bits)) x
-	  JOIN pg_temp.hs_profile p ON p.name = x.profile;
-	ANALYZE pg_temp.hs_kf;
+	  JOIN pg_temp.hs_profile p ON p.name = x.profile$q$, run, '*');
 
 	-- the measures of the other kinds: the last touchpoint of a kind, a metric, a query's value; a query is
 	-- joined where it stands, so that its rows are never written anywhere but in hs_m
@@ -96,7 +95,7 @@ BEGIN
 
 	BEGIN
 		EXECUTE pg_catalog.format($q$
-		CREATE TEMP TABLE hs_m ON COMMIT DROP AS
+		CREATE UNLOGGED TABLE %s AS
 		SELECT a.account_id,
 		       -- accounts
 		       a.seats,
@@ -173,7 +172,7 @@ BEGIN
 		  LEFT JOIN pg_temp.hs_kf used ON used.profile = a.profile AND used.bits = act.kf_used_30
 		  LEFT JOIN pg_temp.hs_kf adopted ON adopted.profile = a.profile
 		                      AND adopted.bits = act.kf_since_adopt & ~act.kf_before_adopt
-		$q$, extra, query_joins)
+		$q$, health_score._work_table('hs_m'), extra, query_joins)
 		USING run.as_of, run.has_activity, run.has_users, run.has_feature, run.has_support, run.has_surveys,
 		      run.has_touch, run.halflife_seconds, run.count_events_90d;
 	EXCEPTION WHEN OTHERS THEN
@@ -183,6 +182,7 @@ BEGIN
 		                                   ELSE pg_catalog.format('refresh failed computing measure %s: %s', failing, msg) END,
 		                              st, det, hnt);
 	END;
+	PERFORM health_score._work_publish('hs_m');
 	-- one row per account, unless a query measure returned an account twice
 	IF (SELECT count(*) FROM pg_temp.hs_m) <> (SELECT count(*) FROM pg_temp.hs_acc) THEN
 		FOR q IN SELECT x.name, x.query FROM pg_temp.hs_measure x WHERE x.kind = 'query' ORDER BY x.name LOOP
@@ -195,6 +195,6 @@ BEGIN
 			END IF;
 		END LOOP;
 	END IF;
-	ANALYZE pg_temp.hs_m (account_id);
+	EXECUTE pg_catalog.format('ANALYZE %s (account_id)', health_score._work_table('hs_m'));
 END
 $$;

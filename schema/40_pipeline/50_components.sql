@@ -27,7 +27,7 @@ BEGIN
 	  FROM pg_temp.hs_component c WHERE c.kind = 'linear';
 	BEGIN
 		EXECUTE pg_catalog.format($q$
-		CREATE TEMP TABLE hs_score ON COMMIT DROP AS
+		CREATE UNLOGGED TABLE %4$s AS
 		WITH c AS (
 			SELECT m.*,
 			       CASE WHEN $2 THEN health_score.engagement_score(m.decayed_events, m._expected_per_day, m._half_life) END
@@ -55,12 +55,12 @@ BEGIN
 		  FROM c,
 		       LATERAL (SELECT health_score.composite(ARRAY[c.engagement, c.utilisation_c, c.adoption, c.support,
 		                                                     c.sentiment, c.relationship %2$s], c._weights) AS score) s
-		$q$, added, added_array, added_json)
+		$q$, added, added_array, added_json, health_score._work_table('hs_score'))
 		USING run.as_of, run.has_activity, run.has_support, run.has_touch;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT, st = RETURNED_SQLSTATE;
 		PERFORM health_score._reraise('refresh failed computing the components: ' || msg, st, det, hnt);
 	END;
-	ANALYZE pg_temp.hs_score (account_id);
+	PERFORM health_score._work_publish('hs_score', 'account_id');
 END
 $$;

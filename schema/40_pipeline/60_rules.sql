@@ -7,14 +7,13 @@
 -- account's profile. On failure the rule that fails
 -- is found by evaluating each alone, and named.
 
--- The hits of the given rules (from hs_rule), as one INSERT into pg_temp.hs_hits.
+-- The hits of the given rules (from hs_rule): a query of hs_hits' rows (account_id, rule, evidence).
 CREATE FUNCTION health_score._rules_sql(codes text[])
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT 'INSERT INTO pg_temp.hs_hits (account_id, rule, evidence) '
-	    || 'SELECT v.account_id, v.rule, v.evidence FROM (SELECT m.account_id, '
+	SELECT 'SELECT v.account_id, v.rule, v.evidence FROM (SELECT m.account_id, '
 	    -- two arrays unnested side by side in the select list rather than a VALUES list, which compiles its
 	    -- expressions again for every account (and the evidence expressions are large), or a function
 	    -- scan, which stores each account's rows before reading them back
@@ -68,31 +67,30 @@ DECLARE
 	failing text;
 	msg text; det text; hnt text; st text;
 BEGIN
-	CREATE TEMP TABLE hs_hits (account_id text NOT NULL, rule text NOT NULL, evidence jsonb NOT NULL) ON COMMIT DROP;
 	-- score_earlier: the latest history row between earlier_from and earlier_to
-	CREATE TEMP TABLE hs_earlier ON COMMIT DROP AS
+	PERFORM health_score._work_create('hs_earlier', $q$AS
 	-- (the model's score: an override in force then is a manager's view, not what the model saw)
 	SELECT DISTINCT ON (hh.account_id) hh.account_id, coalesce(hh.computed_score, hh.score) AS score, hh.as_of
 	  FROM health_score.health_history hh
 	 WHERE EXISTS (SELECT FROM pg_temp.hs_rule x WHERE 'score_earlier' = ANY (x.measures))
-	   AND hh.day BETWEEN (run.earlier_from - interval '1 day')::date AND run.earlier_to::date
-	   AND hh.as_of <= run.earlier_to
-	   AND hh.as_of >= run.earlier_from
-	 ORDER BY hh.account_id, hh.as_of DESC;
-	ANALYZE pg_temp.hs_earlier (account_id);
+	   AND hh.day BETWEEN (($1).earlier_from - interval '1 day')::date AND ($1).earlier_to::date
+	   AND hh.as_of <= ($1).earlier_to
+	   AND hh.as_of >= ($1).earlier_from
+	 ORDER BY hh.account_id, hh.as_of DESC$q$, run, 'account_id');
 	SELECT pg_catalog.array_agg(x.code ORDER BY x.code) INTO codes FROM pg_temp.hs_rule x;
 	IF codes IS NULL THEN
+		PERFORM health_score._work_create('hs_hits', '(account_id text, rule text, evidence jsonb)');
 		RETURN;
 	END IF;
 	BEGIN
-		EXECUTE health_score._rules_sql(codes);
+		PERFORM health_score._work_create('hs_hits', 'AS ' || health_score._rules_sql(codes));
 		RETURN;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT, st = RETURNED_SQLSTATE;
 	END;
 	FOREACH failing IN ARRAY codes LOOP
 		BEGIN
-			EXECUTE health_score._rules_sql(ARRAY[failing]);
+			PERFORM health_score._work_create('hs_hits', 'AS ' || health_score._rules_sql(ARRAY[failing]));
 			RAISE EXCEPTION USING ERRCODE = 'HS000';
 		EXCEPTION
 			WHEN SQLSTATE 'HS000' THEN NULL;

@@ -21,34 +21,34 @@ DECLARE
 	t constant timestamptz := run.as_of;
 	added_inputs text;
 BEGIN
-	CREATE TEMP TABLE hs_final ON COMMIT DROP AS
+	PERFORM health_score._work_create('hs_final', $q$AS
 	SELECT s.account_id, coalesce(o.score, s.score) AS score,
 	       CASE WHEN o.score IS NOT NULL THEN health_score.band(o.score, a.poor_below, a.good_from) ELSE s.band END AS band,
 	       s.score AS computed_score
 	  FROM pg_temp.hs_score s
 	  JOIN pg_temp.hs_acc a ON a.account_id = s.account_id
-	  LEFT JOIN health_score.override o ON o.account_id = s.account_id AND o.set_at <= t AND o.expires_at > t;
-	ANALYZE pg_temp.hs_final (account_id);
+	  LEFT JOIN health_score.override o ON o.account_id = s.account_id AND o.set_at <= ($1).as_of AND o.expires_at > ($1).as_of$q$,
+	  run, 'account_id');
 	-- A 30-minute refresh moves few figures by as much as they are shown with: writing only those rows
 	-- (and building their inputs only) keeps its cost to what changed.
-	CREATE TEMP TABLE hs_changed ON COMMIT DROP AS
+	PERFORM health_score._work_create('hs_changed', $q$AS
 	SELECT a.account_id
 	  FROM pg_temp.hs_acc a
 	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
 	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
 	  LEFT JOIN health_score.account_health h ON h.account_id = a.account_id
-	 WHERE h.account_id IS NULL OR (h.as_of)::date <> t::date
+	 WHERE h.account_id IS NULL OR (h.as_of)::date <> (($1).as_of)::date
 	    OR (h.name, h.segment, h.lifecycle_stage, h.plan, h.owner, h.seats, h.arr::text, h.renewal_date, h.profile,
 	        h.profile_version, h.band, h.stale_sources, health_score._shown(h.score), health_score._shown(h.computed_score),
 	        health_score._shown(h.engagement), health_score._shown(h.utilisation), health_score._shown(h.adoption),
 	        health_score._shown(h.support), health_score._shown(h.sentiment), health_score._shown(h.relationship))
 	       IS DISTINCT FROM
 	       (a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr::text, a.renewal_date, a.profile,
-	        a.profile_version, f.band, coalesce(run.stale_sources, '{}'), health_score._shown(f.score), health_score._shown(f.computed_score),
+	        a.profile_version, f.band, coalesce(($1).stale_sources, '{}'), health_score._shown(f.score), health_score._shown(f.computed_score),
 	        health_score._shown(s.engagement), health_score._shown(s.utilisation), health_score._shown(s.adoption),
 	        health_score._shown(s.support), health_score._shown(s.sentiment), health_score._shown(s.relationship))
 	    -- (rounded only when they differ: most accounts have no added component)
-	    OR (h.components <> s.components AND health_score._shown(h.components) <> health_score._shown(s.components));
+	    OR (h.components <> s.components AND health_score._shown(h.components) <> health_score._shown(s.components))$q$, run);
 	-- the measures behind each component, beside the score (null for a component without data); for each
 	-- component of the user's, its measure's value, worst and best
 	SELECT coalesce(' || pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format(

@@ -23,8 +23,8 @@ BEGIN
 	                WHERE m.name = ANY (r.measures)
 	                  AND (m.source = ANY (run.stale_kinds)
 	                       OR (m.source = 'composite' AND pg_catalog.cardinality(run.stale_kinds) > 0)));
-	ANALYZE pg_temp.hs_hits (account_id, rule);
-	CREATE TEMP TABLE hs_flag_changes ON COMMIT DROP AS
+	EXECUTE pg_catalog.format('ANALYZE %s (account_id, rule)', health_score._work_table('hs_hits'));
+	PERFORM health_score._work_create('hs_flag_changes', pg_catalog.format($q$AS
 	SELECT f.id, x.account_id, x.rule, x.evidence, r3.severity, r3.action
 	  FROM (SELECT f.id, f.account_id, f.rule, f.evidence, f.severity, f.action
 	          FROM health_score.flag f WHERE f.cleared_at IS NULL) f
@@ -32,8 +32,9 @@ BEGIN
 	  LEFT JOIN pg_temp.hs_rule r3 ON r3.code = x.rule
 	 WHERE (f.id IS NULL OR x.rule IS NULL
 	        OR (f.evidence, f.severity, f.action) IS DISTINCT FROM (x.evidence, r3.severity, r3.action))
-	   AND NOT (coalesce(x.rule, f.rule) = ANY (held)
-	            AND EXISTS (SELECT FROM pg_temp.hs_acc a WHERE a.account_id = coalesce(x.account_id, f.account_id)));
+	   AND NOT (coalesce(x.rule, f.rule) = ANY (%L::text[])
+	            AND EXISTS (SELECT FROM pg_temp.hs_acc a WHERE a.account_id = coalesce(x.account_id, f.account_id)))$q$,
+	  held));
 
 	UPDATE health_score.flag f
 	   SET cleared_at = t, updated_at = t

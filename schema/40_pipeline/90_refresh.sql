@@ -26,9 +26,12 @@ DECLARE
 	acc record;
 BEGIN
 	timings := '{}';
-	PERFORM health_score._drop_work_tables(ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc',
-		'hs_act', 'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_score', 'hs_earlier', 'hs_hits',
-		'hs_final', 'hs_changed', 'hs_delta', 'hs_full', 'hs_flag_changes', 'hs_outcome', 'hs_active_after']);
+	IF NOT pg_catalog.has_schema_privilege('health_score_work', 'CREATE') THEN
+		RAISE EXCEPTION 'permission denied to make the work tables of a run in schema health_score_work'
+			USING ERRCODE = 'insufficient_privilege',
+			      HINT = pg_catalog.format('A superuser runs: SELECT health_score.grant_refresh(%L);', current_user);
+	END IF;
+	PERFORM health_score._drop_work_tables(health_score._pipeline_work_tables());
 
 	lap := pg_catalog.clock_timestamp();
 	PERFORM health_score._stage_config();
@@ -91,8 +94,13 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 -- Short set-based statements: compiling them costs more than it saves. The activity pass keeps a few
 -- hash sets per account; 256MB keeps 50,000 accounts in memory (ALTER FUNCTION ... SET work_mem to change).
+-- The per-account statements compute far more per row than the planner's default costs assume, and every
+-- row they read goes on: with those defaults a parallel plan never looks cheaper; with these it does from
+-- tens of thousands of accounts (ALTER FUNCTION ... SET to change).
 SET jit = off
 SET work_mem = '256MB'
+SET parallel_setup_cost = 100
+SET parallel_tuple_cost = 0.01
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -149,6 +157,8 @@ BEGIN
 	lap := pg_catalog.clock_timestamp();
 	fl := health_score._stage_flags(run);
 	timings := health_score._timing(timings, 'flags', lap);
+
+	PERFORM health_score._drop_work_tables(health_score._pipeline_work_tables());
 
 	lap := pg_catalog.clock_timestamp();
 	analyzed := health_score._stage_analyze();

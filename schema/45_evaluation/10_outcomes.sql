@@ -104,8 +104,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	PERFORM health_score._run_stage('outcome', 'activity',
-		'CREATE TEMP TABLE hs_active_after ON COMMIT DROP AS SELECT DISTINCT s.account_id::text AS account_id FROM (%s) s',
-		run.keytype, run.usertype, '%1$s > $1 AND %1$s <= $2', ARRAY[from_time, to_time]);
+		'SELECT DISTINCT s.account_id::text AS account_id FROM (%s) s',
+		run.keytype, run.usertype, '%1$s > $1 AND %1$s <= $2', ARRAY[from_time, to_time], creates => 'hs_active_after');
 END
 $$;
 
@@ -121,15 +121,16 @@ DECLARE
 	t constant timestamptz := run.as_of;
 BEGIN
 	IF known_until IS NULL OR t + horizon > known_until THEN
-		CREATE TEMP TABLE hs_outcome ON COMMIT DROP AS SELECT a.account_id, NULL::boolean AS churned FROM pg_temp.hs_acc a;
+		PERFORM health_score._work_create('hs_outcome', 'AS SELECT a.account_id, NULL::boolean AS churned FROM pg_temp.hs_acc a');
 	ELSIF outcome = 'cancelled' THEN
-		CREATE TEMP TABLE hs_outcome ON COMMIT DROP AS
-		SELECT a.account_id, coalesce(a.cancelled_at <= t + horizon, false) AS churned FROM pg_temp.hs_acc a;
+		PERFORM health_score._work_create('hs_outcome', pg_catalog.format(
+			'AS SELECT a.account_id, coalesce(a.cancelled_at <= %L::timestamptz, false) AS churned FROM pg_temp.hs_acc a',
+			t + horizon));
 	ELSE
 		PERFORM health_score._active_between(run, t, t + horizon);
-		CREATE TEMP TABLE hs_outcome ON COMMIT DROP AS
+		PERFORM health_score._work_create('hs_outcome', $q$AS
 		SELECT a.account_id, a.account_id NOT IN (SELECT x.account_id FROM pg_temp.hs_active_after x) AS churned
-		  FROM pg_temp.hs_acc a;
+		  FROM pg_temp.hs_acc a$q$);
 	END IF;
 END
 $$;

@@ -64,6 +64,9 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET work_mem = '256MB'
+-- (as refresh(): its per-account statements may run in parallel)
+SET parallel_setup_cost = 100
+SET parallel_tuple_cost = 0.01
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -117,6 +120,7 @@ BEGIN
 		churn_by_band := sm.churn_by_band; rule_lift := sm.rule_lift;
 		RETURN NEXT;
 	END LOOP;
+	PERFORM health_score._drop_work_tables(health_score._pipeline_work_tables());
 END
 $$;
 COMMENT ON FUNCTION health_score.backtest(timestamptz, timestamptz, interval, interval, text, bigint) IS

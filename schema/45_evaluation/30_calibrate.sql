@@ -393,6 +393,9 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET work_mem = '256MB'
+-- (as refresh(): its per-account statements may run in parallel)
+SET parallel_setup_cost = 100
+SET parallel_tuple_cost = 0.01
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -547,6 +550,7 @@ BEGIN
 		note := CASE WHEN x.m LIKE '% ' || best_single THEN 'the best single component or baseline' END;
 		RETURN NEXT;
 	END LOOP;
+	PERFORM health_score._drop_work_tables(health_score._pipeline_work_tables());
 END
 $$;
 COMMENT ON FUNCTION health_score.calibrate(text, timestamptz, timestamptz, timestamptz, timestamptz, interval, text, interval, boolean) IS

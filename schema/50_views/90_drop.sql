@@ -1,7 +1,8 @@
 -- Dropping the extension leaves nothing of it running: the event trigger health_score_before_drop
 -- (src/drop.c) fires before DROP EXTENSION health_score or DROP SCHEMA health_score and calls
--- _before_drop(), which removes the capture triggers from the activity sources and unschedules the
--- refresh job of this database. (A job scheduled from another
+-- _before_drop(), which removes the capture triggers from the activity sources, drops the work tables a
+-- session left (only a run that ended without dropping them leaves any), and unschedules the refresh job of
+-- this database. (A job scheduled from another
 -- database with cron.schedule_in_database is out of reach there: unschedule it where it was made.)
 
 CREATE FUNCTION health_score._before_drop()
@@ -18,6 +19,10 @@ BEGIN
 	                 WHERE t.tgfoid IN ('health_score._capture_inserted()'::pg_catalog.regprocedure,
 	                                    'health_score._capture_changed()'::pg_catalog.regprocedure) LOOP
 		PERFORM health_score._capture_remove(captured);
+	END LOOP;
+	FOR captured IN SELECT c.oid::regclass FROM pg_catalog.pg_class c
+	                 WHERE c.relnamespace = 'health_score_work'::regnamespace AND c.relkind = 'r' LOOP
+		EXECUTE pg_catalog.format('DROP TABLE %s CASCADE', captured);
 	END LOOP;
 	IF EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_cron') THEN
 		FOR job IN SELECT j.jobid, j.username FROM cron.job j
