@@ -313,6 +313,37 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'hs_count_after'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+CREATE OR REPLACE FUNCTION health_score._feature_bits(features text[], first_at timestamptz[], last_at timestamptz[],
+										   key_features text[], used_after timestamptz, adopted_at timestamptz)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'hs_feature_bits'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score._unanswered_transition(internal, timestamptz, boolean, boolean, timestamptz, timestamptz)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_unanswered_transition'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score._unanswered_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_unanswered_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score._unanswered_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_unanswered_serialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE OR REPLACE FUNCTION health_score._unanswered_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'hs_unanswered_deserialize'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+CREATE OR REPLACE FUNCTION health_score._unanswered_final(internal)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'hs_unanswered_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
 CREATE OR REPLACE FUNCTION health_score._source_columns(kind text)
 RETURNS TABLE (canonical text, class text, required boolean, ord integer)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -2216,9 +2247,9 @@ BEGIN
 	END IF;
 	SELECT count(*) INTO n_accounts FROM pg_temp.hs_acc;
 
-	SELECT count(*), count(*) FILTER (WHERE h.account_id NOT IN (SELECT a.account_id FROM pg_temp.hs_acc a))
+	SELECT count(*), count(*) FILTER (WHERE a.account_id IS NULL)
 	  INTO n_scored_before, n_unscored
-	  FROM health_score.account_health h;
+	  FROM health_score.account_health h LEFT JOIN pg_temp.hs_acc a ON a.account_id = h.account_id;
 	IF NOT force AND n_unscored > 0 AND n_unscored > max_unscored_share * n_scored_before THEN
 		RAISE EXCEPTION 'refresh would stop scoring % of the % accounts scored now (% %%), more than health_score.max_unscored_share (%)',
 			n_unscored, n_scored_before, pg_catalog.round(100.0 * n_unscored / n_scored_before, 1), max_unscored_share
@@ -2510,13 +2541,10 @@ BEGIN
 	       CASE WHEN ($1).has_users THEN health_score._count_after(a.user_last, ($1).w30) END AS users_30,
 	       CASE WHEN ($1).has_users THEN health_score._count_after(a.user_last_before, ($1).w60) END AS users_prev_30,
 	       CASE WHEN ($1).has_users THEN health_score._count_after(a.user_first, ($1).new_users_from) END AS new_users,
-	       f.kf_used_30, f.kf_before_adopt, f.kf_since_adopt
+	       f.bits[1] AS kf_used_30, f.bits[2] AS kf_before_adopt, f.bits[3] AS kf_since_adopt
 	  FROM health_score.activity_state_account a,
-	       LATERAL (SELECT coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.last_at > ($1).w30), 0) AS kf_used_30,
-	                       coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.first_at <= ($1).adopted_from), 0) AS kf_before_adopt,
-	                       coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.last_at > ($1).adopted_from), 0) AS kf_since_adopt
-	                  FROM (SELECT 1::bigint << (pg_catalog.array_position(($1).key_features, k.f) - 1) AS bit, k.first_at, k.last_at
-	                          FROM ROWS FROM (pg_catalog.unnest(a.features), pg_catalog.unnest(a.feature_first), pg_catalog.unnest(a.feature_last)) k (f, first_at, last_at)) x) f
+	       LATERAL (SELECT health_score._feature_bits(a.features, a.feature_first, a.feature_last,
+	                                                  coalesce(($1).key_features, '{}'), ($1).w30, ($1).adopted_from) AS bits) f
 	 WHERE a.events > 0$q$, run);
 END
 $$;
@@ -2641,33 +2669,27 @@ BEGIN
 		PERFORM health_score._work_create('hs_tp', '(account_id text, last_response_at timestamptz, unanswered bigint, unanswered_30 bigint)');
 		RETURN;
 	END IF;
-	-- $1..$3 = as_of, -30d, unanswered from
+	-- $1..$3 = as_of, -30d, unanswered from. Every aggregate combines, so that parallel workers can share
+	-- the scan. The direction in lower case, lowered only when it is not already (directions are ASCII
+	-- words, which the "C" collation lowers byte by byte); the kind as the measures name it, once per row (a
+	-- function scan: an expression would be evaluated again for each measure).
 	PERFORM health_score._run_stage('touchpoints', 'touchpoints', pg_catalog.format($q$
-		SELECT r.*,
-		       (SELECT count(*) FROM pg_catalog.unnest(r.outreach) o
-		         WHERE o > $3 AND (r.last_response_at IS NULL OR o > r.last_response_at)) AS unanswered,
-		       (SELECT count(*) FROM pg_catalog.unnest(r.outreach) o
-		         WHERE o > $2 AND (r.last_response_at IS NULL OR o > r.last_response_at)) AS unanswered_30
-		  FROM (SELECT s.account_id::text AS account_id,
-		               max(s.occurred_at) FILTER (WHERE s.direction = 'inbound'
-		                                             OR (s.direction = 'outbound' AND s.answered))
-		                   AS last_response_at,
-		               -- outreach not answered, within the longer of the two windows: kept per account (a few
-		               -- rows) so that one scan serves both, and compared with the last response above
-		               pg_catalog.array_agg(s.occurred_at) FILTER (WHERE s.direction = 'outbound'
-		                   AND s.answered IS FALSE AND s.occurred_at > least($3, $2)) AS outreach
-		               %1$s
-		          -- (OFFSET 0 keeps the subquery, so that the direction is lowered once per row, not per use,
-		          -- and only when it is not in lower case already; the directions are ASCII words, which the
-		          -- "C" collation lowers byte by byte)
-		          FROM (SELECT s.account_id, s.occurred_at,
+		SELECT s.account_id::text AS account_id,
+		       max(s.occurred_at) FILTER (WHERE s.response) AS last_response_at,
+		       (health_score._unanswered(s.occurred_at, s.response, s.outreach, $3, $2))[1] AS unanswered,
+		       (health_score._unanswered(s.occurred_at, s.response, s.outreach, $3, $2))[2] AS unanswered_30
+		       %1$s
+		  FROM (SELECT s.account_id, s.occurred_at, %2$s AS kind,
+		               s.direction = 'inbound' OR (s.direction = 'outbound' AND s.answered) AS response,
+		               s.direction = 'outbound' AND s.answered IS FALSE AS outreach
+		          FROM (SELECT s.account_id, s.occurred_at, s.answered, s.kind,
 		                       CASE WHEN s.direction IN ('inbound', 'outbound') THEN s.direction
-		                            ELSE pg_catalog.lower(s.direction COLLATE "C") END AS direction,
-		                       s.answered, %2$s AS kind
-		                  FROM (%%s) s OFFSET 0) s
-		         GROUP BY s.account_id) r
+		                            ELSE pg_catalog.lower(s.direction COLLATE "C") END AS direction
+		                  FROM (%%s) s) s %3$s) s
+		 GROUP BY s.account_id
 		$q$, pg_catalog.replace(kinds, '%', '%%'),
-		     CASE WHEN kinds = '' THEN 'NULL::text' ELSE 'health_score._touchpoint_kind(s.kind)' END),
+		     CASE WHEN kinds = '' THEN 'NULL::text' ELSE 'k.kind' END,
+		     CASE WHEN kinds = '' THEN '' ELSE ', LATERAL ROWS FROM (health_score._touchpoint_kind(s.kind)) k (kind)' END),
 		run.keytype, NULL, '%1$s <= $1', ARRAY[run.as_of, run.w30, run.unanswered_from], creates => 'hs_tp');
 END
 $$;
@@ -2715,14 +2737,14 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION health_score._query_measure_join(query text, i bigint)
+CREATE OR REPLACE FUNCTION health_score._query_measure_cte(query text, i bigint)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	-- (a new line after the query: a trailing -- comment in it comments out nothing of ours)
-	SELECT pg_catalog.format(' LEFT JOIN (SELECT q.account_id::text AS account_id, NULLIF(q.value::float8, ''NaN'') AS value '
-	                         || E'FROM (%s\n) q WHERE q.account_id IS NOT NULL) q%s ON q%s.account_id = a.account_id', $1, $2, $2)
+	SELECT pg_catalog.format('q%s AS MATERIALIZED (SELECT q.account_id::text AS account_id, NULLIF(q.value::float8, ''NaN'') AS value '
+	                         || E'FROM (%s\n) q WHERE q.account_id IS NOT NULL)', $2, $1)
 $$;
 
 CREATE OR REPLACE FUNCTION health_score._failing_query_measure(as_of timestamptz)
@@ -2753,6 +2775,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	extra text;
+	query_ctes text;
 	query_joins text;
 	q record;
 	failing text;
@@ -2776,7 +2799,7 @@ BEGIN
 	  JOIN pg_temp.hs_profile p ON p.name = x.profile$q$, run, '*');
 
 	-- the measures of the other kinds: the last touchpoint of a kind, a metric, a query's value; a query is
-	-- joined where it stands, so that its rows are never written anywhere but in hs_m
+	-- a common table expression of this statement, so that its rows are never written anywhere but in hs_m
 	FOR q IN SELECT x.name, x.query, x.owner FROM pg_temp.hs_measure x WHERE x.kind = 'query' ORDER BY x.name LOOP
 		PERFORM health_score._check_measure_trust(q.name, q.owner, q.query);
 	END LOOP;
@@ -2786,15 +2809,18 @@ BEGIN
 	                ELSE pg_catalog.format(', NULL::float8 AS %I', m.name) END
 	           WHEN 'metric' THEN pg_catalog.format(', met.%1$I AS %1$I', m.name)
 	           WHEN 'query' THEN pg_catalog.format(', q%s.value AS %I', m.i, m.name) END, '' ORDER BY m.name), ''),
-	       coalesce(pg_catalog.string_agg(health_score._query_measure_join(m.query, m.i), '' ORDER BY m.name)
+	       coalesce('WITH ' || pg_catalog.string_agg(health_score._query_measure_cte(m.query, m.i), ', ' ORDER BY m.name)
+	                    FILTER (WHERE m.kind = 'query'), ''),
+	       coalesce(pg_catalog.string_agg(pg_catalog.format(' LEFT JOIN q%s ON q%s.account_id = a.account_id', m.i, m.i), '' ORDER BY m.name)
 	                    FILTER (WHERE m.kind = 'query'), '')
-	  INTO extra, query_joins
+	  INTO extra, query_ctes, query_joins
 	  FROM (SELECT x.*, pg_catalog.row_number() OVER (PARTITION BY x.kind = 'query' ORDER BY x.name) AS i
 	          FROM pg_temp.hs_measure x WHERE x.kind <> 'builtin') m;
 
 	BEGIN
 		EXECUTE pg_catalog.format($q$
 		CREATE UNLOGGED TABLE %s AS
+		%s
 		SELECT a.account_id,
 		       -- accounts
 		       a.seats,
@@ -2871,7 +2897,7 @@ BEGIN
 		  LEFT JOIN pg_temp.hs_kf used ON used.profile = a.profile AND used.bits = act.kf_used_30
 		  LEFT JOIN pg_temp.hs_kf adopted ON adopted.profile = a.profile
 		                      AND adopted.bits = act.kf_since_adopt & ~act.kf_before_adopt
-		$q$, health_score._work_table('hs_m'), extra, query_joins)
+		$q$, health_score._work_table('hs_m'), query_ctes, extra, query_joins)
 		USING run.as_of, run.has_activity, run.has_users, run.has_feature, run.has_support, run.has_surveys,
 		      run.has_touch, run.halflife_seconds, run.count_events_90d;
 	EXCEPTION WHEN OTHERS THEN
@@ -3067,26 +3093,6 @@ BEGIN
 	  JOIN pg_temp.hs_acc a ON a.account_id = s.account_id
 	  LEFT JOIN health_score.override o ON o.account_id = s.account_id AND o.set_at <= ($1).as_of AND o.expires_at > ($1).as_of$q$,
 	  run, 'account_id');
-	-- A 30-minute refresh moves few figures by as much as they are shown with: writing only those rows
-	-- (and building their inputs only) keeps its cost to what changed.
-	PERFORM health_score._work_create('hs_changed', $q$AS
-	SELECT a.account_id
-	  FROM pg_temp.hs_acc a
-	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
-	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
-	  LEFT JOIN health_score.account_health h ON h.account_id = a.account_id
-	 WHERE h.account_id IS NULL OR (h.as_of)::date <> (($1).as_of)::date
-	    OR (h.name, h.segment, h.lifecycle_stage, h.plan, h.owner, h.seats, h.arr::text, h.renewal_date, h.profile,
-	        h.profile_version, h.band, h.stale_sources, health_score._shown(h.score), health_score._shown(h.computed_score),
-	        health_score._shown(h.engagement), health_score._shown(h.utilisation), health_score._shown(h.adoption),
-	        health_score._shown(h.support), health_score._shown(h.sentiment), health_score._shown(h.relationship))
-	       IS DISTINCT FROM
-	       (a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr::text, a.renewal_date, a.profile,
-	        a.profile_version, f.band, coalesce(($1).stale_sources, '{}'), health_score._shown(f.score), health_score._shown(f.computed_score),
-	        health_score._shown(s.engagement), health_score._shown(s.utilisation), health_score._shown(s.adoption),
-	        health_score._shown(s.support), health_score._shown(s.sentiment), health_score._shown(s.relationship))
-	    -- (rounded only when they differ: most accounts have no added component)
-	    OR (h.components <> s.components AND health_score._shown(h.components) <> health_score._shown(s.components))$q$, run);
 	-- the measures behind each component, beside the score (null for a component without data); for each
 	-- component of the user's, its measure's value, worst and best
 	SELECT coalesce(' || pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format(
@@ -3095,12 +3101,11 @@ BEGIN
 	           c.name, c.measure, c.worst, c.best), ', ' ORDER BY c.ord) || ')', '')
 	  INTO added_inputs
 	  FROM pg_temp.hs_component c WHERE c.kind = 'linear';
-	EXECUTE pg_catalog.format($q$
-	INSERT INTO health_score.account_health (account_id, name, segment, lifecycle_stage, plan, owner, seats, arr,
-		renewal_date, profile, score, band, engagement, utilisation, adoption, support, sentiment, relationship,
-		inputs, as_of, refreshed_at, components, computed_score, profile_version, stale_sources)
-	SELECT a.account_id, a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr, a.renewal_date,
-	       a.profile, f.score, f.band, s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship,
+	-- A 30-minute refresh moves few figures by as much as they are shown with: writing only those rows, and
+	-- building their inputs only (here, where parallel workers may share the work), keeps its cost to what
+	-- changed.
+	PERFORM health_score._work_create('hs_changed', pg_catalog.format($q$AS
+	SELECT a.account_id,
 	       pg_catalog.jsonb_build_object(
 	           'engagement', CASE WHEN s.engagement IS NOT NULL THEN pg_catalog.jsonb_build_object(
 	               'decayed_events', pg_catalog.round(m.decayed_events::numeric, 3),
@@ -3120,12 +3125,34 @@ BEGIN
 	               'promoters_90d', m.promoters_90d, 'detractors_90d', m.detractors_90d) END,
 	           'relationship', CASE WHEN s.relationship IS NOT NULL THEN pg_catalog.jsonb_build_object(
 	               'open_observations', coalesce(m._observations, '[]'), 'unanswered_outbound_30d', coalesce(m.unanswered_outreach_30d, 0),
-	               'last_response_at', m._last_response_at) END)%s,
-	       $1, pg_catalog.now(), s.components, f.computed_score, a.profile_version, $2
+	               'last_response_at', m._last_response_at) END)%s AS inputs
 	  FROM pg_temp.hs_acc a
 	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
 	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
 	  JOIN pg_temp.hs_m m ON m.account_id = a.account_id
+	  LEFT JOIN health_score.account_health h ON h.account_id = a.account_id
+	 WHERE h.account_id IS NULL OR (h.as_of)::date <> (($1).as_of)::date
+	    OR (h.name, h.segment, h.lifecycle_stage, h.plan, h.owner, h.seats, h.arr::text, h.renewal_date, h.profile,
+	        h.profile_version, h.band, h.stale_sources, health_score._shown(h.score), health_score._shown(h.computed_score),
+	        health_score._shown(h.engagement), health_score._shown(h.utilisation), health_score._shown(h.adoption),
+	        health_score._shown(h.support), health_score._shown(h.sentiment), health_score._shown(h.relationship))
+	       IS DISTINCT FROM
+	       (a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr::text, a.renewal_date, a.profile,
+	        a.profile_version, f.band, coalesce(($1).stale_sources, '{}'), health_score._shown(f.score), health_score._shown(f.computed_score),
+	        health_score._shown(s.engagement), health_score._shown(s.utilisation), health_score._shown(s.adoption),
+	        health_score._shown(s.support), health_score._shown(s.sentiment), health_score._shown(s.relationship))
+	    -- (rounded only when they differ: most accounts have no added component)
+	    OR (h.components <> s.components AND health_score._shown(h.components) <> health_score._shown(s.components))$q$,
+	  added_inputs), run);
+	INSERT INTO health_score.account_health (account_id, name, segment, lifecycle_stage, plan, owner, seats, arr,
+		renewal_date, profile, score, band, engagement, utilisation, adoption, support, sentiment, relationship,
+		inputs, as_of, refreshed_at, components, computed_score, profile_version, stale_sources)
+	SELECT a.account_id, a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr, a.renewal_date,
+	       a.profile, f.score, f.band, s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship,
+	       c.inputs, t, pg_catalog.now(), s.components, f.computed_score, a.profile_version, run.stale_sources
+	  FROM pg_temp.hs_acc a
+	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
+	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
 	  JOIN pg_temp.hs_changed c ON c.account_id = a.account_id
 	ON CONFLICT (account_id) DO UPDATE
 	   SET name = excluded.name, segment = excluded.segment, lifecycle_stage = excluded.lifecycle_stage,
@@ -3136,8 +3163,7 @@ BEGIN
 	       relationship = excluded.relationship, inputs = excluded.inputs, as_of = excluded.as_of,
 	       refreshed_at = excluded.refreshed_at, components = excluded.components,
 	       computed_score = excluded.computed_score, profile_version = excluded.profile_version,
-	       stale_sources = excluded.stale_sources
-	$q$, added_inputs) USING t, run.stale_sources;
+	       stale_sources = excluded.stale_sources;
 	-- (NOT IN: one hashed pass over the scored keys, which are NOT NULL, rather than sorting both sides; the
 	-- accounts stage counted them, so without any the pass is skipped)
 	IF n_unscored > 0 THEN
@@ -5119,6 +5145,18 @@ CREATE AGGREGATE health_score._key_times(key text, occurred_at timestamptz, as_o
 );
 COMMENT ON AGGREGATE health_score._key_times(text, timestamptz, timestamptz, timestamptz) IS
 	'internal to refresh(): each distinct key''s first and last time up to as_of, and its last time up to before';
+CREATE AGGREGATE health_score._unanswered(occurred_at timestamptz, is_response boolean, is_outreach boolean,
+										  from_a timestamptz, from_b timestamptz) (
+	SFUNC = health_score._unanswered_transition,
+	STYPE = internal,
+	FINALFUNC = health_score._unanswered_final,
+	COMBINEFUNC = health_score._unanswered_combine,
+	SERIALFUNC = health_score._unanswered_serialize,
+	DESERIALFUNC = health_score._unanswered_deserialize,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score._unanswered(timestamptz, boolean, boolean, timestamptz, timestamptz) IS
+	'internal to refresh(): {outreach after from_a, outreach after from_b}, each after the group''s last response';
 
 -- Seeded measures and components; the windows 0.1.0 rules counted over move to their measures ---------------
 INSERT INTO health_score.measure (name, kind, source, type, unit, params, description, seeded) VALUES

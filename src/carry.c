@@ -3,7 +3,8 @@
  *	  The incremental refresh's arithmetic on its state. _carry_decayed: a decayed sum taken at ref_at is
  *	  the same sum taken at as_of once multiplied by 2^(-(as_of - ref_at) / half_life), so the state keeps
  *	  one sum per half-life and adds only the new rows' terms. _count_after: the users active in a window,
- *	  from the state's array of their times.
+ *	  from the state's array of their times. _feature_bits: the key features used in the windows, from the
+ *	  state's arrays of their times.
  *
  * The factor is computed exactly as _activity_measures computes a row's term (the same exponent per
  * microsecond, the same exp2), so that a carried sum differs from a recomputed one only by the roundings
@@ -120,4 +121,84 @@ hs_count_after(PG_FUNCTION_ARGS)
 		if (!nulls[i] && DatumGetTimestampTz(values[i]) > after)
 			count++;
 	PG_RETURN_INT64(count);
+}
+
+PG_FUNCTION_INFO_V1(hs_feature_bits);
+
+/*
+ * _feature_bits(features, first_at, last_at, key_features, used_after, adopted_at): of the state's features
+ * (each with its first and last use), the key features as bits, bit i standing for key_features[i + 1]:
+ * {used after used_after, first used at or before adopted_at, used after adopted_at}. Features that are not
+ * key features, and NULL times, set no bit.
+ */
+Datum
+hs_feature_bits(PG_FUNCTION_ARGS)
+{
+	ArrayType  *features = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *first_at = PG_GETARG_ARRAYTYPE_P(1);
+	ArrayType  *last_at = PG_GETARG_ARRAYTYPE_P(2);
+	ArrayType  *key_features = PG_GETARG_ARRAYTYPE_P(3);
+	TimestampTz used_after = PG_GETARG_TIMESTAMPTZ(4);
+	TimestampTz adopted_at = PG_GETARG_TIMESTAMPTZ(5);
+	Datum	   *names;
+	bool	   *name_nulls;
+	int			n;
+	Datum	   *firsts;
+	bool	   *first_nulls;
+	int			n_first;
+	Datum	   *lasts;
+	bool	   *last_nulls;
+	int			n_last;
+	Datum	   *keys;
+	bool	   *key_nulls;
+	int			n_keys;
+	int64		used = 0;
+	int64		before_adopt = 0;
+	int64		since_adopt = 0;
+	Datum		bits[3];
+
+	deconstruct_array(features, TEXTOID, -1, false, TYPALIGN_INT, &names, &name_nulls, &n);
+	deconstruct_array(first_at, TIMESTAMPTZOID, sizeof(TimestampTz), true, TYPALIGN_DOUBLE, &firsts, &first_nulls, &n_first);
+	deconstruct_array(last_at, TIMESTAMPTZOID, sizeof(TimestampTz), true, TYPALIGN_DOUBLE, &lasts, &last_nulls, &n_last);
+	deconstruct_array(key_features, TEXTOID, -1, false, TYPALIGN_INT, &keys, &key_nulls, &n_keys);
+	if (n_first != n || n_last != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("first_at and last_at must have one element per feature (%d)", n)));
+	if (n_keys > 63)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("at most 63 key features, not %d", n_keys)));
+	for (int i = 0; i < n; i++)
+	{
+		text	   *name;
+		int			k;
+
+		if (name_nulls[i])
+			continue;
+		name = DatumGetTextPP(names[i]);
+		for (k = 0; k < n_keys; k++)
+		{
+			text	   *key;
+
+			if (key_nulls[k])
+				continue;
+			key = DatumGetTextPP(keys[k]);
+			if (VARSIZE_ANY_EXHDR(key) == VARSIZE_ANY_EXHDR(name) &&
+				memcmp(VARDATA_ANY(key), VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)) == 0)
+				break;
+		}
+		if (k == n_keys)
+			continue;
+		if (!last_nulls[i] && DatumGetTimestampTz(lasts[i]) > used_after)
+			used |= INT64CONST(1) << k;
+		if (!first_nulls[i] && DatumGetTimestampTz(firsts[i]) <= adopted_at)
+			before_adopt |= INT64CONST(1) << k;
+		if (!last_nulls[i] && DatumGetTimestampTz(lasts[i]) > adopted_at)
+			since_adopt |= INT64CONST(1) << k;
+	}
+	bits[0] = Int64GetDatum(used);
+	bits[1] = Int64GetDatum(before_adopt);
+	bits[2] = Int64GetDatum(since_adopt);
+	PG_RETURN_ARRAYTYPE_P(construct_array(bits, 3, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }

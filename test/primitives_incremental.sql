@@ -1,9 +1,9 @@
 -- The C functions behind the incremental refresh's state: _key_times (each key's first, last and last
--- time before a bound, in one pass, combinable), _carry_decayed (a decayed sum carried to a later time)
--- and _count_after.
+-- time before a bound, in one pass, combinable), _carry_decayed (a decayed sum carried to a later time),
+-- _count_after and _feature_bits.
 BEGIN;
 CREATE EXTENSION health_score;
-SELECT plan(13);
+SELECT plan(16);
 
 CREATE TEMP TABLE kt (k text, at timestamptz);
 INSERT INTO kt VALUES ('b', '2026-03-01'), ('a', '2026-02-01'), ('b', '2026-01-10'), ('a', '2026-03-05'),
@@ -66,6 +66,16 @@ SELECT throws_ok($$SELECT health_score._carry_decayed(ARRAY[1]::float8[], '2026-
 SELECT is(health_score._count_after(ARRAY['2026-03-01', NULL, '2026-03-10', '2026-02-01']::timestamptz[], '2026-03-01'), 1::bigint,
           '_count_after counts the times strictly later, NULLs left out');
 SELECT is(health_score._count_after('{}'::timestamptz[], '2026-03-01'), 0::bigint, '_count_after of no time is 0');
+
+-- _feature_bits: api (key feature 1) used since 03-10, first used 01-01; export is no key feature; report (key
+-- feature 3) first used 03-05, last 03-06; dashboard (key feature 2) unused
+SELECT is(health_score._feature_bits('{api,export,report}', '{2026-01-01,2026-01-01,2026-03-05}', '{2026-03-20,2026-03-20,2026-03-06}',
+                                     '{api,dashboard,report}', '2026-03-08', '2026-03-01'), ARRAY[1, 1, 5]::bigint[],
+          '_feature_bits: {used after the first time, first used by the second, used after it}, bit i for key feature i + 1');
+SELECT is(health_score._feature_bits('{}', '{}', '{}', '{api}', '2026-03-08', '2026-03-01'), ARRAY[0, 0, 0]::bigint[],
+          '_feature_bits of no feature is no bit');
+SELECT throws_ok($$SELECT health_score._feature_bits('{api}', '{}', '{}', '{api}', '2026-03-08', '2026-03-01')$$, '2202E',
+                 'first_at and last_at must have one element per feature (1)', '_feature_bits: arrays of different lengths');
 
 SELECT * FROM finish();
 ROLLBACK;

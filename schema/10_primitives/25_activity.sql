@@ -110,3 +110,11 @@ CREATE FUNCTION health_score._count_after(times timestamptz[], after timestamptz
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'hs_count_after'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Internal to the incremental refresh (src/carry.c): the key features among the state's features as bits (bit
+-- i for key_features[i + 1]): {used after used_after, first used at or before adopted_at, used after adopted_at}.
+CREATE FUNCTION health_score._feature_bits(features text[], first_at timestamptz[], last_at timestamptz[],
+										   key_features text[], used_after timestamptz, adopted_at timestamptz)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'hs_feature_bits'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

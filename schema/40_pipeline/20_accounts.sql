@@ -66,9 +66,9 @@ BEGIN
 	END IF;
 	SELECT count(*) INTO n_accounts FROM pg_temp.hs_acc;
 
-	SELECT count(*), count(*) FILTER (WHERE h.account_id NOT IN (SELECT a.account_id FROM pg_temp.hs_acc a))
+	SELECT count(*), count(*) FILTER (WHERE a.account_id IS NULL)
 	  INTO n_scored_before, n_unscored
-	  FROM health_score.account_health h;
+	  FROM health_score.account_health h LEFT JOIN pg_temp.hs_acc a ON a.account_id = h.account_id;
 	IF NOT force AND n_unscored > 0 AND n_unscored > max_unscored_share * n_scored_before THEN
 		RAISE EXCEPTION 'refresh would stop scoring % of the % accounts scored now (% %%), more than health_score.max_unscored_share (%)',
 			n_unscored, n_scored_before, pg_catalog.round(100.0 * n_unscored / n_scored_before, 1), max_unscored_share

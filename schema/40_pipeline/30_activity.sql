@@ -319,13 +319,10 @@ BEGIN
 	       CASE WHEN ($1).has_users THEN health_score._count_after(a.user_last, ($1).w30) END AS users_30,
 	       CASE WHEN ($1).has_users THEN health_score._count_after(a.user_last_before, ($1).w60) END AS users_prev_30,
 	       CASE WHEN ($1).has_users THEN health_score._count_after(a.user_first, ($1).new_users_from) END AS new_users,
-	       f.kf_used_30, f.kf_before_adopt, f.kf_since_adopt
+	       f.bits[1] AS kf_used_30, f.bits[2] AS kf_before_adopt, f.bits[3] AS kf_since_adopt
 	  FROM health_score.activity_state_account a,
-	       LATERAL (SELECT coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.last_at > ($1).w30), 0) AS kf_used_30,
-	                       coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.first_at <= ($1).adopted_from), 0) AS kf_before_adopt,
-	                       coalesce(pg_catalog.bit_or(x.bit) FILTER (WHERE x.last_at > ($1).adopted_from), 0) AS kf_since_adopt
-	                  FROM (SELECT 1::bigint << (pg_catalog.array_position(($1).key_features, k.f) - 1) AS bit, k.first_at, k.last_at
-	                          FROM ROWS FROM (pg_catalog.unnest(a.features), pg_catalog.unnest(a.feature_first), pg_catalog.unnest(a.feature_last)) k (f, first_at, last_at)) x) f
+	       LATERAL (SELECT health_score._feature_bits(a.features, a.feature_first, a.feature_last,
+	                                                  coalesce(($1).key_features, '{}'), ($1).w30, ($1).adopted_from) AS bits) f
 	 WHERE a.events > 0$q$, run);
 END
 $$;

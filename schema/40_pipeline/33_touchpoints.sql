@@ -19,33 +19,27 @@ BEGIN
 		PERFORM health_score._work_create('hs_tp', '(account_id text, last_response_at timestamptz, unanswered bigint, unanswered_30 bigint)');
 		RETURN;
 	END IF;
-	-- $1..$3 = as_of, -30d, unanswered from
+	-- $1..$3 = as_of, -30d, unanswered from. Every aggregate combines, so that parallel workers can share
+	-- the scan. The direction in lower case, lowered only when it is not already (directions are ASCII
+	-- words, which the "C" collation lowers byte by byte); the kind as the measures name it, once per row (a
+	-- function scan: an expression would be evaluated again for each measure).
 	PERFORM health_score._run_stage('touchpoints', 'touchpoints', pg_catalog.format($q$
-		SELECT r.*,
-		       (SELECT count(*) FROM pg_catalog.unnest(r.outreach) o
-		         WHERE o > $3 AND (r.last_response_at IS NULL OR o > r.last_response_at)) AS unanswered,
-		       (SELECT count(*) FROM pg_catalog.unnest(r.outreach) o
-		         WHERE o > $2 AND (r.last_response_at IS NULL OR o > r.last_response_at)) AS unanswered_30
-		  FROM (SELECT s.account_id::text AS account_id,
-		               max(s.occurred_at) FILTER (WHERE s.direction = 'inbound'
-		                                             OR (s.direction = 'outbound' AND s.answered))
-		                   AS last_response_at,
-		               -- outreach not answered, within the longer of the two windows: kept per account (a few
-		               -- rows) so that one scan serves both, and compared with the last response above
-		               pg_catalog.array_agg(s.occurred_at) FILTER (WHERE s.direction = 'outbound'
-		                   AND s.answered IS FALSE AND s.occurred_at > least($3, $2)) AS outreach
-		               %1$s
-		          -- (OFFSET 0 keeps the subquery, so that the direction is lowered once per row, not per use,
-		          -- and only when it is not in lower case already; the directions are ASCII words, which the
-		          -- "C" collation lowers byte by byte)
-		          FROM (SELECT s.account_id, s.occurred_at,
+		SELECT s.account_id::text AS account_id,
+		       max(s.occurred_at) FILTER (WHERE s.response) AS last_response_at,
+		       (health_score._unanswered(s.occurred_at, s.response, s.outreach, $3, $2))[1] AS unanswered,
+		       (health_score._unanswered(s.occurred_at, s.response, s.outreach, $3, $2))[2] AS unanswered_30
+		       %1$s
+		  FROM (SELECT s.account_id, s.occurred_at, %2$s AS kind,
+		               s.direction = 'inbound' OR (s.direction = 'outbound' AND s.answered) AS response,
+		               s.direction = 'outbound' AND s.answered IS FALSE AS outreach
+		          FROM (SELECT s.account_id, s.occurred_at, s.answered, s.kind,
 		                       CASE WHEN s.direction IN ('inbound', 'outbound') THEN s.direction
-		                            ELSE pg_catalog.lower(s.direction COLLATE "C") END AS direction,
-		                       s.answered, %2$s AS kind
-		                  FROM (%%s) s OFFSET 0) s
-		         GROUP BY s.account_id) r
+		                            ELSE pg_catalog.lower(s.direction COLLATE "C") END AS direction
+		                  FROM (%%s) s) s %3$s) s
+		 GROUP BY s.account_id
 		$q$, pg_catalog.replace(kinds, '%', '%%'),
-		     CASE WHEN kinds = '' THEN 'NULL::text' ELSE 'health_score._touchpoint_kind(s.kind)' END),
+		     CASE WHEN kinds = '' THEN 'NULL::text' ELSE 'k.kind' END,
+		     CASE WHEN kinds = '' THEN '' ELSE ', LATERAL ROWS FROM (health_score._touchpoint_kind(s.kind)) k (kind)' END),
 		run.keytype, NULL, '%1$s <= $1', ARRAY[run.as_of, run.w30, run.unanswered_from], creates => 'hs_tp');
 END
 $$;

@@ -15,15 +15,16 @@
 -- do not use it (run.count_events_90d): nothing reads it there.
 -- Errors: a failing query measure is named with its own error; one returning an account twice, 21000.
 
--- A query measure as a LEFT JOIN of the measures statement, aliased q<i>.
-CREATE FUNCTION health_score._query_measure_join(query text, i bigint)
+-- A query measure as a common table expression of the measures statement, named q<i>: run once, by the
+-- process that leads the statement (a subquery joined in a parallel plan would run in every worker).
+CREATE FUNCTION health_score._query_measure_cte(query text, i bigint)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	-- (a new line after the query: a trailing -- comment in it comments out nothing of ours)
-	SELECT pg_catalog.format(' LEFT JOIN (SELECT q.account_id::text AS account_id, NULLIF(q.value::float8, ''NaN'') AS value '
-	                         || E'FROM (%s\n) q WHERE q.account_id IS NOT NULL) q%s ON q%s.account_id = a.account_id', $1, $2, $2)
+	SELECT pg_catalog.format('q%s AS MATERIALIZED (SELECT q.account_id::text AS account_id, NULLIF(q.value::float8, ''NaN'') AS value '
+	                         || E'FROM (%s\n) q WHERE q.account_id IS NOT NULL)', $2, $1)
 $$;
 
 -- The query measure that fails when run alone, or NULL.
@@ -54,6 +55,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	extra text;
+	query_ctes text;
 	query_joins text;
 	q record;
 	failing text;
@@ -77,7 +79,7 @@ BEGIN
 	  JOIN pg_temp.hs_profile p ON p.name = x.profile$q$, run, '*');
 
 	-- the measures of the other kinds: the last touchpoint of a kind, a metric, a query's value; a query is
-	-- joined where it stands, so that its rows are never written anywhere but in hs_m
+	-- a common table expression of this statement, so that its rows are never written anywhere but in hs_m
 	FOR q IN SELECT x.name, x.query, x.owner FROM pg_temp.hs_measure x WHERE x.kind = 'query' ORDER BY x.name LOOP
 		PERFORM health_score._check_measure_trust(q.name, q.owner, q.query);
 	END LOOP;
@@ -87,15 +89,18 @@ BEGIN
 	                ELSE pg_catalog.format(', NULL::float8 AS %I', m.name) END
 	           WHEN 'metric' THEN pg_catalog.format(', met.%1$I AS %1$I', m.name)
 	           WHEN 'query' THEN pg_catalog.format(', q%s.value AS %I', m.i, m.name) END, '' ORDER BY m.name), ''),
-	       coalesce(pg_catalog.string_agg(health_score._query_measure_join(m.query, m.i), '' ORDER BY m.name)
+	       coalesce('WITH ' || pg_catalog.string_agg(health_score._query_measure_cte(m.query, m.i), ', ' ORDER BY m.name)
+	                    FILTER (WHERE m.kind = 'query'), ''),
+	       coalesce(pg_catalog.string_agg(pg_catalog.format(' LEFT JOIN q%s ON q%s.account_id = a.account_id', m.i, m.i), '' ORDER BY m.name)
 	                    FILTER (WHERE m.kind = 'query'), '')
-	  INTO extra, query_joins
+	  INTO extra, query_ctes, query_joins
 	  FROM (SELECT x.*, pg_catalog.row_number() OVER (PARTITION BY x.kind = 'query' ORDER BY x.name) AS i
 	          FROM pg_temp.hs_measure x WHERE x.kind <> 'builtin') m;
 
 	BEGIN
 		EXECUTE pg_catalog.format($q$
 		CREATE UNLOGGED TABLE %s AS
+		%s
 		SELECT a.account_id,
 		       -- accounts
 		       a.seats,
@@ -172,7 +177,7 @@ BEGIN
 		  LEFT JOIN pg_temp.hs_kf used ON used.profile = a.profile AND used.bits = act.kf_used_30
 		  LEFT JOIN pg_temp.hs_kf adopted ON adopted.profile = a.profile
 		                      AND adopted.bits = act.kf_since_adopt & ~act.kf_before_adopt
-		$q$, health_score._work_table('hs_m'), extra, query_joins)
+		$q$, health_score._work_table('hs_m'), query_ctes, extra, query_joins)
 		USING run.as_of, run.has_activity, run.has_users, run.has_feature, run.has_support, run.has_surveys,
 		      run.has_touch, run.halflife_seconds, run.count_events_90d;
 	EXCEPTION WHEN OTHERS THEN

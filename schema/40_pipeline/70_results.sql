@@ -29,26 +29,6 @@ BEGIN
 	  JOIN pg_temp.hs_acc a ON a.account_id = s.account_id
 	  LEFT JOIN health_score.override o ON o.account_id = s.account_id AND o.set_at <= ($1).as_of AND o.expires_at > ($1).as_of$q$,
 	  run, 'account_id');
-	-- A 30-minute refresh moves few figures by as much as they are shown with: writing only those rows
-	-- (and building their inputs only) keeps its cost to what changed.
-	PERFORM health_score._work_create('hs_changed', $q$AS
-	SELECT a.account_id
-	  FROM pg_temp.hs_acc a
-	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
-	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
-	  LEFT JOIN health_score.account_health h ON h.account_id = a.account_id
-	 WHERE h.account_id IS NULL OR (h.as_of)::date <> (($1).as_of)::date
-	    OR (h.name, h.segment, h.lifecycle_stage, h.plan, h.owner, h.seats, h.arr::text, h.renewal_date, h.profile,
-	        h.profile_version, h.band, h.stale_sources, health_score._shown(h.score), health_score._shown(h.computed_score),
-	        health_score._shown(h.engagement), health_score._shown(h.utilisation), health_score._shown(h.adoption),
-	        health_score._shown(h.support), health_score._shown(h.sentiment), health_score._shown(h.relationship))
-	       IS DISTINCT FROM
-	       (a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr::text, a.renewal_date, a.profile,
-	        a.profile_version, f.band, coalesce(($1).stale_sources, '{}'), health_score._shown(f.score), health_score._shown(f.computed_score),
-	        health_score._shown(s.engagement), health_score._shown(s.utilisation), health_score._shown(s.adoption),
-	        health_score._shown(s.support), health_score._shown(s.sentiment), health_score._shown(s.relationship))
-	    -- (rounded only when they differ: most accounts have no added component)
-	    OR (h.components <> s.components AND health_score._shown(h.components) <> health_score._shown(s.components))$q$, run);
 	-- the measures behind each component, beside the score (null for a component without data); for each
 	-- component of the user's, its measure's value, worst and best
 	SELECT coalesce(' || pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format(
@@ -57,12 +37,11 @@ BEGIN
 	           c.name, c.measure, c.worst, c.best), ', ' ORDER BY c.ord) || ')', '')
 	  INTO added_inputs
 	  FROM pg_temp.hs_component c WHERE c.kind = 'linear';
-	EXECUTE pg_catalog.format($q$
-	INSERT INTO health_score.account_health (account_id, name, segment, lifecycle_stage, plan, owner, seats, arr,
-		renewal_date, profile, score, band, engagement, utilisation, adoption, support, sentiment, relationship,
-		inputs, as_of, refreshed_at, components, computed_score, profile_version, stale_sources)
-	SELECT a.account_id, a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr, a.renewal_date,
-	       a.profile, f.score, f.band, s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship,
+	-- A 30-minute refresh moves few figures by as much as they are shown with: writing only those rows, and
+	-- building their inputs only (here, where parallel workers may share the work), keeps its cost to what
+	-- changed.
+	PERFORM health_score._work_create('hs_changed', pg_catalog.format($q$AS
+	SELECT a.account_id,
 	       pg_catalog.jsonb_build_object(
 	           'engagement', CASE WHEN s.engagement IS NOT NULL THEN pg_catalog.jsonb_build_object(
 	               'decayed_events', pg_catalog.round(m.decayed_events::numeric, 3),
@@ -82,12 +61,34 @@ BEGIN
 	               'promoters_90d', m.promoters_90d, 'detractors_90d', m.detractors_90d) END,
 	           'relationship', CASE WHEN s.relationship IS NOT NULL THEN pg_catalog.jsonb_build_object(
 	               'open_observations', coalesce(m._observations, '[]'), 'unanswered_outbound_30d', coalesce(m.unanswered_outreach_30d, 0),
-	               'last_response_at', m._last_response_at) END)%s,
-	       $1, pg_catalog.now(), s.components, f.computed_score, a.profile_version, $2
+	               'last_response_at', m._last_response_at) END)%s AS inputs
 	  FROM pg_temp.hs_acc a
 	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
 	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
 	  JOIN pg_temp.hs_m m ON m.account_id = a.account_id
+	  LEFT JOIN health_score.account_health h ON h.account_id = a.account_id
+	 WHERE h.account_id IS NULL OR (h.as_of)::date <> (($1).as_of)::date
+	    OR (h.name, h.segment, h.lifecycle_stage, h.plan, h.owner, h.seats, h.arr::text, h.renewal_date, h.profile,
+	        h.profile_version, h.band, h.stale_sources, health_score._shown(h.score), health_score._shown(h.computed_score),
+	        health_score._shown(h.engagement), health_score._shown(h.utilisation), health_score._shown(h.adoption),
+	        health_score._shown(h.support), health_score._shown(h.sentiment), health_score._shown(h.relationship))
+	       IS DISTINCT FROM
+	       (a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr::text, a.renewal_date, a.profile,
+	        a.profile_version, f.band, coalesce(($1).stale_sources, '{}'), health_score._shown(f.score), health_score._shown(f.computed_score),
+	        health_score._shown(s.engagement), health_score._shown(s.utilisation), health_score._shown(s.adoption),
+	        health_score._shown(s.support), health_score._shown(s.sentiment), health_score._shown(s.relationship))
+	    -- (rounded only when they differ: most accounts have no added component)
+	    OR (h.components <> s.components AND health_score._shown(h.components) <> health_score._shown(s.components))$q$,
+	  added_inputs), run);
+	INSERT INTO health_score.account_health (account_id, name, segment, lifecycle_stage, plan, owner, seats, arr,
+		renewal_date, profile, score, band, engagement, utilisation, adoption, support, sentiment, relationship,
+		inputs, as_of, refreshed_at, components, computed_score, profile_version, stale_sources)
+	SELECT a.account_id, a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr, a.renewal_date,
+	       a.profile, f.score, f.band, s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship,
+	       c.inputs, t, pg_catalog.now(), s.components, f.computed_score, a.profile_version, run.stale_sources
+	  FROM pg_temp.hs_acc a
+	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
+	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
 	  JOIN pg_temp.hs_changed c ON c.account_id = a.account_id
 	ON CONFLICT (account_id) DO UPDATE
 	   SET name = excluded.name, segment = excluded.segment, lifecycle_stage = excluded.lifecycle_stage,
@@ -98,8 +99,7 @@ BEGIN
 	       relationship = excluded.relationship, inputs = excluded.inputs, as_of = excluded.as_of,
 	       refreshed_at = excluded.refreshed_at, components = excluded.components,
 	       computed_score = excluded.computed_score, profile_version = excluded.profile_version,
-	       stale_sources = excluded.stale_sources
-	$q$, added_inputs) USING t, run.stale_sources;
+	       stale_sources = excluded.stale_sources;
 	-- (NOT IN: one hashed pass over the scored keys, which are NOT NULL, rather than sorting both sides; the
 	-- accounts stage counted them, so without any the pass is skipped)
 	IF n_unscored > 0 THEN
