@@ -344,6 +344,18 @@ RETURNS bigint[]
 AS 'MODULE_PATHNAME', 'hs_unanswered_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
+CREATE OR REPLACE FUNCTION health_score._inputs(
+	engagement boolean, decayed_events float8, expected_per_day float8, events_30d bigint, last_activity_at timestamptz,
+	utilisation boolean, active_users_30d bigint, seats integer, ratio float8,
+	adoption boolean, key_features text[], used_30d text[],
+	support boolean, open_cases bigint, aged_open_cases bigint, cases_30d bigint, cases_previous_90d bigint,
+	sentiment boolean, responses_90d bigint, nps_90d float8, average_rating_90d float8, promoters_90d bigint,
+	detractors_90d bigint,
+	relationship boolean, open_observations jsonb, unanswered_outbound_30d bigint, last_response_at timestamptz)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'hs_inputs'
+LANGUAGE C STABLE PARALLEL SAFE;
+
 CREATE OR REPLACE FUNCTION health_score._source_columns(kind text)
 RETURNS TABLE (canonical text, class text, required boolean, ord integer)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -1667,6 +1679,22 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT pg_catalog.format('health_score_work.%I', $1 || '_' || pg_catalog.pg_backend_pid()) $$;
 
+CREATE OR REPLACE FUNCTION health_score._work_analyze(names text[], columns text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET default_statistics_target = 10
+AS $$
+DECLARE
+	name text;
+BEGIN
+	FOREACH name IN ARRAY names LOOP
+		EXECUTE pg_catalog.format('ANALYZE %s%s', health_score._work_table(name),
+		                          CASE WHEN columns = '*' THEN '' ELSE ' (' || columns || ')' END);
+	END LOOP;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION health_score._work_publish(name text, analyze_columns text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
@@ -1674,10 +1702,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	EXECUTE pg_catalog.format('CREATE TEMP VIEW %I AS SELECT * FROM %s', name, health_score._work_table(name));
-	IF analyze_columns = '*' THEN
-		EXECUTE pg_catalog.format('ANALYZE %s', health_score._work_table(name));
-	ELSIF analyze_columns IS NOT NULL THEN
-		EXECUTE pg_catalog.format('ANALYZE %s (%s)', health_score._work_table(name), analyze_columns);
+	IF analyze_columns IS NOT NULL THEN
+		PERFORM health_score._work_analyze(ARRAY[name], analyze_columns);
 	END IF;
 END
 $$;
@@ -2233,7 +2259,7 @@ BEGIN
 		              AND coalesce('v' || p.lifecycle_stage, 'n') = coalesce('v' || s.lifecycle_stage, 'n')
 		$q$, '@weights@', weights), run.keytype, NULL, NULL, ARRAY[run.as_of], creates => 'hs_acc');
 	-- (statistics before the checks below read it, and the stages after join it)
-	EXECUTE pg_catalog.format('ANALYZE %s (account_id)', health_score._work_table('hs_acc'));
+	PERFORM health_score._work_analyze('{hs_acc}', 'account_id');
 	SELECT a.account_id INTO dup FROM pg_temp.hs_acc a GROUP BY a.account_id HAVING count(*) > 1 LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'refresh failed reading accounts source %: account_id % appears more than once', acc, dup
@@ -2454,7 +2480,7 @@ BEGIN
 		run.keytype, run.usertype, NULL,
 		ARRAY[t, was - interval '30 days', run.w30, was - interval '90 days', run.w90]);
 	EXECUTE pg_catalog.format('CREATE INDEX ON %s (account_id)', health_score._work_table('hs_delta'));
-	EXECUTE pg_catalog.format('ANALYZE %s', health_score._work_table('hs_delta'));
+	PERFORM health_score._work_analyze('{hs_delta}', '*');
 
 	SELECT count(*) INTO n_recomputed FROM pg_temp.hs_delta d WHERE d.part = 'x';
 	-- recomputing more than half the accounts one by one costs more than one pass over everything
@@ -2784,8 +2810,7 @@ DECLARE
 BEGIN
 	-- work tables have no statistics until analyzed; without them the joins below plan badly (the join
 	-- key is all the planner needs: analyzing only it skips the wide columns)
-	EXECUTE (SELECT 'ANALYZE ' || pg_catalog.string_agg(health_score._work_table(t) || ' (account_id)', ', ')
-	           FROM pg_catalog.unnest(ARRAY['hs_act', 'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met']) t);
+	PERFORM health_score._work_analyze('{hs_act,hs_sup,hs_srv,hs_tp,hs_obs,hs_met}', 'account_id');
 	-- The names of the key features in a bitmask, in the profile's order: built once for each profile and
 	-- bitmask that occurs, not once for each account.
 	PERFORM health_score._work_create('hs_kf', $q$AS
@@ -2920,7 +2945,7 @@ BEGIN
 			END IF;
 		END LOOP;
 	END IF;
-	EXECUTE pg_catalog.format('ANALYZE %s (account_id)', health_score._work_table('hs_m'));
+	PERFORM health_score._work_analyze('{hs_m}', 'account_id');
 END
 $$;
 
@@ -3106,26 +3131,14 @@ BEGIN
 	-- changed.
 	PERFORM health_score._work_create('hs_changed', pg_catalog.format($q$AS
 	SELECT a.account_id,
-	       pg_catalog.jsonb_build_object(
-	           'engagement', CASE WHEN s.engagement IS NOT NULL THEN pg_catalog.jsonb_build_object(
-	               'decayed_events', pg_catalog.round(m.decayed_events::numeric, 3),
-	               'expected_per_day', m._expected_per_day,
-	               'events_30d', m.events_30d, 'last_activity_at', m._last_activity_at) END,
-	           'utilisation', CASE WHEN s.utilisation IS NOT NULL THEN pg_catalog.jsonb_build_object(
-	               'active_users_30d', m.active_users_30d, 'seats', m.seats,
-	               'ratio', pg_catalog.round(m.utilisation::numeric, 3)) END,
-	           'adoption', CASE WHEN s.adoption IS NOT NULL THEN pg_catalog.jsonb_build_object(
-	               'key_features', m._key_features, 'used_30d', m._features_used) END,
-	           'support', CASE WHEN s.support IS NOT NULL THEN pg_catalog.jsonb_build_object(
-	               'open_cases', m.open_cases, 'aged_open_cases', m.aged_open_cases,
-	               'cases_30d', m.cases_30d, 'cases_previous_90d', m.cases_prev_90d) END,
-	           'sentiment', CASE WHEN s.sentiment IS NOT NULL THEN pg_catalog.jsonb_build_object(
-	               'responses_90d', m.responses_90d, 'nps_90d', pg_catalog.round(m.nps_90d::numeric, 1),
-	               'average_rating_90d', pg_catalog.round(m.average_rating_90d::numeric, 2),
-	               'promoters_90d', m.promoters_90d, 'detractors_90d', m.detractors_90d) END,
-	           'relationship', CASE WHEN s.relationship IS NOT NULL THEN pg_catalog.jsonb_build_object(
-	               'open_observations', coalesce(m._observations, '[]'), 'unanswered_outbound_30d', coalesce(m.unanswered_outreach_30d, 0),
-	               'last_response_at', m._last_response_at) END)%s AS inputs
+	       health_score._inputs(
+	           s.engagement IS NOT NULL, m.decayed_events, m._expected_per_day, m.events_30d, m._last_activity_at,
+	           s.utilisation IS NOT NULL, m.active_users_30d, m.seats, m.utilisation,
+	           s.adoption IS NOT NULL, m._key_features, m._features_used,
+	           s.support IS NOT NULL, m.open_cases, m.aged_open_cases, m.cases_30d, m.cases_prev_90d,
+	           s.sentiment IS NOT NULL, m.responses_90d, m.nps_90d, m.average_rating_90d, m.promoters_90d, m.detractors_90d,
+	           s.relationship IS NOT NULL, coalesce(m._observations, '[]'), coalesce(m.unanswered_outreach_30d, 0),
+	           m._last_response_at)%s AS inputs
 	  FROM pg_temp.hs_acc a
 	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
 	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
@@ -3214,7 +3227,7 @@ BEGIN
 	                WHERE m.name = ANY (r.measures)
 	                  AND (m.source = ANY (run.stale_kinds)
 	                       OR (m.source = 'composite' AND pg_catalog.cardinality(run.stale_kinds) > 0)));
-	EXECUTE pg_catalog.format('ANALYZE %s (account_id, rule)', health_score._work_table('hs_hits'));
+	PERFORM health_score._work_analyze('{hs_hits}', 'account_id, rule');
 	PERFORM health_score._work_create('hs_flag_changes', pg_catalog.format($q$AS
 	SELECT f.id, x.account_id, x.rule, x.evidence, r3.severity, r3.action
 	  FROM (SELECT f.id, f.account_id, f.rule, f.evidence, f.severity, f.action

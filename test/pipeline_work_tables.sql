@@ -39,6 +39,9 @@ BEGIN
 	PERFORM health_score.add_source('support_cases', 'public.w_cases');
 	PERFORM health_score.add_source('surveys', 'public.w_surveys');
 	PERFORM health_score.add_source('touchpoints', 'public.w_touch');
+	-- a query measure, and a rule over it: their rows come from a common table expression, run once
+	PERFORM health_score.add_measure('w_open_cases', 'SELECT account_id, count(*) AS value FROM public.w_cases WHERE closed_at IS NULL GROUP BY account_id');
+	PERFORM health_score.add_rule('w_cases_open', 'w_open_cases >= {n}', 'amber', 'Call them.', '{"n": 1}');
 END
 $$;
 UPDATE health_score.profile SET key_features = '{report,export}' WHERE name = 'default';

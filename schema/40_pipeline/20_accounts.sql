@@ -52,7 +52,7 @@ BEGIN
 		              AND coalesce('v' || p.lifecycle_stage, 'n') = coalesce('v' || s.lifecycle_stage, 'n')
 		$q$, '@weights@', weights), run.keytype, NULL, NULL, ARRAY[run.as_of], creates => 'hs_acc');
 	-- (statistics before the checks below read it, and the stages after join it)
-	EXECUTE pg_catalog.format('ANALYZE %s (account_id)', health_score._work_table('hs_acc'));
+	PERFORM health_score._work_analyze('{hs_acc}', 'account_id');
 	SELECT a.account_id INTO dup FROM pg_temp.hs_acc a GROUP BY a.account_id HAVING count(*) > 1 LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'refresh failed reading accounts source %: account_id % appears more than once', acc, dup

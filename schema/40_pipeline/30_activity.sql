@@ -231,7 +231,7 @@ BEGIN
 		run.keytype, run.usertype, NULL,
 		ARRAY[t, was - interval '30 days', run.w30, was - interval '90 days', run.w90]);
 	EXECUTE pg_catalog.format('CREATE INDEX ON %s (account_id)', health_score._work_table('hs_delta'));
-	EXECUTE pg_catalog.format('ANALYZE %s', health_score._work_table('hs_delta'));
+	PERFORM health_score._work_analyze('{hs_delta}', '*');
 
 	SELECT count(*) INTO n_recomputed FROM pg_temp.hs_delta d WHERE d.part = 'x';
 	-- recomputing more than half the accounts one by one costs more than one pass over everything

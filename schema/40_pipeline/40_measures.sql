@@ -64,8 +64,7 @@ DECLARE
 BEGIN
 	-- work tables have no statistics until analyzed; without them the joins below plan badly (the join
 	-- key is all the planner needs: analyzing only it skips the wide columns)
-	EXECUTE (SELECT 'ANALYZE ' || pg_catalog.string_agg(health_score._work_table(t) || ' (account_id)', ', ')
-	           FROM pg_catalog.unnest(ARRAY['hs_act', 'hs_sup', 'hs_srv', 'hs_tp', 'hs_obs', 'hs_met']) t);
+	PERFORM health_score._work_analyze('{hs_act,hs_sup,hs_srv,hs_tp,hs_obs,hs_met}', 'account_id');
 	-- The names of the key features in a bitmask, in the profile's order: built once for each profile and
 	-- bitmask that occurs, not once for each account.
 	PERFORM health_score._work_create('hs_kf', $q$AS
@@ -200,6 +199,6 @@ BEGIN
 			END IF;
 		END LOOP;
 	END IF;
-	EXECUTE pg_catalog.format('ANALYZE %s (account_id)', health_score._work_table('hs_m'));
+	PERFORM health_score._work_analyze('{hs_m}', 'account_id');
 END
 $$;

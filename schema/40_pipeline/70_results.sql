@@ -42,26 +42,14 @@ BEGIN
 	-- changed.
 	PERFORM health_score._work_create('hs_changed', pg_catalog.format($q$AS
 	SELECT a.account_id,
-	       pg_catalog.jsonb_build_object(
-	           'engagement', CASE WHEN s.engagement IS NOT NULL THEN pg_catalog.jsonb_build_object(
-	               'decayed_events', pg_catalog.round(m.decayed_events::numeric, 3),
-	               'expected_per_day', m._expected_per_day,
-	               'events_30d', m.events_30d, 'last_activity_at', m._last_activity_at) END,
-	           'utilisation', CASE WHEN s.utilisation IS NOT NULL THEN pg_catalog.jsonb_build_object(
-	               'active_users_30d', m.active_users_30d, 'seats', m.seats,
-	               'ratio', pg_catalog.round(m.utilisation::numeric, 3)) END,
-	           'adoption', CASE WHEN s.adoption IS NOT NULL THEN pg_catalog.jsonb_build_object(
-	               'key_features', m._key_features, 'used_30d', m._features_used) END,
-	           'support', CASE WHEN s.support IS NOT NULL THEN pg_catalog.jsonb_build_object(
-	               'open_cases', m.open_cases, 'aged_open_cases', m.aged_open_cases,
-	               'cases_30d', m.cases_30d, 'cases_previous_90d', m.cases_prev_90d) END,
-	           'sentiment', CASE WHEN s.sentiment IS NOT NULL THEN pg_catalog.jsonb_build_object(
-	               'responses_90d', m.responses_90d, 'nps_90d', pg_catalog.round(m.nps_90d::numeric, 1),
-	               'average_rating_90d', pg_catalog.round(m.average_rating_90d::numeric, 2),
-	               'promoters_90d', m.promoters_90d, 'detractors_90d', m.detractors_90d) END,
-	           'relationship', CASE WHEN s.relationship IS NOT NULL THEN pg_catalog.jsonb_build_object(
-	               'open_observations', coalesce(m._observations, '[]'), 'unanswered_outbound_30d', coalesce(m.unanswered_outreach_30d, 0),
-	               'last_response_at', m._last_response_at) END)%s AS inputs
+	       health_score._inputs(
+	           s.engagement IS NOT NULL, m.decayed_events, m._expected_per_day, m.events_30d, m._last_activity_at,
+	           s.utilisation IS NOT NULL, m.active_users_30d, m.seats, m.utilisation,
+	           s.adoption IS NOT NULL, m._key_features, m._features_used,
+	           s.support IS NOT NULL, m.open_cases, m.aged_open_cases, m.cases_30d, m.cases_prev_90d,
+	           s.sentiment IS NOT NULL, m.responses_90d, m.nps_90d, m.average_rating_90d, m.promoters_90d, m.detractors_90d,
+	           s.relationship IS NOT NULL, coalesce(m._observations, '[]'), coalesce(m.unanswered_outreach_30d, 0),
+	           m._last_response_at)%s AS inputs
 	  FROM pg_temp.hs_acc a
 	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
 	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id

@@ -23,7 +23,7 @@ BEGIN
 	                WHERE m.name = ANY (r.measures)
 	                  AND (m.source = ANY (run.stale_kinds)
 	                       OR (m.source = 'composite' AND pg_catalog.cardinality(run.stale_kinds) > 0)));
-	EXECUTE pg_catalog.format('ANALYZE %s (account_id, rule)', health_score._work_table('hs_hits'));
+	PERFORM health_score._work_analyze('{hs_hits}', 'account_id, rule');
 	PERFORM health_score._work_create('hs_flag_changes', pg_catalog.format($q$AS
 	SELECT f.id, x.account_id, x.rule, x.evidence, r3.severity, r3.action
 	  FROM (SELECT f.id, f.account_id, f.rule, f.evidence, f.severity, f.action
