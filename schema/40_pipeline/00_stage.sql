@@ -77,15 +77,16 @@ CREATE TYPE health_score._run AS (
 -- it, which they may not do with a temporary table), and statements reach it under its plain name through a
 -- temporary view of that name (pg_temp.hs_acc, ...). A stage makes one with _work_create, or with
 -- _run_stage(creates => name) when it reads sources.
--- The qualified name of this session's work table name.
+
+-- The qualified name of this session's work table of the given name.
 CREATE FUNCTION health_score._work_table(name text)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT pg_catalog.format('health_score_work.%I', $1 || '_' || pg_catalog.pg_backend_pid()) $$;
 
--- Gives the planner the statistics of this session's work tables names on the given columns (a comma-separated
--- list; all of them with '*'): a work table has none until analyzed, and the joins on its account_id would be
+-- Analyzes the given columns (a comma-separated list; all of them with '*') of this session's work tables of
+-- the given names: a work table has no statistics until then, and the joins on its account_id would be
 -- planned as if it had 200 distinct values. A sample of 3,000 rows (statistics target 10, not 100) tells a
 -- key column's distinct values as well, at a tenth of the cost.
 CREATE FUNCTION health_score._work_analyze(names text[], columns text)
