@@ -28,9 +28,6 @@
 
 #include "health_score.h"
 
-/* Feature bits fill a bigint without its sign bit, as refresh() stores them. */
-#define MAX_KEY_FEATURES 62
-
 #define CONSTANTS_HINT "Pass constants: refresh() calls this aggregate with the bounds of one as_of."
 
 /*

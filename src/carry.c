@@ -165,10 +165,17 @@ hs_feature_bits(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("first_at and last_at must have one element per feature (%d)", n)));
-	if (n_keys > 63)
+	/* (the rules _activity_measures applies to its key_features) */
+	if (n_keys > MAX_KEY_FEATURES)
 		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("at most 63 key features, not %d", n_keys)));
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("key_features must have at most %d elements", MAX_KEY_FEATURES),
+				 errdetail("Got %d.", n_keys)));
+	for (int k = 0; k < n_keys; k++)
+		if (key_nulls[k])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("key_features must not contain nulls")));
 	for (int i = 0; i < n; i++)
 	{
 		text	   *name;
@@ -179,11 +186,8 @@ hs_feature_bits(PG_FUNCTION_ARGS)
 		name = DatumGetTextPP(names[i]);
 		for (k = 0; k < n_keys; k++)
 		{
-			text	   *key;
+			text	   *key = DatumGetTextPP(keys[k]);
 
-			if (key_nulls[k])
-				continue;
-			key = DatumGetTextPP(keys[k]);
 			if (VARSIZE_ANY_EXHDR(key) == VARSIZE_ANY_EXHDR(name) &&
 				memcmp(VARDATA_ANY(key), VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)) == 0)
 				break;

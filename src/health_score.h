@@ -55,6 +55,9 @@ hs_decay_term(TimestampTz as_of, TimestampTz occurred_at, double exponent_per_us
 	return exp2(((double) as_of - (double) occurred_at) * exponent_per_usec);
 }
 
+/* Key features as bits fill a bigint without its sign bit, as refresh() stores them. */
+#define MAX_KEY_FEATURES 62
+
 /* Raises 22023: argname, a per-group constant of an aggregate, differs between rows of a group. */
 extern void hs_differing_group_constant_error(const char *argname) pg_attribute_noreturn();
 

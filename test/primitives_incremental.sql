@@ -3,7 +3,7 @@
 -- _count_after and _feature_bits.
 BEGIN;
 CREATE EXTENSION health_score;
-SELECT plan(16);
+SELECT plan(18);
 
 CREATE TEMP TABLE kt (k text, at timestamptz);
 INSERT INTO kt VALUES ('b', '2026-03-01'), ('a', '2026-02-01'), ('b', '2026-01-10'), ('a', '2026-03-05'),
@@ -76,6 +76,11 @@ SELECT is(health_score._feature_bits('{}', '{}', '{}', '{api}', '2026-03-08', '2
           '_feature_bits of no feature is no bit');
 SELECT throws_ok($$SELECT health_score._feature_bits('{api}', '{}', '{}', '{api}', '2026-03-08', '2026-03-01')$$, '2202E',
                  'first_at and last_at must have one element per feature (1)', '_feature_bits: arrays of different lengths');
+SELECT throws_ok($$SELECT health_score._feature_bits('{}', '{}', '{}', (SELECT array_agg('f' || i) FROM generate_series(1, 63) i),
+                                                   '2026-03-08', '2026-03-01')$$, '22023',
+                 'key_features must have at most 62 elements', '_feature_bits: at most 62 key features, as _activity_measures');
+SELECT throws_ok($$SELECT health_score._feature_bits('{}', '{}', '{}', '{api,NULL}', '2026-03-08', '2026-03-01')$$, '22004',
+                 'key_features must not contain nulls', '_feature_bits: no NULL key feature, as _activity_measures');
 
 SELECT * FROM finish();
 ROLLBACK;
