@@ -75,8 +75,10 @@ CREATE TYPE health_score._run AS (
 -- The work tables: each stage writes one or more, read by the stages after it. A work table is an unlogged
 -- table in schema health_score_work named after the table and this session's pid (parallel workers may read
 -- it, which they may not do with a temporary table), and statements reach it under its plain name through a
--- temporary view of that name (pg_temp.hs_acc, ...). A stage makes one with _work_create, or with
--- _run_stage(creates => name) when it reads sources.
+-- temporary view of that name (pg_temp.hs_acc, ...). A stage makes one with _work_create (its query's one
+-- parameter is the run), with _run_stage(creates => name) when it reads sources, or, when its query needs
+-- other parameters, with EXECUTE format('CREATE UNLOGGED TABLE %s AS ...', _work_table(name)) USING ... and
+-- then _work_publish(name).
 
 -- The qualified name of this session's work table of the given name.
 CREATE FUNCTION health_score._work_table(name text)

@@ -24,7 +24,7 @@ BEGIN
 	                  AND (m.source = ANY (run.stale_kinds)
 	                       OR (m.source = 'composite' AND pg_catalog.cardinality(run.stale_kinds) > 0)));
 	PERFORM health_score._work_analyze('{hs_hits}', 'account_id, rule');
-	PERFORM health_score._work_create('hs_flag_changes', pg_catalog.format($q$AS
+	EXECUTE pg_catalog.format($q$CREATE UNLOGGED TABLE %s AS
 	SELECT f.id, x.account_id, x.rule, x.evidence, r3.severity, r3.action
 	  FROM (SELECT f.id, f.account_id, f.rule, f.evidence, f.severity, f.action
 	          FROM health_score.flag f WHERE f.cleared_at IS NULL) f
@@ -32,9 +32,10 @@ BEGIN
 	  LEFT JOIN pg_temp.hs_rule r3 ON r3.code = x.rule
 	 WHERE (f.id IS NULL OR x.rule IS NULL
 	        OR (f.evidence, f.severity, f.action) IS DISTINCT FROM (x.evidence, r3.severity, r3.action))
-	   AND NOT (coalesce(x.rule, f.rule) = ANY (%L::text[])
+	   AND NOT (coalesce(x.rule, f.rule) = ANY ($1)
 	            AND EXISTS (SELECT FROM pg_temp.hs_acc a WHERE a.account_id = coalesce(x.account_id, f.account_id)))$q$,
-	  held));
+	  health_score._work_table('hs_flag_changes')) USING held;
+	PERFORM health_score._work_publish('hs_flag_changes');
 
 	UPDATE health_score.flag f
 	   SET cleared_at = t, updated_at = t

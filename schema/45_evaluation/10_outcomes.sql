@@ -123,9 +123,10 @@ BEGIN
 	IF known_until IS NULL OR t + horizon > known_until THEN
 		PERFORM health_score._work_create('hs_outcome', 'AS SELECT a.account_id, NULL::boolean AS churned FROM pg_temp.hs_acc a');
 	ELSIF outcome = 'cancelled' THEN
-		PERFORM health_score._work_create('hs_outcome', pg_catalog.format(
-			'AS SELECT a.account_id, coalesce(a.cancelled_at <= %L::timestamptz, false) AS churned FROM pg_temp.hs_acc a',
-			t + horizon));
+		EXECUTE pg_catalog.format('CREATE UNLOGGED TABLE %s AS SELECT a.account_id, coalesce(a.cancelled_at <= $1, false) AS churned '
+		                          'FROM pg_temp.hs_acc a', health_score._work_table('hs_outcome'))
+		  USING t + horizon;
+		PERFORM health_score._work_publish('hs_outcome');
 	ELSE
 		PERFORM health_score._active_between(run, t, t + horizon);
 		PERFORM health_score._work_create('hs_outcome', $q$AS
