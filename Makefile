@@ -3,6 +3,7 @@
 #   make test    install missing packages, build, install, run both test suites on a throwaway cluster
 #   make demo    the whole job on a synthetic company, left running (make demo-stop removes it)
 #   make bench   benchmarks against same-run baselines (not part of make test)
+#   make dashboard  the static executive dashboard (dashboard/dist) from the make demo cluster; needs Node.js
 
 EXTENSION  = health_score
 # The one version source is health_score.control.
@@ -41,7 +42,7 @@ endif
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*/*.sql))
 	cat $^ > $@
 
-.PHONY: deps test bench demo demo-stop
+.PHONY: deps test bench demo demo-stop dashboard
 deps:
 	PG_CONFIG=$(PG_CONFIG) tools/deps.sh
 
@@ -56,3 +57,6 @@ demo:
 
 demo-stop:
 	PG_CONFIG=$(PG_CONFIG) tools/demo.sh stop
+
+dashboard:
+	PG_CONFIG=$(PG_CONFIG) tools/dashboard.sh

@@ -33,7 +33,11 @@ CREATE TABLE demo.accounts (
 	arr numeric(12, 2) NOT NULL,
 	renewal_date date,
 	started_at timestamptz NOT NULL,
-	cancelled_at timestamptz
+	cancelled_at timestamptz,
+	-- the product line bought: a pass-through dimension of the demo (demo/sources.sql)
+	product text NOT NULL,
+	-- subsidiaries of a group among the first 20 accounts (health_score.parent_health)
+	parent_account_id bigint
 );
 COMMENT ON TABLE demo.accounts IS 'synthetic customers: the accounts source of the demo';
 
@@ -311,7 +315,10 @@ BEGIN
 
 	INSERT INTO demo.accounts
 	SELECT x.account_id, x.name, x.segment, x.lifecycle_stage, x.plan, x.owner, x.seats, x.arr, x.renewal_date,
-	       x.started_at, x.cancelled_at
+	       x.started_at, x.cancelled_at,
+	       (ARRAY['Analytics', 'Workflow', 'Platform'])[1 + floor(demo.rnd(s, 26, x.account_id) * 3)::integer],
+	       CASE WHEN x.account_id > 20 AND demo.rnd(s, 27, x.account_id) < 0.1
+	            THEN 1 + floor(demo.rnd(s, 28, x.account_id) * least(20, n))::bigint END
 	  FROM pg_temp.demo_acct x;
 	INSERT INTO demo.latent
 	SELECT x.account_id, x.health, x.utilisation, x.intensity, x.expander, x.decline_cause, x.decline_start,

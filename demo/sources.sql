@@ -1,7 +1,16 @@
 -- Registers the synthetic company's tables as health_score sources and sets the profiles the demo and the
 -- refresh benchmark score against. Run after demo.generate_company().
 SET client_min_messages = warning;
+-- (parent_account_id is found by its name; product is carried into the views as a dimension, from 0.2.0,
+-- unless psql's variable no_dimensions is set: the upgrade test registers the demo at 0.1.0 too, and compares
+-- the views of the two registrations)
+SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute WHERE attrelid = 'health_score.sources'::regclass
+                                                      AND attname = 'dimensions') AND NOT :{?no_dimensions} AS has_dimensions \gset
+\if :has_dimensions
+SELECT health_score.add_source('accounts', 'demo.accounts', '{"dimensions": ["product"]}') IS NOT NULL AS ok \gset
+\else
 SELECT health_score.add_source('accounts', 'demo.accounts') IS NOT NULL AS ok \gset
+\endif
 SELECT health_score.add_source('activity', 'demo.events') IS NOT NULL AS ok \gset
 SELECT health_score.add_source('support_cases', 'demo.support_cases') IS NOT NULL AS ok \gset
 SELECT health_score.add_source('surveys', 'demo.surveys') IS NOT NULL AS ok \gset

@@ -14,7 +14,7 @@ SELECT CASE WHEN dimension = 'all' THEN 'All accounts' ELSE value END AS segment
        good_pct || '%' AS good, average_pct || '%' AS average, poor_pct || '%' AS poor,
        to_char(arr, 'FM$999,999,999') AS arr,
        to_char(arr_poor, 'FM$999,999,999') AS arr_poor
-  FROM band_breakdown
+  FROM band_breakdown_wide
  WHERE dimension IN ('all', 'segment')
  ORDER BY dimension <> 'all', arr DESC;
 
@@ -42,7 +42,7 @@ SELECT to_char(month, 'YYYY-MM') || CASE WHEN complete THEN '' ELSE ' (so far)' 
 SELECT coalesce(owner, '(unassigned)') AS owner, accounts, poor,
        poor_pct || '%' AS poor_share, team_poor_pct || '%' AS team_share, average_score,
        open_red_flags, at_risk_accounts AS at_risk,
-       to_char(arr_at_risk, 'FM$999,999,999') AS arr_at_risk,
+       to_char(arr_at_risk, 'FM$999,999,999') AS arr_at_risk, open_tasks, overdue_tasks,
        CASE WHEN notably_more_poor THEN '<< review book' ELSE '' END AS note
   FROM owner_workload
  ORDER BY notably_more_poor DESC, poor_pct DESC, owner;
@@ -58,15 +58,14 @@ SELECT to_char(count(*), 'FM999,999') AS accounts_at_risk,
        round(100.0 * sum(arr) / nullif((SELECT sum(arr) FROM account_overview), 0), 1) || '%' AS share_of_arr
   FROM account_overview WHERE at_risk;
 
-\echo '== The 10 at-risk accounts with the most ARR: why, and what to do'
+\echo '== The 10 most urgent at-risk accounts (worst flag, then the poor band, then ARR): why, and what to do'
 \pset format unaligned
 \pset tuples_only on
 SELECT format(E'%s. %s  (%s segment, %s plan, owner %s)\n    ARR %s, renews %s (in %s days); score %s %s%s\n    why: %s\n    do:  %s\n',
               rank, name, segment, plan, owner, to_char(arr, 'FM$999,999,999'), renewal_date, days_to_renewal,
-              round(score::numeric, 1), band,
+              score, band,
               CASE WHEN score_change_30d IS NOT NULL
-                   THEN format(', %s%s in 30 days', CASE WHEN score_change_30d > 0 THEN '+' ELSE '' END,
-                               round(score_change_30d::numeric, 1))
+                   THEN format(', %s%s in 30 days', CASE WHEN score_change_30d > 0 THEN '+' ELSE '' END, score_change_30d)
                    ELSE '' END,
               array_to_string(reasons, '; '),
               coalesce(nullif(array_to_string(actions, E'\n         '), ''), 'Review the account: its score is in the poor band.'))
@@ -81,6 +80,16 @@ SELECT rule, severity, count(*) AS accounts, to_char(sum(arr), 'FM$999,999,999')
   FROM plays
  GROUP BY rule, severity
  ORDER BY count(*) DESC;
+
+\echo '== The team''s open tasks, overdue first (open_tasks), and the win-back plans (plans)'
+SELECT rule, count(*) AS open_tasks, count(*) FILTER (WHERE overdue) AS overdue,
+       count(*) FILTER (WHERE NOT flag_open) AS flag_cleared_since
+  FROM open_tasks GROUP BY rule ORDER BY count(*) DESC;
+SELECT name, owner, round(100 * progress) || '%' AS progress, next_step, next_due_on,
+       coalesce(array_to_string(breaches, '; '), '') AS breaches
+  FROM plans;
+SELECT name, goal, round(100 * attainment) || '%' AS attained, round(100 * expected) || '%' AS expected_by_now
+  FROM goal_status;
 
 \echo '== Did the scores see it coming? backtest(): the scores of each fortnight from 26 to 13 weeks ago against the cancellations of the 90 days after'
 \echo '   (AUC: the chance that an account which cancelled had scored lower than one which stayed; 0.5 is a coin toss)'

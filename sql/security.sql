@@ -67,13 +67,13 @@ CREATE POLICY alice_only ON sec_accts FOR SELECT TO regress_hs_reporter USING (o
 GRANT USAGE ON SCHEMA health_score TO regress_hs_reporter;
 GRANT SELECT ON ALL TABLES IN SCHEMA health_score TO regress_hs_reporter;
 GRANT SELECT ON sec_accts TO regress_hs_reporter;
-SELECT count(*) AS overview, (SELECT accounts FROM health_score.band_breakdown WHERE dimension = 'all') AS breakdown,
+SELECT count(*) AS overview, (SELECT accounts FROM health_score.band_breakdown_wide WHERE is_total) AS breakdown,
        (SELECT sum(accounts) FROM health_score.owner_workload) AS workload,
        (SELECT accounts FROM health_score.revenue_at_risk WHERE band = 'all' AND open_flag_severity = 'all') AS revenue,
        (SELECT accounts FROM health_score.health_trend ORDER BY day DESC LIMIT 1) AS trend
   FROM health_score.account_overview;
 SET ROLE regress_hs_reporter;
-SELECT count(*) AS overview, (SELECT accounts FROM health_score.band_breakdown WHERE dimension = 'all') AS breakdown,
+SELECT count(*) AS overview, (SELECT accounts FROM health_score.band_breakdown_wide WHERE is_total) AS breakdown,
        (SELECT sum(accounts) FROM health_score.owner_workload) AS workload,
        (SELECT accounts FROM health_score.revenue_at_risk WHERE band = 'all' AND open_flag_severity = 'all') AS revenue,
        (SELECT accounts FROM health_score.health_trend ORDER BY day DESC LIMIT 1) AS trend,
@@ -105,8 +105,8 @@ RESET search_path;
 SELECT count(*) AS evil_calls FROM evil.calls;
 SELECT status, message, details ->> 'sqlstate' AS sqlstate FROM health_score.refresh_log WHERE status <> 'ok' ORDER BY id;
 -- Every function of the extension but its C functions and aggregates fixes its search_path; the one
--- procedure cannot (it commits), and uses no operator instead, and _touchpoint_kind and _shown, inlined
--- on every touchpoint row and every account, name everything with its schema.
+-- procedure cannot (it commits), and uses no operator instead, and _touchpoint_kind, _shown and band_rank,
+-- inlined on every touchpoint row, every account and every view row, name everything with its schema.
 SELECT p.oid::regprocedure AS without_search_path
   FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'health_score')

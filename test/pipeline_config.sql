@@ -4,14 +4,14 @@
 BEGIN;
 CREATE EXTENSION health_score;
 SET LOCAL client_min_messages = warning;
-SELECT plan(14);
+SELECT plan(16);
 
 SELECT set_eq($$SELECT code FROM health_score.rule WHERE seeded AND enabled$$,
               ARRAY['inactive', 'infrequent_logins', 'licence_gap', 'over_licensed', 'key_features_unused',
                     'active_users_decline', 'support_spike', 'long_open_case', 'silent_account', 'unreturned_contact',
                     'detractor', 'observation', 'renewal_risk', 'score_drop', 'new_users', 'feature_adopted',
-                    'override_expiring'],
-              'the seventeen rules are seeded and enabled');
+                    'override_expiring', 'goal_off_track', 'plan_breach'],
+              'the nineteen rules are seeded and enabled');
 SELECT is_empty($$SELECT FROM health_score.rule
                    WHERE action IS NULL OR description IS NULL OR measures = '{}'
                       OR ARRAY(SELECT k FROM jsonb_object_keys(params) k ORDER BY k)
@@ -19,9 +19,13 @@ SELECT is_empty($$SELECT FROM health_score.rule
                 'each with a condition over measures, its thresholds in params, a description and an action');
 SELECT results_eq($$SELECT code, severity FROM health_score.rule WHERE severity <> 'amber' ORDER BY code$$,
                   $$VALUES ('detractor', 'red'), ('feature_adopted', 'info'), ('inactive', 'red'), ('new_users', 'info'),
-                           ('over_licensed', 'opportunity'), ('override_expiring', 'info'), ('renewal_approaching', 'info'),
-                           ('renewal_risk', 'red')$$,
+                           ('over_licensed', 'opportunity'), ('override_expiring', 'info'), ('plan_breach', 'red'),
+                           ('renewal_approaching', 'info'), ('renewal_risk', 'red')$$,
                   'severities: red, amber, info and opportunity');
+SELECT results_eq($$SELECT code, task_due_in FROM health_score.rule WHERE task_due_in IS NOT NULL ORDER BY code$$,
+                  $$VALUES ('detractor', interval '7 days'), ('feature_adopted', interval '14 days'), ('inactive', interval '7 days'),
+                           ('new_users', interval '14 days'), ('plan_breach', interval '7 days'), ('renewal_risk', interval '7 days')$$,
+                  'plays: the red rules open a task due in 7 days, new_users and feature_adopted in 14, the others none');
 SELECT results_eq($$SELECT name, half_life, target_utilisation, poor_below, good_from, seeded FROM health_score.profile$$,
                   $$VALUES ('default', interval '14 days', 0.8::float8, 40::float8, 70::float8, true)$$,
                   'the default profile is seeded');
@@ -33,7 +37,10 @@ SELECT set_eq($$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE
                     'health_score.account_health', 'health_score.health_history', 'health_score.flag',
                     'health_score.refresh_log', 'health_score.observation_id_seq', 'health_score.flag_id_seq',
                     'health_score.refresh_log_id_seq', 'health_score.profile_version_version_seq',
-                    'health_score.override_audit_id_seq'],
+                    'health_score.override_audit_id_seq', 'health_score.task', 'health_score.task_id_seq',
+                    'health_score.goal', 'health_score.goal_id_seq', 'health_score.goal_progress',
+                    'health_score.plan_template', 'health_score.plan', 'health_score.plan_id_seq', 'health_score.plan_step',
+                    'health_score.plan_commitment', 'health_score.plan_commitment_id_seq'],
               'pg_dump keeps the configuration, the results and the identity sequences');
 
 -- A restore: CREATE EXTENSION seeds, then the dump's rows arrive.
@@ -51,7 +58,14 @@ SELECT lives_ok($$INSERT INTO health_score.profile SELECT * FROM dumped_profile$
 SELECT results_eq($$SELECT params, enabled FROM health_score.rule WHERE code = 'inactive'$$,
                   $$VALUES ('{"days": 45}'::jsonb, false)$$, 'an edited seeded rule keeps its edits');
 SELECT is((SELECT key_features FROM health_score.profile WHERE name = 'default'), '{report}', 'and so does the default profile');
-SELECT is((SELECT count(*)::integer FROM health_score.rule), 20, 'the custom rule is back, nothing is duplicated');
+SELECT is((SELECT count(*)::integer FROM health_score.rule), 22, 'the custom rule is back, nothing is duplicated');
+-- the seeded plan steps merge the same way
+UPDATE health_score.plan_template SET due_after = '3 days' WHERE kind = 'win_back' AND step = 'team review';
+CREATE TEMP TABLE dumped_template AS SELECT * FROM health_score.plan_template;
+UPDATE health_score.plan_template SET due_after = '2 days' WHERE kind = 'win_back' AND step = 'team review';
+INSERT INTO health_score.plan_template SELECT * FROM dumped_template;
+SELECT results_eq($$SELECT count(*)::integer, max(due_after) FILTER (WHERE step = 'team review') FROM health_score.plan_template$$,
+                  $$VALUES (5, interval '3 days')$$, 'a restored seeded plan step keeps its edits, nothing is duplicated');
 SELECT throws_ok($$INSERT INTO health_score.rule (code, description, severity, condition) VALUES ('inactive', 'again', 'red', 'true')$$,
                  '23505', NULL, 'an ordinary insert of an existing code still fails');
 

@@ -74,7 +74,7 @@ SELECT results_eq($$SELECT relname::text COLLATE "default", reltuples FROM pg_cl
                   'so a query on them right after it plans with their real sizes');
 SELECT set_eq($$SELECT jsonb_object_keys(details -> 'timings_ms') FROM health_score.refresh_log$$,
               ARRAY['setup', 'accounts', 'activity', 'other_sources', 'measures', 'components',
-                    'rules', 'results', 'flags', 'analyze'],
+                    'rules', 'results', 'flags', 'actions', 'analyze'],
               'each stage is timed');
 SELECT results_eq($$SELECT relname::text COLLATE "default", reloptions::text COLLATE "default" FROM pg_class
                      WHERE oid IN ('health_score.account_health'::regclass, 'health_score.flag'::regclass) ORDER BY 1$$,

@@ -215,7 +215,7 @@ SELECT ok((SELECT band::text = 'average' AND computed_score > 40 FROM h_before W
           '(the model scores a as average, above 40)');
 SELECT results_eq($$SELECT account_id, score, computed_score, overridden, overridden_by, override_reason, override_expires_at
                       FROM health_score.account_overview WHERE account_id IN (1, 6) ORDER BY account_id$$,
-                  $$SELECT b.account_id::bigint, CASE b.account_id WHEN '1' THEN 25 ELSE b.score END, b.computed_score,
+                  $$SELECT b.account_id::bigint, (CASE b.account_id WHEN '1' THEN 25 ELSE b.score END)::numeric(5,1), b.computed_score::numeric(5,1),
                            b.account_id = '1', CASE b.account_id WHEN '1' THEN current_user::name END,
                            CASE b.account_id WHEN '1' THEN 'Champion left' END,
                            CASE b.account_id WHEN '1' THEN pg_temp.t() + interval '40 days' END

@@ -88,9 +88,9 @@ SELECT is((SELECT sum(cancellations) FROM health_score.cancellation_trend), 0::n
 SELECT results_eq(
 	$$SELECT month, active_at_start, cancellation_rate, arr_cancelled FROM health_score.cancellation_trend
 	   WHERE month <= '2020-04-01' ORDER BY month$$,
-	$$VALUES ('2020-01-01'::date, 1::bigint, 0.00, 0::numeric), ('2020-02-01', 2, 0.00, 0), ('2020-03-01', 2, 0.00, 0),
-	         ('2020-04-01', 3, 0.00, 0)$$,
-	'active counts from started_at alone (a date column), no ARR column: 0 ARR cancelled');
+	$$VALUES ('2020-01-01'::date, 1::bigint, 0.00, NULL::numeric), ('2020-02-01', 2, 0.00, NULL), ('2020-03-01', 2, 0.00, NULL),
+	         ('2020-04-01', 3, 0.00, NULL)$$,
+	'active counts from started_at alone (a date column), no ARR column: ARR cancelled is NULL, not 0');
 CREATE TABLE public.subs_bare (id bigint PRIMARY KEY);
 INSERT INTO public.subs_bare VALUES (1), (2);
 SELECT health_score.drop_source('accounts', 'public.subs_min');

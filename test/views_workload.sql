@@ -6,7 +6,7 @@ SELECT plan(9);
 
 -- The views show the accounts the querying role may read in the accounts source: here a view of every
 -- account put into account_health below.
-CREATE VIEW public.book AS SELECT h.account_id, h.owner FROM health_score.account_health h;
+CREATE VIEW public.book AS SELECT h.account_id, h.owner, h.arr FROM health_score.account_health h;
 SELECT health_score.add_source('accounts', 'public.book');
 
 -- owner  accounts  poor  share   notably more poor?  (team: 10 poor of 30 = 33.3%; 1.5 x = 50%)

@@ -77,12 +77,29 @@ start() {
 			$((27 - k)) "$d" "$n" "$raised" "$cleared" "$secs")"
 	done
 
+	say "the team at work: tasks done and dismissed, win-back plans, customer goals"
+	sql -f demo/plays.sql || exit 1
+
 	local job
 	job=$(sql -At -c "SELECT health_score.schedule_refresh()") || exit 1
 	say "scheduled the refresh with pg_cron every 30 minutes (job $job; see cron.job_run_details)"
 
 	say "executive summary"
 	psql -X -v ON_ERROR_STOP=1 -f demo/summary.sql "$conn" || exit 1
+
+	# the executive dashboard: the views charted (tools/dashboard.sh), where Node.js is installed
+	if command -v node >/dev/null && command -v npm >/dev/null; then
+		say "building the executive dashboard (make dashboard)"
+		if HS_DEMO_DIR=$dir HS_DEMO_PORT=$port tools/dashboard.sh >"$dir/dashboard.log" 2>&1; then
+			say "the executive dashboard is in $PWD/dashboard/dist: view it with"
+			echo
+			echo "    node dashboard/serve.js    # then open the address it prints"
+		else
+			say "the dashboard did not build (see $dir/dashboard.log); the demo itself is complete"
+		fi
+	else
+		say "the executive dashboard needs Node.js 18+ and npm: install them and run 'make dashboard'"
+	fi
 
 	echo
 	say "done: the demo cluster keeps running. Connect with"

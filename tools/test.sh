@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make test: install what is missing, build, install, run the pg_regress suite (sql/, expected/), the upgrade
-# test (tools/upgrade_test.sh) and the pgTAP suite (test/*.sql) on a throwaway cluster, print
-# "N passed, N failed" and stop the cluster.
+# test (tools/upgrade_test.sh), the pgTAP suite (test/*.sql) and the dashboard's test (tools/dashboard_test.sh,
+# skipped without Node.js) on a throwaway cluster, print "N passed, N failed" and stop the cluster.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . tools/common.sh
@@ -64,9 +64,20 @@ if ((${#tap_files[@]})); then
 	fi
 fi
 
+# The executive dashboard (make dashboard): built from a small demo company and rendered in headless Chromium;
+# skipped, with a message, where Node.js is absent (HS_DASHBOARD=0 skips it too).
+dashboard_passed=0 dashboard_failed=0
+if [[ ${HS_DASHBOARD:-1} != 0 ]]; then
+	tools/dashboard_test.sh "$work/dashboard" 2>&1 | tee "$work/dashboard.out"
+	dashboard_passed=$(sed -nE 's/^dashboard: ([0-9]+) passed, ([0-9]+) failed$/\1/p' "$work/dashboard.out")
+	dashboard_failed=$(sed -nE 's/^dashboard: ([0-9]+) passed, ([0-9]+) failed$/\2/p' "$work/dashboard.out")
+	[[ -n $dashboard_failed ]] || dashboard_passed=0 dashboard_failed=1
+fi
+
 echo "pg_regress: $regress_passed passed, $regress_failed failed; upgrade: $upgrade_passed passed," \
-	"$upgrade_failed failed; pgTAP: $tap_passed passed, $tap_failed failed"
-passed=$((regress_passed + upgrade_passed + tap_passed))
-failed=$((regress_failed + upgrade_failed + tap_failed))
+	"$upgrade_failed failed; pgTAP: $tap_passed passed, $tap_failed failed;" \
+	"dashboard: $dashboard_passed passed, $dashboard_failed failed"
+passed=$((regress_passed + upgrade_passed + tap_passed + dashboard_passed))
+failed=$((regress_failed + upgrade_failed + tap_failed + dashboard_failed))
 echo "$passed passed, $failed failed"
 ((failed == 0 && passed > 0))

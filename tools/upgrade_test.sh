@@ -51,7 +51,7 @@ set_up_at() {	# set_up_at DB VERSION
 use_database() {	# use_database DB
 	psql_db "$1" -f demo/company.sql >/dev/null &&
 		psql_db "$1" -c "SELECT demo.generate_company(11, 300, 4, 30, '$as_of')" >/dev/null &&
-		psql_db "$1" -f demo/sources.sql >/dev/null &&
+		psql_db "$1" -v no_dimensions=1 -f demo/sources.sql >/dev/null &&
 		psql_db "$1" -v as_of="$as_of" >/dev/null <<-'SQL'
 			UPDATE health_score.rule SET params = '{"days": 21}' WHERE code = 'inactive';
 			UPDATE health_score.rule SET enabled = false WHERE code = 'silent_account';

@@ -26,7 +26,7 @@ AS $$
 		('accounts', 'plan', 'label', false, 5), ('accounts', 'owner', 'label', false, 6),
 		('accounts', 'seats', 'count', false, 7), ('accounts', 'arr', 'number', false, 8),
 		('accounts', 'renewal_date', 'time', false, 9), ('accounts', 'started_at', 'time', false, 10),
-		('accounts', 'cancelled_at', 'time', false, 11),
+		('accounts', 'cancelled_at', 'time', false, 11), ('accounts', 'parent_account_id', 'key', false, 12),
 		('activity', 'account_id', 'key', true, 1), ('activity', 'user_id', 'user', false, 2),
 		('activity', 'occurred_at', 'time', true, 3), ('activity', 'feature', 'label', false, 4),
 		('activity', 'weight', 'number', false, 5),
@@ -82,6 +82,9 @@ CREATE TABLE health_score.sources (
 	added_at timestamptz NOT NULL DEFAULT now(),
 	-- how old its newest row may be at as_of before the source counts as stale (source_freshness); NULL: never
 	max_lag interval CHECK (max_lag > interval '0'),
+	-- the accounts source's pass-through dimensions: name -> its column, read as text into account_health
+	-- and health_history and carried into the views (add_source's columns -> 'dimensions')
+	dimensions jsonb NOT NULL DEFAULT '{}',
 	PRIMARY KEY (kind, relation)
 );
 -- Exactly one accounts source.
@@ -203,6 +206,75 @@ BEGIN
 END
 $$;
 
+-- The names the views give their own columns: a pass-through dimension may take none of them.
+CREATE FUNCTION health_score._view_column_names()
+RETURNS text[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT ARRAY['account_id', 'name', 'segment', 'lifecycle_stage', 'plan', 'owner', 'seats', 'arr', 'renewal_date',
+	             'days_to_renewal', 'profile', 'score', 'band', 'band_rank', 'engagement', 'utilisation', 'adoption',
+	             'support', 'sentiment', 'relationship', 'components', 'score_30d_ago', 'score_30d_ago_day',
+	             'score_change_30d', 'open_flags', 'open_red_flags', 'open_amber_flags', 'at_risk', 'as_of',
+	             'refreshed_at', 'computed_score', 'overridden', 'overridden_by', 'override_reason',
+	             'override_expires_at', 'stale_sources', 'stale', 'parent_account_id', 'open_tasks', 'dimension',
+	             'value', 'all', 'started_at', 'cancelled_at']
+$$;
+
+-- add_source's columns -> 'dimensions' of an accounts source: a list of its columns, or an object of names
+-- to columns ({"region": "sales_region"}); returned as the object. Each column must exist and be readable;
+-- each name must be a lower-case word the views do not use themselves.
+CREATE FUNCTION health_score._check_dimensions(kind text, relation regclass, dims jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	result jsonb := '{}';
+	d record;
+BEGIN
+	IF dims IS NULL THEN
+		RETURN result;
+	END IF;
+	IF kind <> 'accounts' THEN
+		RAISE EXCEPTION 'only an accounts source has dimensions, not one of kind %', kind
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'Map dimensions such as product or region in the accounts source''s columns.';
+	END IF;
+	IF pg_catalog.jsonb_typeof(dims) = 'array'
+	   AND NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(dims) e WHERE pg_catalog.jsonb_typeof(e) <> 'string') THEN
+		SELECT coalesce(pg_catalog.jsonb_object_agg(e, e), '{}') INTO dims FROM pg_catalog.jsonb_array_elements_text(dims) e;
+	END IF;
+	IF pg_catalog.jsonb_typeof(dims) <> 'object'
+	   OR EXISTS (SELECT FROM pg_catalog.jsonb_each(dims) e WHERE pg_catalog.jsonb_typeof(e.value) <> 'string') THEN
+		RAISE EXCEPTION 'dimensions must be a list of column names of % or an object of names to column names', relation
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'For example ''{"dimensions": ["product", "region"]}'' or ''{"dimensions": {"region": "sales_region"}}''.';
+	END IF;
+	FOR d IN SELECT e.key, e.value FROM pg_catalog.jsonb_each_text(dims) e ORDER BY e.key LOOP
+		IF d.key !~ '^[a-z][a-z0-9_]*$' OR pg_catalog.octet_length(d.key) > 63 OR d.key = ANY (health_score._view_column_names()) THEN
+			RAISE EXCEPTION 'dimension name % must be a lower-case word of letters, digits and _ that the views do not use', health_score._q(d.key)
+				USING ERRCODE = 'invalid_parameter_value',
+				      HINT = 'Name it with the object form, such as ''{"dimensions": {"sales_region": "region"}}''; the views use: '
+				             || pg_catalog.array_to_string(health_score._view_column_names(), ', ') || '.';
+		END IF;
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+		                WHERE a.attrelid = relation AND a.attname = d.value AND a.attnum > 0 AND NOT a.attisdropped) THEN
+			RAISE EXCEPTION 'column % of relation % does not exist', health_score._q(d.value), relation
+				USING ERRCODE = 'undefined_column',
+				      DETAIL = pg_catalog.format('dimensions maps %s to it.', d.key);
+		END IF;
+		IF NOT pg_catalog.has_column_privilege(relation, d.value, 'SELECT') THEN
+			RAISE EXCEPTION 'permission denied to read column % of relation %', health_score._q(d.value), relation
+				USING ERRCODE = 'insufficient_privilege',
+				      HINT = pg_catalog.format('GRANT SELECT (%I) ON %s TO %I;', d.value, relation, current_user);
+		END IF;
+		result := result || pg_catalog.jsonb_build_object(d.key, d.value);
+	END LOOP;
+	RETURN result;
+END
+$$;
+
 CREATE FUNCTION health_score.add_source(kind text, relation regclass, columns jsonb DEFAULT '{}',
 										 max_lag interval DEFAULT NULL)
 RETURNS health_score.sources
@@ -219,6 +291,7 @@ DECLARE
 	keytype text;
 	key_fam text;
 	other record;
+	dims jsonb;
 	accounts_row health_score.sources;
 	result health_score.sources;
 	k text;
@@ -267,6 +340,9 @@ BEGIN
 			      HINT = pg_catalog.format('GRANT SELECT ON %s TO %I;', relation, current_user);
 	END IF;
 
+	dims := health_score._check_dimensions(kind, relation, columns -> 'dimensions');
+	columns := columns - 'dimensions';
+
 	FOR k IN SELECT pg_catalog.jsonb_object_keys(columns) LOOP
 		IF NOT EXISTS (SELECT FROM health_score._source_columns(kind) s WHERE s.canonical = k) THEN
 			RAISE EXCEPTION '% is not a canonical column of source kind %', health_score._q(k), kind
@@ -314,6 +390,11 @@ BEGIN
 		IF col.canonical = 'account_id' THEN
 			keytype := pg_catalog.format_type(att.typ, NULL);
 			key_fam := health_score._key_type(att.typ);
+		ELSIF col.class = 'key' AND health_score._key_type(att.typ) IS DISTINCT FROM key_fam THEN
+			RAISE EXCEPTION 'column % of relation % has type %, but its account_id is %', health_score._q(mapped), relation,
+				att.typ, keytype
+				USING ERRCODE = 'datatype_mismatch',
+				      HINT = pg_catalog.format('%s holds account keys: of the type of account_id.', col.canonical);
 		END IF;
 		resolved := resolved || pg_catalog.jsonb_build_object(col.canonical, att.attname);
 	END LOOP;
@@ -371,10 +452,10 @@ BEGIN
 	-- refresh started meanwhile waits for this transaction.
 	PERFORM health_score._refresh_lock(true);
 	-- (registered again without max_lag, a source keeps the one it had)
-	INSERT INTO health_score.sources AS s (kind, relation, columns, key_type, max_lag)
-	VALUES (kind, relation, resolved, keytype, coalesce(max_lag, health_score._default_max_lag(kind)))
+	INSERT INTO health_score.sources AS s (kind, relation, columns, key_type, max_lag, dimensions)
+	VALUES (kind, relation, resolved, keytype, coalesce(max_lag, health_score._default_max_lag(kind)), dims)
 	ON CONFLICT ON CONSTRAINT sources_pkey DO UPDATE
-	   SET columns = EXCLUDED.columns, key_type = EXCLUDED.key_type, added_at = now(),
+	   SET columns = EXCLUDED.columns, key_type = EXCLUDED.key_type, added_at = now(), dimensions = EXCLUDED.dimensions,
 	       max_lag = coalesce(add_source.max_lag, s.max_lag)
 	RETURNING s.* INTO result;
 

@@ -100,6 +100,12 @@ INSERT INTO health_score.measure (name, kind, source, type, unit, params, descri
  'Qualitative observations (health_score.observation) open at as_of', true),
 ('override_days_left', 'builtin', 'overrides', 'float8', 'days', '{}',
  'Days until the account''s score override expires (NULL when none is in force; set_override)', true),
+('goal_attainment', 'builtin', 'goals', 'float8', 'ratio', '{}',
+ 'Mean attainment of the account''s open goals (health_score.goal), each capped at 1: 0 at the baseline, 1 at the target (NULL without goals)', true),
+('goal_shortfall', 'builtin', 'goals', 'float8', 'ratio', '{}',
+ 'How far the account''s furthest-behind open goal is below the straight line from its start (0) to its due date (1), 0 when none is behind (NULL without goals)', true),
+('plan_breaches', 'builtin', 'plans', 'bigint', 'commitments', '{}',
+ 'Commitments of the account''s open plans (health_score.plan_commitment) breached at as_of (NULL without any)', true),
 ('score', 'builtin', 'composite', 'float8', 'points', '{}', 'The composite score, 0-100 (for rules only)', true),
 ('band', 'builtin', 'composite', 'text', NULL, '{}', 'The band of the score: poor, average or good (for rules only)', true),
 ('score_earlier', 'builtin', 'composite', 'float8', 'points', '{"days": 30, "tolerance_days": 7}',
@@ -297,11 +303,15 @@ BEGIN
 	SELECT pg_catalog.string_agg(u, ', ' ORDER BY u) INTO users
 	  FROM (SELECT 'component ' || c.name AS u FROM health_score.component c WHERE c.measure = drop_measure.name
 	        UNION ALL
-	        SELECT 'rule ' || r.code FROM health_score.rule r WHERE drop_measure.name = ANY (r.measures)) x;
+	        SELECT 'rule ' || r.code FROM health_score.rule r WHERE drop_measure.name = ANY (r.measures)
+	        UNION ALL
+	        SELECT 'goal ' || g.id FROM health_score.goal g WHERE g.measure = drop_measure.name
+	        UNION ALL
+	        SELECT 'commitment ' || c.id FROM health_score.plan_commitment c WHERE c.measure = drop_measure.name) x;
 	IF users IS NOT NULL THEN
 		RAISE EXCEPTION 'cannot drop measure % because % uses it', name, users
 			USING ERRCODE = 'dependent_objects_still_exist',
-			      HINT = 'Drop the components (drop_component) and delete or rewrite the rules first.';
+			      HINT = 'Drop the components (drop_component), delete or rewrite the rules, and delete the goals and commitments first.';
 	END IF;
 	DELETE FROM health_score.measure x WHERE x.name = drop_measure.name;
 END

@@ -32,6 +32,11 @@ INSERT INTO health_score.component (name, kind, description, seeded) VALUES
 ('relationship', 'builtin',
  'max(0, 100 - 25 x open_observations - 10 x unanswered_outreach_30d - 30 when days_since_response >= 90) (the last term with touchpoints only)', true);
 
+-- Goal attainment scores 0 to 100 as a linear component, weighed 0 by every profile until one gives it a
+-- weight: it shows beside the others without moving the score.
+INSERT INTO health_score.component (name, kind, measure, worst, best, description, seeded) VALUES
+('goals', 'linear', 'goal_attainment', 0, 1, '100 x goal_attainment: the mean attainment of the account''s open goals', true);
+
 -- The components in the order the composite reads them: the built-in ones as seeded, then by name.
 CREATE FUNCTION health_score._component_names()
 RETURNS text[]

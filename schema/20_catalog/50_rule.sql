@@ -20,7 +20,10 @@ CREATE TABLE health_score.rule (
 	condition text NOT NULL,
 	-- the measures the condition names, kept by the validation trigger: the flag's evidence, and what
 	-- drop_measure checks
-	measures text[] NOT NULL DEFAULT '{}'
+	measures text[] NOT NULL DEFAULT '{}',
+	-- a raised flag opens a task (a play) due this long after the as_of date; NULL: no task
+	-- (whole days from 1 to 3650: the validation trigger)
+	task_due_in interval
 );
 -- every refresh may rewrite each open flag; the flag table is in 30_results
 SELECT pg_catalog.pg_extension_config_dump('health_score.rule', '');
@@ -184,6 +187,23 @@ BEGIN
 END
 $$;
 
+-- A rule's task_due_in: whole days from 1 to 3650 (a task is due on a date), or NULL for no task.
+CREATE FUNCTION health_score._check_task_due_in(code text, task_due_in interval)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF task_due_in IS NOT NULL AND (pg_catalog.date_part('epoch', task_due_in) < 86400
+	                                OR pg_catalog.date_part('epoch', task_due_in) > 3650 * 86400
+	                                OR pg_catalog.justify_hours(task_due_in) <> pg_catalog.date_trunc('day', pg_catalog.justify_hours(task_due_in))) THEN
+		RAISE EXCEPTION 'task_due_in of rule % must be whole days from 1 day to 3650 days, not %', code, task_due_in
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'A task is due on a date: give days, such as ''7 days'', or NULL for no task.';
+	END IF;
+END
+$$;
+
 CREATE FUNCTION health_score._rule_validate()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -208,6 +228,7 @@ BEGIN
 		END IF;
 		PERFORM health_score._check_rule_param(NEW.code, k, v, NEW.seeded);
 	END LOOP;
+	PERFORM health_score._check_task_due_in(NEW.code, NEW.task_due_in);
 	NEW.measures := health_score._check_condition(NEW.code, NEW.condition, NEW.params);
 	RETURN NEW;
 END
@@ -273,11 +294,20 @@ INSERT INTO health_score.rule (code, description, severity, condition, params, a
  '{"days": 90}', 'Schedule a business review with the sponsor: results so far, goals for the next quarter.', true),
 ('renewal_approaching', 'Renewal within `days` days, whatever the band', 'info',
  'days_to_renewal BETWEEN 0 AND {days}',
- '{"days": 120}', 'Start the renewal conversation: confirm the value delivered and the plan for next year.', true);
+ '{"days": 120}', 'Start the renewal conversation: confirm the value delivered and the plan for next year.', true),
+('goal_off_track', 'A goal of the customer''s is more than `max_shortfall` behind the straight line to its due date', 'amber',
+ 'goal_shortfall > {max_shortfall}',
+ '{"max_shortfall": 0.2}', 'Review the goal with the customer: what blocks it, and the steps to get back on track.', true),
+('plan_breach', 'A commitment of an open plan is breached', 'red',
+ 'plan_breaches > 0',
+ '{}', 'Fix the breach today and tell the customer what was done: the plan''s credibility is at stake.', true);
 UPDATE health_score.rule SET enabled = false WHERE code IN ('business_review_due', 'renewal_approaching');
+-- The seeded plays: a red flag is worked within a week, an opportunity to train or share practices within two.
+UPDATE health_score.rule SET task_due_in = CASE WHEN severity = 'red' THEN interval '7 days' ELSE interval '14 days' END
+ WHERE severity = 'red' OR code IN ('new_users', 'feature_adopted');
 
 CREATE FUNCTION health_score.add_rule(code text, condition text, severity text, action text, params jsonb DEFAULT '{}',
-									  description text DEFAULT NULL)
+									  description text DEFAULT NULL, task_due_in interval DEFAULT NULL)
 RETURNS health_score.rule
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -294,14 +324,15 @@ BEGIN
 			coalesce(pg_catalog.quote_literal(severity), 'NULL')
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	INSERT INTO health_score.rule AS r (code, description, severity, condition, params, action)
-	VALUES (code, coalesce(description, condition), severity, condition, coalesce(params, '{}'), action)
+	PERFORM health_score._check_task_due_in(code, task_due_in);
+	INSERT INTO health_score.rule AS r (code, description, severity, condition, params, action, task_due_in)
+	VALUES (code, coalesce(description, condition), severity, condition, coalesce(params, '{}'), action, task_due_in)
 	RETURNING r.* INTO result;
 	RETURN result;
 END
 $$;
-COMMENT ON FUNCTION health_score.add_rule(text, text, text, text, jsonb, text) IS
-	'add a rule: a boolean condition over measures with {parameters} from params; its flags carry the measures it names';
+COMMENT ON FUNCTION health_score.add_rule(text, text, text, text, jsonb, text, interval) IS
+	'add a rule: a boolean condition over measures with {parameters} from params; its flags carry the measures it names; with task_due_in, each flag it raises opens a task due that long after';
 
 -- A flag names its rule, and a refresh raises flags for the rules it read when it started: renaming or
 -- deleting a rule waits for a running refresh (and a refresh started meanwhile waits for the edit to end).
@@ -329,7 +360,7 @@ BEGIN
 	IF NEW.seeded THEN
 		UPDATE health_score.rule r
 		   SET description = NEW.description, severity = NEW.severity, params = NEW.params,
-		       action = NEW.action, enabled = NEW.enabled, condition = NEW.condition
+		       action = NEW.action, enabled = NEW.enabled, condition = NEW.condition, task_due_in = NEW.task_due_in
 		 WHERE r.code = NEW.code AND r.seeded;
 		IF FOUND THEN
 			RETURN NULL;
@@ -341,4 +372,4 @@ $$;
 CREATE TRIGGER rule_merge_seeded BEFORE INSERT ON health_score.rule
 	FOR EACH ROW EXECUTE FUNCTION health_score._rule_merge_seeded();
 
-REVOKE EXECUTE ON FUNCTION health_score.add_rule(text, text, text, text, jsonb, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION health_score.add_rule(text, text, text, text, jsonb, text, interval) FROM PUBLIC;

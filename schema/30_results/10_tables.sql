@@ -32,7 +32,11 @@ CREATE TABLE health_score.account_health (
 	-- the version of the profile that scored the row (profile_version)
 	profile_version bigint,
 	-- the sources that were stale at as_of (source_freshness): the score rests partly on old data
-	stale_sources text[] NOT NULL DEFAULT '{}'
+	stale_sources text[] NOT NULL DEFAULT '{}',
+	-- the parent account, from the accounts source (parent_health rolls children up to it)
+	parent_account_id text,
+	-- the accounts source's pass-through dimensions: name -> value as text (absent: NULL)
+	dimensions jsonb NOT NULL DEFAULT '{}'
 )
 -- every refresh rewrites every row (refreshed_at moves): room on each page keeps the new versions on it,
 -- as heap-only tuples that need no new index entries
@@ -60,6 +64,8 @@ CREATE TABLE health_score.health_history (
 	components jsonb NOT NULL DEFAULT '{}',
 	computed_score float8,
 	profile_version bigint,
+	-- the pass-through dimensions, as in account_health
+	dimensions jsonb NOT NULL DEFAULT '{}',
 	PRIMARY KEY (account_id, day)
 );
 CREATE INDEX health_history_day ON health_score.health_history (day);

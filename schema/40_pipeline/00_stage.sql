@@ -12,12 +12,16 @@
 --                   surveys, touchpoints, observations, metrics               -> hs_act, hs_sup, hs_srv, hs_tp, hs_obs, hs_met
 --   40 measures     one row per account, a column per measure (the queries     -> hs_m
 --                   of the user's measures run here, joined where they stand)
+--   45 goals, plans the goals and plan commitments against the measures they   -> hs_goal, hs_breach, and
+--                   track                                                        hs_m's goal and plan measures
 --   50 components   the components, the composite score, the band, the inputs -> hs_score
 --   60 rules        the rules that hold, with their evidence                   -> hs_hits
 --   (90_refresh.sql: _compute_scores runs the stages up to here, for refresh() and for the backtest and
 --   calibration, which must not write)
 --   70 results      account_health and health_history, overrides applied       -> hs_final
 --   80 flags        flags raised, updated and cleared; NOTIFY
+--   82 actions      tasks opened for the flags of rules with task_due_in; goal progress and commitment
+--                   checks recorded
 --   85 analyze      statistics of the result tables when stale
 -- Work tables are named hs_* (see _work_table below); a run drops them when it ends.
 
@@ -166,7 +170,7 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc', 'hs_act', 'hs_sup', 'hs_srv',
-	             'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_score', 'hs_earlier', 'hs_hits', 'hs_final',
+	             'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_goal', 'hs_breach', 'hs_score', 'hs_earlier', 'hs_hits', 'hs_final',
 	             'hs_changed', 'hs_delta', 'hs_full', 'hs_flag_changes', 'hs_outcome', 'hs_active_after']
 $$;
 
@@ -197,7 +201,8 @@ AS $$
 		pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - $3)::numeric * 1000, 1))
 $$;
 
--- The rows of every source of one kind under the canonical column names, as a UNION ALL query text.
+-- The rows of every source of one kind under the canonical column names (and, for the accounts source, its
+-- pass-through dimensions as a jsonb column dimensions), as a UNION ALL query text.
 -- keytype is the type account keys are read as (bigint, text or uuid), usertype the same for user_id;
 -- where_fmt, if given, is a WHERE clause in which %1$s stands for the kind's quoted time column.
 -- only_relation, if given, restricts the query to that one relation.
@@ -217,7 +222,7 @@ DECLARE
 	typ text;
 BEGIN
 	FOR src IN
-		SELECT s.relation, s.columns FROM health_score.sources s
+		SELECT s.relation, s.columns, s.dimensions FROM health_score.sources s
 		 WHERE s.kind = _source_sql.kind AND (only_relation IS NULL OR s.relation = only_relation)
 		 ORDER BY s.relation::oid
 	LOOP
@@ -240,6 +245,12 @@ BEGIN
 			END IF;
 			cols := cols || (expr || ' AS ' || pg_catalog.quote_ident(col.canonical));
 		END LOOP;
+		-- the accounts source's pass-through dimensions, as text by name (absent when NULL)
+		IF kind = 'accounts' THEN
+			cols := cols || (coalesce((SELECT 'pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('
+			                                  || pg_catalog.string_agg(pg_catalog.format('%L, %I::text', d.key, d.value), ', ' ORDER BY d.key) || '))'
+			                             FROM pg_catalog.jsonb_each_text(src.dimensions) d), '''{}''::jsonb') || ' AS dimensions');
+		END IF;
 		parts := parts || pg_catalog.format('SELECT %s FROM %s%s', pg_catalog.array_to_string(cols, ', '), src.relation,
 			CASE WHEN where_fmt IS NULL THEN '' ELSE ' WHERE ' || pg_catalog.format(where_fmt, timecol) END);
 	END LOOP;

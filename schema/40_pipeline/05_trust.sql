@@ -175,6 +175,10 @@ BEGIN
 	                          'health_score.health_history TO %s', role);
 	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE ON health_score.flag, health_score.refresh_log TO %s', role);
 	EXECUTE pg_catalog.format('GRANT UPDATE ON health_score.refresh_lock TO %s', role);
+	-- the actions stage: tasks opened (and re-linked to a flag raised again), goals measured, commitments checked
+	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE ON health_score.task, health_score.goal_progress TO %s', role);
+	EXECUTE pg_catalog.format('GRANT SELECT ON health_score.goal, health_score.plan TO %s', role);
+	EXECUTE pg_catalog.format('GRANT SELECT, UPDATE ON health_score.plan_commitment TO %s', role);
 	-- the incremental refresh: its state, and the change logs it consumes
 	EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON health_score.activity_state, '
 	                          'health_score.activity_state_account TO %s', role);
@@ -188,5 +192,5 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION health_score.grant_refresh(regrole) IS
-	'grant a role what refresh() and run_refresh() need: read the configuration and the registered sources (and use their schemas), make work tables, write the results and the incremental state, consume the change logs, take the refresh lock';
+	'grant a role what refresh() and run_refresh() need: read the configuration and the registered sources (and use their schemas), make work tables, write the results, tasks, goal progress, commitment checks and the incremental state, consume the change logs, take the refresh lock';
 REVOKE EXECUTE ON FUNCTION health_score.grant_refresh(regrole) FROM PUBLIC;

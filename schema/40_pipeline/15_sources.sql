@@ -25,7 +25,7 @@ BEGIN
 	END IF;
 	run.as_of := as_of;
 	run.keytype := health_score._key_type(acc_src.key_type::regtype);
-	FOR r IN SELECT s.kind, s.relation, s.key_type, s.columns FROM health_score.sources s ORDER BY s.kind, s.relation::oid LOOP
+	FOR r IN SELECT s.kind, s.relation, s.key_type, s.columns || s.dimensions AS columns FROM health_score.sources s ORDER BY s.kind, s.relation::oid LOOP
 		IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = r.relation) THEN
 			RAISE EXCEPTION 'refresh failed: the % source with OID % no longer exists', r.kind, r.relation::oid
 				USING ERRCODE = 'undefined_table',

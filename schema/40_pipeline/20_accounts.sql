@@ -2,7 +2,8 @@
 -- most specific match of segment and lifecycle stage, then the highest priority, then by name.
 --   reads   the accounts source, hs_profile, hs_component, health_score.account_health (to count the
 --           accounts it would stop scoring)
---   writes  hs_acc: the accounts source's columns under canonical names (account_id as text), the profile
+--   writes  hs_acc: the accounts source's columns under canonical names (account_id and parent_account_id as
+--           text; the pass-through dimensions as jsonb, dimensions), the profile
 --           and its settings, weight_array (the profile's weights in hs_component's order)
 --   returns how many accounts are scored, and how many scored now would no longer be
 -- Refuses (55000) to stop scoring more than health_score.max_unscored_share of the accounts unless forced:
@@ -43,7 +44,7 @@ BEGIN
 		                      p.priority DESC, p.name
 		             LIMIT 1) p ON true)
 		SELECT s.account_id::text AS account_id, s.name, s.segment, s.lifecycle_stage, s.plan, s.owner, s.seats,
-		       s.arr, s.renewal_date, s.started_at, s.cancelled_at,
+		       s.arr, s.renewal_date, s.started_at, s.cancelled_at, s.parent_account_id::text AS parent_account_id, s.dimensions,
 		       p.profile, p.profile_version, p.half_life, p.expected_events_per_user_day, p.target_utilisation, p.key_features,
 		       p.weight_array, p.poor_below, p.good_from
 		  FROM s

@@ -1,6 +1,7 @@
 -- Stage measures: one row per scored account, a column per measure of the catalog (hs_measure) except the
 -- composite's own (score, band, score_earlier: the rules stage adds them). This SELECT list is the one
--- definition of each built-in measure; measure.description says the same in words.
+-- definition of each built-in measure but the goals' and plans' (45_goals_plans.sql); measure.description
+-- says the same in words.
 --   reads   hs_acc, hs_act, hs_sup, hs_srv, hs_tp, hs_obs, hs_met, hs_profile, hs_measure,
 --           health_score.override (override_days_left); run; and runs
 --           each query measure (kind query) once, with $1 = as_of and the rights of the role refreshing (a
@@ -153,7 +154,9 @@ BEGIN
 		       coalesce(obs.open_observations, 0) AS open_observations,
 		       -- overrides (set_override): in force from when set until it expires
 		       CASE WHEN ov.set_at <= $1 AND ov.expires_at > $1
-		            THEN pg_catalog.date_part('epoch', ov.expires_at - $1) / 86400 END AS override_days_left
+		            THEN pg_catalog.date_part('epoch', ov.expires_at - $1) / 86400 END AS override_days_left,
+		       -- goals and plans: the next stage (45_goals_plans.sql) fills them in for the accounts with any
+		       NULL::float8 AS goal_attainment, NULL::float8 AS goal_shortfall, NULL::bigint AS plan_breaches
 		       %s,
 		       -- for the components
 		       a.profile AS _profile, a.half_life AS _half_life, a.target_utilisation AS _target_utilisation,

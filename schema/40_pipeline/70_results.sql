@@ -6,7 +6,7 @@
 --   else the computed ones; computed_score is always the model's
 --   writes  health_score.account_health: the row of each scored account whose figures changed (at the
 --           precision shown: scores and components to 0.1; band, profile and its version, the accounts
---           source's columns, stale sources exactly) or whose last write was on an earlier day (in the
+--           source's columns and dimensions, stale sources exactly) or whose last write was on an earlier day (in the
 --           session's time zone), updated or added, with its inputs; the other rows are left as they are,
 --           with the as_of and refreshed_at of their last write. The accounts no longer scored
 --           (cancelled, not started yet, gone from the source) removed;
@@ -29,12 +29,12 @@ BEGIN
 	  JOIN pg_temp.hs_acc a ON a.account_id = s.account_id
 	  LEFT JOIN health_score.override o ON o.account_id = s.account_id AND o.set_at <= ($1).as_of AND o.expires_at > ($1).as_of$q$,
 	  run, 'account_id');
-	-- the measures behind each component, beside the score (null for a component without data); for each
-	-- component of the user's, its measure's value, worst and best
-	SELECT coalesce(' || pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format(
+	-- the measures behind each component, beside the score (null for a built-in component without data); for
+	-- each linear component with data (goals, the user's), its measure's value, worst and best
+	SELECT coalesce(' || pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(' || pg_catalog.string_agg(pg_catalog.format(
 	           '%1$L, CASE WHEN s.components ? %1$L THEN pg_catalog.jsonb_build_object(%2$L, '
 	           'pg_catalog.trim_scale(pg_catalog.round(m.%2$I::numeric, 3)), ''worst'', %3$L::float8, ''best'', %4$L::float8) END',
-	           c.name, c.measure, c.worst, c.best), ', ' ORDER BY c.ord) || ')', '')
+	           c.name, c.measure, c.worst, c.best), ', ' ORDER BY c.ord) || '))', '')
 	  INTO added_inputs
 	  FROM pg_temp.hs_component c WHERE c.kind = 'linear';
 	-- A 30-minute refresh moves few figures by as much as they are shown with: writing only those rows, and
@@ -57,11 +57,13 @@ BEGIN
 	  LEFT JOIN health_score.account_health h ON h.account_id = a.account_id
 	 WHERE h.account_id IS NULL OR (h.as_of)::date <> (($1).as_of)::date
 	    OR (h.name, h.segment, h.lifecycle_stage, h.plan, h.owner, h.seats, h.arr::text, h.renewal_date, h.profile,
+	        h.parent_account_id, h.dimensions,
 	        h.profile_version, h.band, h.stale_sources, health_score._shown(h.score), health_score._shown(h.computed_score),
 	        health_score._shown(h.engagement), health_score._shown(h.utilisation), health_score._shown(h.adoption),
 	        health_score._shown(h.support), health_score._shown(h.sentiment), health_score._shown(h.relationship))
 	       IS DISTINCT FROM
 	       (a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr::text, a.renewal_date, a.profile,
+	        a.parent_account_id, a.dimensions,
 	        a.profile_version, f.band, coalesce(($1).stale_sources, '{}'), health_score._shown(f.score), health_score._shown(f.computed_score),
 	        health_score._shown(s.engagement), health_score._shown(s.utilisation), health_score._shown(s.adoption),
 	        health_score._shown(s.support), health_score._shown(s.sentiment), health_score._shown(s.relationship))
@@ -70,10 +72,12 @@ BEGIN
 	  added_inputs), run);
 	INSERT INTO health_score.account_health (account_id, name, segment, lifecycle_stage, plan, owner, seats, arr,
 		renewal_date, profile, score, band, engagement, utilisation, adoption, support, sentiment, relationship,
-		inputs, as_of, refreshed_at, components, computed_score, profile_version, stale_sources)
+		inputs, as_of, refreshed_at, components, computed_score, profile_version, stale_sources, parent_account_id,
+		dimensions)
 	SELECT a.account_id, a.name, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr, a.renewal_date,
 	       a.profile, f.score, f.band, s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship,
-	       c.inputs, t, pg_catalog.now(), s.components, f.computed_score, a.profile_version, run.stale_sources
+	       c.inputs, t, pg_catalog.now(), s.components, f.computed_score, a.profile_version, run.stale_sources,
+	       a.parent_account_id, a.dimensions
 	  FROM pg_temp.hs_acc a
 	  JOIN pg_temp.hs_score s ON s.account_id = a.account_id
 	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
@@ -87,7 +91,8 @@ BEGIN
 	       relationship = excluded.relationship, inputs = excluded.inputs, as_of = excluded.as_of,
 	       refreshed_at = excluded.refreshed_at, components = excluded.components,
 	       computed_score = excluded.computed_score, profile_version = excluded.profile_version,
-	       stale_sources = excluded.stale_sources;
+	       stale_sources = excluded.stale_sources, parent_account_id = excluded.parent_account_id,
+	       dimensions = excluded.dimensions;
 	-- (NOT IN: one hashed pass over the scored keys, which are NOT NULL, rather than sorting both sides; the
 	-- accounts stage counted them, so without any the pass is skipped)
 	IF n_unscored > 0 THEN
@@ -103,17 +108,17 @@ BEGIN
 	       owner = a.owner, arr = a.arr, score = f.score, band = f.band, engagement = s.engagement,
 	       utilisation = s.utilisation, adoption = s.adoption, support = s.support, sentiment = s.sentiment,
 	       relationship = s.relationship, components = s.components, computed_score = f.computed_score,
-	       profile_version = a.profile_version
+	       profile_version = a.profile_version, dimensions = a.dimensions
 	  FROM pg_temp.hs_acc a JOIN pg_temp.hs_score s ON s.account_id = a.account_id
 	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
 	  JOIN pg_temp.hs_changed c ON c.account_id = a.account_id
 	 WHERE h.day = t::date AND h.account_id = a.account_id;
 	INSERT INTO health_score.health_history (account_id, day, as_of, profile, segment, plan, lifecycle_stage,
 		owner, arr, score, band, engagement, utilisation, adoption, support, sentiment, relationship, components,
-		computed_score, profile_version)
+		computed_score, profile_version, dimensions)
 	SELECT a.account_id, t::date, t, a.profile, a.segment, a.plan, a.lifecycle_stage, a.owner, a.arr, f.score,
 	       f.band, s.engagement, s.utilisation, s.adoption, s.support, s.sentiment, s.relationship, s.components,
-	       f.computed_score, a.profile_version
+	       f.computed_score, a.profile_version, a.dimensions
 	  FROM pg_temp.hs_acc a JOIN pg_temp.hs_score s ON s.account_id = a.account_id
 	  JOIN pg_temp.hs_final f ON f.account_id = a.account_id
 	 -- NOT IN reads the day's keys once into a hash table (both sides are NOT NULL); a NOT EXISTS anti join

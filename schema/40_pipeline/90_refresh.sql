@@ -51,7 +51,9 @@ BEGIN
 	run := health_score._stage_freshness(run);
 	run.count_events_90d := every_measure
 		OR EXISTS (SELECT FROM pg_temp.hs_rule r WHERE 'events_90d' = ANY (r.measures))
-		OR EXISTS (SELECT FROM pg_temp.hs_component c WHERE c.measure = 'events_90d');
+		OR EXISTS (SELECT FROM pg_temp.hs_component c WHERE c.measure = 'events_90d')
+		OR EXISTS (SELECT FROM health_score.goal g WHERE g.measure = 'events_90d')
+		OR EXISTS (SELECT FROM health_score.plan_commitment c WHERE c.measure = 'events_90d');
 	run.activity_mode := activity_mode;
 	timings := health_score._timing(timings, 'setup', lap);
 
@@ -75,6 +77,7 @@ BEGIN
 
 	lap := pg_catalog.clock_timestamp();
 	PERFORM health_score._stage_measures(run);
+	PERFORM health_score._stage_goals_plans(run);
 	timings := health_score._timing(timings, 'measures', lap);
 
 	lap := pg_catalog.clock_timestamp();
@@ -112,6 +115,7 @@ DECLARE
 	max_unscored_share float8;
 	sc record;
 	fl record;
+	n_tasks integer;
 	analyzed text[];
 BEGIN
 	IF t IS NULL THEN
@@ -158,6 +162,10 @@ BEGIN
 	fl := health_score._stage_flags(run);
 	timings := health_score._timing(timings, 'flags', lap);
 
+	lap := pg_catalog.clock_timestamp();
+	n_tasks := health_score._stage_actions(run);
+	timings := health_score._timing(timings, 'actions', lap);
+
 	PERFORM health_score._drop_work_tables(health_score._pipeline_work_tables());
 
 	lap := pg_catalog.clock_timestamp();
@@ -173,7 +181,7 @@ BEGIN
 		     pg_catalog.array_to_string(run.stale_sources, ', '),
 		     CASE WHEN pg_catalog.cardinality(fl.held) > 0 THEN 'rules ' || pg_catalog.array_to_string(fl.held, ', ')
 		          ELSE 'no rule' END) END,
-		pg_catalog.jsonb_build_object('timings_ms', timings)
+		pg_catalog.jsonb_build_object('timings_ms', timings, 'tasks_opened', n_tasks)
 		|| CASE WHEN pg_catalog.cardinality(run.stale_sources) > 0
 		        THEN pg_catalog.jsonb_build_object('stale_sources', run.stale_sources, 'held_rules', fl.held) ELSE '{}' END
 		|| CASE WHEN fl.payload IS NOT NULL THEN pg_catalog.jsonb_build_object('notify', fl.payload) ELSE '{}' END
