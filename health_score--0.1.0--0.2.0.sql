@@ -3604,8 +3604,10 @@ BEGIN
 	           ', CASE WHEN m.%1$I IS NOT NULL THEN greatest(0::float8, least(100::float8, 100 * (m.%1$I::float8 - %2$L::float8) / (%3$L::float8 - %2$L::float8))) END AS %4$I',
 	           c.measure, c.worst, c.best, '_c_' || c.name), '' ORDER BY c.ord), ''),
 	       coalesce(pg_catalog.string_agg(pg_catalog.format(', c.%I', '_c_' || c.name), '' ORDER BY c.ord), ''),
-	       coalesce('pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('
-	                || pg_catalog.string_agg(pg_catalog.format('%L, c.%I', c.name, '_c_' || c.name), ', ' ORDER BY c.ord) || '))', '''{}''::jsonb')
+	       -- (built only for an account with a value: most have none of goals, say)
+	       coalesce('CASE WHEN pg_catalog.num_nonnulls(' || pg_catalog.string_agg(pg_catalog.format('c.%I', '_c_' || c.name), ', ' ORDER BY c.ord)
+	                || ') = 0 THEN ''{}''::jsonb ELSE pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('
+	                || pg_catalog.string_agg(pg_catalog.format('%L, c.%I', c.name, '_c_' || c.name), ', ' ORDER BY c.ord) || ')) END', '''{}''::jsonb')
 	  INTO added, added_array, added_json
 	  FROM pg_temp.hs_component c WHERE c.kind = 'linear';
 	BEGIN
@@ -3942,17 +3944,17 @@ BEGIN
 	-- the open task of an account and rule answers the flag raised again while it is open
 	UPDATE health_score.task k
 	   SET flag_id = f.id
-	  FROM health_score.flag f
-	 WHERE k.status = 'open' AND f.cleared_at IS NULL AND f.account_id = k.account_id AND f.rule = k.rule
-	   AND k.flag_id IS DISTINCT FROM f.id;
+	  FROM pg_temp.hs_flag_changes c
+	  JOIN health_score.flag f ON f.account_id = c.account_id AND f.rule = c.rule AND f.cleared_at IS NULL
+	 WHERE c.id IS NULL AND k.status = 'open' AND k.account_id = c.account_id AND k.rule = c.rule;
 
 	INSERT INTO health_score.task (account_id, flag_id, rule, title, owner, due_on, created_at)
 	SELECT f.account_id, f.id, f.rule, coalesce(f.action, r.action, r.code), a.owner, (t::date + r.task_due_in)::date, t
-	  FROM health_score.flag f
+	  FROM pg_temp.hs_flag_changes c
+	  JOIN health_score.flag f ON f.account_id = c.account_id AND f.rule = c.rule AND f.cleared_at IS NULL
 	  JOIN pg_temp.hs_rule r ON r.code = f.rule
 	  JOIN pg_temp.hs_acc a ON a.account_id = f.account_id
-	 WHERE f.cleared_at IS NULL AND r.task_due_in IS NOT NULL
-	   AND NOT EXISTS (SELECT FROM health_score.task k WHERE k.flag_id = f.id)
+	 WHERE c.id IS NULL AND r.task_due_in IS NOT NULL
 	   AND NOT EXISTS (SELECT FROM health_score.task k WHERE k.account_id = f.account_id AND k.rule = f.rule AND k.status = 'open');
 	GET DIAGNOSTICS n_opened = ROW_COUNT;
 
@@ -5846,8 +5848,8 @@ SELECT g.id AS goal_id, g.account_id::%1$s AS account_id, h.name, h.owner, g.nam
 $q$, k, visible);
 
 	-- Children rolled up to their parent account (the accounts source's parent_account_id): the mean score,
-	-- the ARR-weighted mean (over the children with ARR) and the worst child, with band counts. A parent
-	-- need not be scored itself.
+	-- the ARR-weighted mean (over the children with ARR) and the worst child, with band counts, over the
+	-- children the role may see. A parent need not be scored itself.
 	EXECUTE format($q$
 CREATE VIEW health_score.parent_health WITH (security_invoker = true) AS
 SELECT h.parent_account_id::%1$s AS parent_account_id, ph.name AS parent_name,
@@ -5863,7 +5865,8 @@ SELECT h.parent_account_id::%1$s AS parent_account_id, ph.name AS parent_name,
        pg_catalog.count(*) FILTER (WHERE h.band = 'poor') AS poor,
        %3$s AS arr
   FROM health_score.account_health h
-  LEFT JOIN health_score.account_health ph ON ph.account_id = h.parent_account_id
+  -- (the parent's name only for a parent the role may see too)
+  LEFT JOIN health_score.account_health ph ON ph.account_id = h.parent_account_id AND ph.account_id IN (%2$s)
  WHERE h.parent_account_id IS NOT NULL AND h.account_id IN (%2$s)
  GROUP BY h.parent_account_id, ph.name
  ORDER BY worst_score NULLS LAST, h.parent_account_id

@@ -9,7 +9,7 @@ SELECT count(*) FILTER (WHERE x.done) AS tasks_done, count(*) FILTER (WHERE NOT 
   FROM (SELECT t.id, demo.rnd(42, 60, hashtext(t.account_id || t.rule)) < 0.85 AS done
           FROM health_score.task t
          WHERE t.status = 'open' AND t.created_at < now() - interval '7 days'
-           AND demo.rnd(42, 61, hashtext(t.account_id || t.rule)) < 0.7) x,
+           AND demo.rnd(42, 61, hashtext(t.account_id || t.rule)) < 0.9) x,
        LATERAL (SELECT CASE WHEN x.done
                             THEN health_score.complete_task(x.id, 'Called the customer and agreed the next steps.')
                             ELSE health_score.dismiss_task(x.id, 'Covered by the account plan already.') END) c \gset
@@ -25,16 +25,17 @@ SELECT count(health_score.complete_step(p.id, 'team review', 'Reviewed with supp
   FROM health_score.plan p \gset
 \echo '       plans: ' :plans 'win-back plans for the poor accounts with the most ARR, each with a support commitment (health_score.plans)'
 
--- goals set two months ago, due in a month: more active users, and a better NPS
+-- goals set two months ago, due in a month: a larger active team, from a baseline that makes some of them on
+-- track and others behind
 SELECT count(*) AS goals
   FROM (SELECT h.account_id, h.name,
                (h.inputs -> 'utilisation' ->> 'active_users_30d')::float8 AS users
           FROM health_score.account_health h
          WHERE h.band IN ('average', 'good') AND h.inputs -> 'utilisation' ? 'active_users_30d'
          ORDER BY h.arr DESC NULLS LAST, h.account_id LIMIT 5) a,
-       LATERAL health_score.add_goal(a.account_id, 'Grow the active team by a half', 'active_users_30d',
-                                     target => round(a.users * 1.5 + 2), due_on => CURRENT_DATE + 30,
-                                     baseline => round(a.users * 0.9)) g \gset
+       LATERAL health_score.add_goal(a.account_id, 'Grow the active team by a third', 'active_users_30d',
+                                     target => round(a.users * 1.3 + 2), due_on => CURRENT_DATE + 30,
+                                     baseline => round(a.users * (0.3 + 0.6 * demo.rnd(42, 62, hashtext(a.account_id))))) g \gset
 UPDATE health_score.goal SET starts_on = starts_on - 60, set_at = set_at - interval '60 days';
 \echo '       goals: ' :goals 'customer goals set two months ago (health_score.goal_status)'
 

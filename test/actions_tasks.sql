@@ -8,7 +8,7 @@ BEGIN;
 CREATE EXTENSION health_score;
 SET LOCAL client_min_messages = warning;
 SET LOCAL timezone = 'UTC';
-SELECT plan(28);
+SELECT plan(30);
 
 CREATE TABLE public.t_accounts (account_id bigint PRIMARY KEY, name text, owner text, arr numeric,
 	started_at timestamptz, cancelled_at timestamptz);
@@ -145,6 +145,19 @@ SELECT results_eq(
 	'play_outcomes: 4 flags, 3 with a task; the done task''s account churned within 90 days, the others'' did not');
 SELECT is((SELECT sum(flags_raised) FROM health_score.play_outcomes), (SELECT count(*) FROM health_score.flag)::numeric,
 	'every flag counted once over the months');
+
+-- A rule given task_due_in later opens tasks for the flags it raises from then on, not for those open already.
+SELECT health_score.add_rule('knob_set', 'knob > 0', 'info', 'Say thanks.');
+UPDATE public.t_knobs SET value = 0 WHERE account_id = 2;
+SELECT health_score.refresh('2025-01-21 12:00+00');
+UPDATE health_score.rule SET task_due_in = '5 days' WHERE code = 'knob_set';
+SELECT health_score.refresh('2025-01-22 12:00+00');
+SELECT is((SELECT count(*) FROM health_score.task WHERE rule = 'knob_set'), 0::bigint,
+	'a flag open before its rule had task_due_in opens no task');
+UPDATE public.t_knobs SET value = 7 WHERE account_id = 2;
+SELECT health_score.refresh('2025-01-23 12:00+00');
+SELECT results_eq($$SELECT account_id, due_on FROM health_score.task WHERE rule = 'knob_set'$$,
+	$$VALUES ('2', '2025-01-28'::date)$$, 'one it raises afterwards does');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -8,7 +8,7 @@ BEGIN;
 CREATE EXTENSION health_score;
 SET LOCAL client_min_messages = warning;
 SET LOCAL timezone = 'UTC';
-SELECT plan(28);
+SELECT plan(29);
 
 --  id  product    region  parent  arr   started     cancelled   knob   band at 2025-03-15
 --   1  Analytics  EU      -       5000  2024-12-01  -           60     average
@@ -144,6 +144,20 @@ UPDATE public.v_accounts SET arr = NULL WHERE account_id = 3;
 SELECT health_score.refresh('2025-03-15 12:00+00');
 SELECT results_eq($$SELECT mean_score, arr_weighted_score, worst_score FROM health_score.parent_health$$,
 	$$VALUES (50.0, 80.0, 20.0)$$, 'a child without ARR is left out of the ARR-weighted mean only');
+
+-- A role that may not see the parent in the accounts source (row-level security) sees its children's
+-- roll-up, not the parent's name.
+CREATE ROLE regress_hs_v_reporter;
+GRANT USAGE ON SCHEMA health_score TO regress_hs_v_reporter;
+GRANT SELECT ON ALL TABLES IN SCHEMA health_score TO regress_hs_v_reporter;
+GRANT SELECT ON public.v_accounts TO regress_hs_v_reporter;
+ALTER TABLE public.v_accounts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY v_not_the_parent ON public.v_accounts TO regress_hs_v_reporter USING (account_id <> 1);
+SET LOCAL ROLE regress_hs_v_reporter;
+SELECT results_eq($$SELECT parent_name, children, mean_score FROM health_score.parent_health$$,
+	$$VALUES (NULL::text, 2::bigint, 50.0)$$, 'a parent the role may not see: the children''s roll-up without its name');
+RESET ROLE;
+ALTER TABLE public.v_accounts DISABLE ROW LEVEL SECURITY;
 
 -- uuid keys, no ARR mapped
 TRUNCATE health_score.account_health, health_score.health_history, health_score.task, health_score.flag;

@@ -320,7 +320,7 @@ SET client_min_messages = warning;
 SELECT health_score.drop_source('activity', 'demo.events');
 INSERT INTO demo.accounts
 SELECT a.account_id + k * 10000000, a.name || ' ' || k, a.segment, a.lifecycle_stage, a.plan, a.owner, a.seats, a.arr,
-       a.renewal_date, a.started_at, a.cancelled_at
+       a.renewal_date, a.started_at, a.cancelled_at, a.product, a.parent_account_id + k * 10000000
   FROM demo.accounts a, generate_series(1::bigint, 3) k;
 INSERT INTO demo.support_cases (case_id, account_id, opened_at, closed_at, priority)
 SELECT c.case_id + k * 1000000000, c.account_id + k * 10000000, c.opened_at, c.closed_at, c.priority

@@ -21,8 +21,10 @@ BEGIN
 	           ', CASE WHEN m.%1$I IS NOT NULL THEN greatest(0::float8, least(100::float8, 100 * (m.%1$I::float8 - %2$L::float8) / (%3$L::float8 - %2$L::float8))) END AS %4$I',
 	           c.measure, c.worst, c.best, '_c_' || c.name), '' ORDER BY c.ord), ''),
 	       coalesce(pg_catalog.string_agg(pg_catalog.format(', c.%I', '_c_' || c.name), '' ORDER BY c.ord), ''),
-	       coalesce('pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('
-	                || pg_catalog.string_agg(pg_catalog.format('%L, c.%I', c.name, '_c_' || c.name), ', ' ORDER BY c.ord) || '))', '''{}''::jsonb')
+	       -- (built only for an account with a value: most have none of goals, say)
+	       coalesce('CASE WHEN pg_catalog.num_nonnulls(' || pg_catalog.string_agg(pg_catalog.format('c.%I', '_c_' || c.name), ', ' ORDER BY c.ord)
+	                || ') = 0 THEN ''{}''::jsonb ELSE pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('
+	                || pg_catalog.string_agg(pg_catalog.format('%L, c.%I', c.name, '_c_' || c.name), ', ' ORDER BY c.ord) || ')) END', '''{}''::jsonb')
 	  INTO added, added_array, added_json
 	  FROM pg_temp.hs_component c WHERE c.kind = 'linear';
 	BEGIN

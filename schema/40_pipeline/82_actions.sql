@@ -1,14 +1,16 @@
 -- Stage actions: what the flags and the goals and plans call for, once the flags are written.
---   reads   health_score.flag (the open flags), hs_rule (task_due_in, action), hs_acc (owner), hs_goal,
---           hs_breach; run
---   writes  health_score.task: an open flag of a rule with task_due_in that no task answers opens one (title
---           the flag's action, owner the account's owner now, due on the as_of date + task_due_in), unless
---           its account and rule have an open task already, which then answers the new flag; so a flag that
---           clears leaves its task as it is, and a flag raised again while its task is open opens no second;
---           health_score.goal_progress: the day's row of each open goal (rewritten by a later refresh that
---           day); health_score.plan_commitment: the check of each commitment of an open plan
+--   reads   hs_flag_changes (the flags this refresh raised), health_score.flag, hs_rule (task_due_in, action),
+--           hs_acc (owner), hs_goal, hs_breach; run
+--   writes  health_score.task: a flag this refresh raised, of a rule with task_due_in, opens a task (title the
+--           flag's action, owner the account's owner now, due on the as_of date + task_due_in), unless its
+--           account and rule have an open task already, which then answers the new flag instead; so a flag
+--           that clears leaves its task as it is, and a flag raised again while its task is open opens no
+--           second; health_score.goal_progress: the day's row of each open goal (rewritten by a later refresh
+--           that day); health_score.plan_commitment: the check of each commitment of an open plan
 --   returns the number of tasks opened
--- Evaluations (backtest, calibrate) do not run it: they write nothing.
+-- Only the flags raised now are read: a 30-minute refresh raises few, whatever the number open. (A rule given
+-- a task_due_in opens tasks for the flags it raises from then on.) Evaluations (backtest, calibrate) do not
+-- run it: they write nothing.
 CREATE FUNCTION health_score._stage_actions(run health_score._run)
 RETURNS integer
 LANGUAGE plpgsql
@@ -21,17 +23,17 @@ BEGIN
 	-- the open task of an account and rule answers the flag raised again while it is open
 	UPDATE health_score.task k
 	   SET flag_id = f.id
-	  FROM health_score.flag f
-	 WHERE k.status = 'open' AND f.cleared_at IS NULL AND f.account_id = k.account_id AND f.rule = k.rule
-	   AND k.flag_id IS DISTINCT FROM f.id;
+	  FROM pg_temp.hs_flag_changes c
+	  JOIN health_score.flag f ON f.account_id = c.account_id AND f.rule = c.rule AND f.cleared_at IS NULL
+	 WHERE c.id IS NULL AND k.status = 'open' AND k.account_id = c.account_id AND k.rule = c.rule;
 
 	INSERT INTO health_score.task (account_id, flag_id, rule, title, owner, due_on, created_at)
 	SELECT f.account_id, f.id, f.rule, coalesce(f.action, r.action, r.code), a.owner, (t::date + r.task_due_in)::date, t
-	  FROM health_score.flag f
+	  FROM pg_temp.hs_flag_changes c
+	  JOIN health_score.flag f ON f.account_id = c.account_id AND f.rule = c.rule AND f.cleared_at IS NULL
 	  JOIN pg_temp.hs_rule r ON r.code = f.rule
 	  JOIN pg_temp.hs_acc a ON a.account_id = f.account_id
-	 WHERE f.cleared_at IS NULL AND r.task_due_in IS NOT NULL
-	   AND NOT EXISTS (SELECT FROM health_score.task k WHERE k.flag_id = f.id)
+	 WHERE c.id IS NULL AND r.task_due_in IS NOT NULL
 	   AND NOT EXISTS (SELECT FROM health_score.task k WHERE k.account_id = f.account_id AND k.rule = f.rule AND k.status = 'open');
 	GET DIAGNOSTICS n_opened = ROW_COUNT;
 

@@ -633,8 +633,8 @@ SELECT g.id AS goal_id, g.account_id::%1$s AS account_id, h.name, h.owner, g.nam
 $q$, k, visible);
 
 	-- Children rolled up to their parent account (the accounts source's parent_account_id): the mean score,
-	-- the ARR-weighted mean (over the children with ARR) and the worst child, with band counts. A parent
-	-- need not be scored itself.
+	-- the ARR-weighted mean (over the children with ARR) and the worst child, with band counts, over the
+	-- children the role may see. A parent need not be scored itself.
 	EXECUTE format($q$
 CREATE VIEW health_score.parent_health WITH (security_invoker = true) AS
 SELECT h.parent_account_id::%1$s AS parent_account_id, ph.name AS parent_name,
@@ -650,7 +650,8 @@ SELECT h.parent_account_id::%1$s AS parent_account_id, ph.name AS parent_name,
        pg_catalog.count(*) FILTER (WHERE h.band = 'poor') AS poor,
        %3$s AS arr
   FROM health_score.account_health h
-  LEFT JOIN health_score.account_health ph ON ph.account_id = h.parent_account_id
+  -- (the parent's name only for a parent the role may see too)
+  LEFT JOIN health_score.account_health ph ON ph.account_id = h.parent_account_id AND ph.account_id IN (%2$s)
  WHERE h.parent_account_id IS NOT NULL AND h.account_id IN (%2$s)
  GROUP BY h.parent_account_id, ph.name
  ORDER BY worst_score NULLS LAST, h.parent_account_id
