@@ -2268,7 +2268,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc', 'hs_act', 'hs_sup', 'hs_srv',
 	             'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_goal', 'hs_breach', 'hs_score', 'hs_earlier', 'hs_hits', 'hs_final',
-	             'hs_changed', 'hs_delta', 'hs_full', 'hs_flag_changes', 'hs_outcome', 'hs_active_after']
+	             'hs_changed', 'hs_delta', 'hs_full', 'hs_flag_changes', 'hs_raised', 'hs_outcome', 'hs_active_after']
 $$;
 
 CREATE OR REPLACE FUNCTION health_score._shown(value float8)
@@ -3902,12 +3902,15 @@ BEGIN
 	-- first, measured once each as a running total of their text (each followed by ", "). An entry takes at
 	-- least 60 bytes ({"id": 1, "rule": "", "severity": "red", "account_id": ""} and the separator), so no
 	-- more than 128 fit in 7,700: only the first 130 are built. The stale sources' names come off the 7,700.
+	PERFORM health_score._work_create('hs_raised', '(id bigint, account_id text, rule text, action text)');
 	WITH ins AS (
 		INSERT INTO health_score.flag (account_id, rule, severity, raised_at, updated_at, evidence, action)
 		SELECT c.account_id, c.rule, c.severity, t, t, c.evidence, c.action
 		  FROM pg_temp.hs_flag_changes c
 		 WHERE c.id IS NULL
-		RETURNING id, account_id, rule, severity),
+		RETURNING id, account_id, rule, severity, action),
+	raised AS (
+		INSERT INTO pg_temp.hs_raised SELECT ins.id, ins.account_id, ins.rule, ins.action FROM ins),
 	ranked AS (
 		SELECT ins.*, pg_catalog.row_number() OVER (ORDER BY pg_catalog.array_position(ARRAY['red', 'amber', 'opportunity', 'info'],
 		                                                                              ins.severity), ins.id) AS o
@@ -3941,20 +3944,19 @@ DECLARE
 	t constant timestamptz := run.as_of;
 	n_opened integer;
 BEGIN
+	PERFORM health_score._work_analyze('{hs_raised}', 'account_id, rule');
 	-- the open task of an account and rule answers the flag raised again while it is open
 	UPDATE health_score.task k
 	   SET flag_id = f.id
-	  FROM pg_temp.hs_flag_changes c
-	  JOIN health_score.flag f ON f.account_id = c.account_id AND f.rule = c.rule AND f.cleared_at IS NULL
-	 WHERE c.id IS NULL AND k.status = 'open' AND k.account_id = c.account_id AND k.rule = c.rule;
+	  FROM pg_temp.hs_raised f
+	 WHERE k.status = 'open' AND k.account_id = f.account_id AND k.rule = f.rule;
 
 	INSERT INTO health_score.task (account_id, flag_id, rule, title, owner, due_on, created_at)
 	SELECT f.account_id, f.id, f.rule, coalesce(f.action, r.action, r.code), a.owner, (t::date + r.task_due_in)::date, t
-	  FROM pg_temp.hs_flag_changes c
-	  JOIN health_score.flag f ON f.account_id = c.account_id AND f.rule = c.rule AND f.cleared_at IS NULL
+	  FROM pg_temp.hs_raised f
 	  JOIN pg_temp.hs_rule r ON r.code = f.rule
 	  JOIN pg_temp.hs_acc a ON a.account_id = f.account_id
-	 WHERE c.id IS NULL AND r.task_due_in IS NOT NULL
+	 WHERE r.task_due_in IS NOT NULL
 	   AND NOT EXISTS (SELECT FROM health_score.task k WHERE k.account_id = f.account_id AND k.rule = f.rule AND k.status = 'open');
 	GET DIAGNOSTICS n_opened = ROW_COUNT;
 

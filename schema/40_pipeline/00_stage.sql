@@ -19,7 +19,7 @@
 --   (90_refresh.sql: _compute_scores runs the stages up to here, for refresh() and for the backtest and
 --   calibration, which must not write)
 --   70 results      account_health and health_history, overrides applied       -> hs_final
---   80 flags        flags raised, updated and cleared; NOTIFY
+--   80 flags        flags raised, updated and cleared; NOTIFY                  -> hs_raised
 --   82 actions      tasks opened for the flags of rules with task_due_in; goal progress and commitment
 --                   checks recorded
 --   85 analyze      statistics of the result tables when stale
@@ -171,7 +171,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT ARRAY['hs_profile', 'hs_rule', 'hs_measure', 'hs_component', 'hs_acc', 'hs_act', 'hs_sup', 'hs_srv',
 	             'hs_tp', 'hs_obs', 'hs_met', 'hs_kf', 'hs_m', 'hs_goal', 'hs_breach', 'hs_score', 'hs_earlier', 'hs_hits', 'hs_final',
-	             'hs_changed', 'hs_delta', 'hs_full', 'hs_flag_changes', 'hs_outcome', 'hs_active_after']
+	             'hs_changed', 'hs_delta', 'hs_full', 'hs_flag_changes', 'hs_raised', 'hs_outcome', 'hs_active_after']
 $$;
 
 -- A score or component at the precision the product shows it (0.1), in tenths, to tell whether a figure

@@ -6,7 +6,8 @@
 -- composite's score, band or score_earlier while any source is stale) are held: none raised, none cleared,
 -- the open ones left as they are, until the source is fresh again (those of accounts no longer scored clear).
 --   reads   hs_hits, hs_rule, hs_measure, hs_acc; run
---   writes  health_score.flag; NOTIFY health_score_flags (with the stale sources, if any)
+--   writes  health_score.flag; hs_raised (id, account_id, rule, action: the flags raised); NOTIFY
+--           health_score_flags (with the stale sources, if any)
 --   returns the flags raised and cleared, the rules held, and the NOTIFY payload sent (NULL when nothing was
 --           raised and no source is stale)
 CREATE FUNCTION health_score._stage_flags(run health_score._run, OUT n_raised integer, OUT n_cleared integer,
@@ -52,12 +53,15 @@ BEGIN
 	-- first, measured once each as a running total of their text (each followed by ", "). An entry takes at
 	-- least 60 bytes ({"id": 1, "rule": "", "severity": "red", "account_id": ""} and the separator), so no
 	-- more than 128 fit in 7,700: only the first 130 are built. The stale sources' names come off the 7,700.
+	PERFORM health_score._work_create('hs_raised', '(id bigint, account_id text, rule text, action text)');
 	WITH ins AS (
 		INSERT INTO health_score.flag (account_id, rule, severity, raised_at, updated_at, evidence, action)
 		SELECT c.account_id, c.rule, c.severity, t, t, c.evidence, c.action
 		  FROM pg_temp.hs_flag_changes c
 		 WHERE c.id IS NULL
-		RETURNING id, account_id, rule, severity),
+		RETURNING id, account_id, rule, severity, action),
+	raised AS (
+		INSERT INTO pg_temp.hs_raised SELECT ins.id, ins.account_id, ins.rule, ins.action FROM ins),
 	ranked AS (
 		SELECT ins.*, pg_catalog.row_number() OVER (ORDER BY pg_catalog.array_position(ARRAY['red', 'amber', 'opportunity', 'info'],
 		                                                                              ins.severity), ins.id) AS o

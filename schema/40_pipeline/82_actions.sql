@@ -1,5 +1,5 @@
 -- Stage actions: what the flags and the goals and plans call for, once the flags are written.
---   reads   hs_flag_changes (the flags this refresh raised), health_score.flag, hs_rule (task_due_in, action),
+--   reads   hs_raised (the flags this refresh raised), hs_rule (task_due_in, action),
 --           hs_acc (owner), hs_goal, hs_breach; run
 --   writes  health_score.task: a flag this refresh raised, of a rule with task_due_in, opens a task (title the
 --           flag's action, owner the account's owner now, due on the as_of date + task_due_in), unless its
@@ -20,20 +20,19 @@ DECLARE
 	t constant timestamptz := run.as_of;
 	n_opened integer;
 BEGIN
+	PERFORM health_score._work_analyze('{hs_raised}', 'account_id, rule');
 	-- the open task of an account and rule answers the flag raised again while it is open
 	UPDATE health_score.task k
 	   SET flag_id = f.id
-	  FROM pg_temp.hs_flag_changes c
-	  JOIN health_score.flag f ON f.account_id = c.account_id AND f.rule = c.rule AND f.cleared_at IS NULL
-	 WHERE c.id IS NULL AND k.status = 'open' AND k.account_id = c.account_id AND k.rule = c.rule;
+	  FROM pg_temp.hs_raised f
+	 WHERE k.status = 'open' AND k.account_id = f.account_id AND k.rule = f.rule;
 
 	INSERT INTO health_score.task (account_id, flag_id, rule, title, owner, due_on, created_at)
 	SELECT f.account_id, f.id, f.rule, coalesce(f.action, r.action, r.code), a.owner, (t::date + r.task_due_in)::date, t
-	  FROM pg_temp.hs_flag_changes c
-	  JOIN health_score.flag f ON f.account_id = c.account_id AND f.rule = c.rule AND f.cleared_at IS NULL
+	  FROM pg_temp.hs_raised f
 	  JOIN pg_temp.hs_rule r ON r.code = f.rule
 	  JOIN pg_temp.hs_acc a ON a.account_id = f.account_id
-	 WHERE c.id IS NULL AND r.task_due_in IS NOT NULL
+	 WHERE r.task_due_in IS NOT NULL
 	   AND NOT EXISTS (SELECT FROM health_score.task k WHERE k.account_id = f.account_id AND k.rule = f.rule AND k.status = 'open');
 	GET DIAGNOSTICS n_opened = ROW_COUNT;
 
