@@ -33,7 +33,9 @@ BEGIN
 	  JOIN pg_temp.hs_rule r ON r.code = f.rule
 	  JOIN pg_temp.hs_acc a ON a.account_id = f.account_id
 	 WHERE r.task_due_in IS NOT NULL
-	   AND NOT EXISTS (SELECT FROM health_score.task k WHERE k.account_id = f.account_id AND k.rule = f.rule AND k.status = 'open');
+	   -- NOT IN reads the open tasks once into a hash table (both sides are NOT NULL); a NOT EXISTS anti join
+	   -- planned while the table is still empty rescans it for every row, the pages this INSERT adds included
+	   AND (f.account_id, f.rule) NOT IN (SELECT k.account_id, k.rule FROM health_score.task k WHERE k.status = 'open');
 	GET DIAGNOSTICS n_opened = ROW_COUNT;
 
 	INSERT INTO health_score.goal_progress AS p (goal_id, day, as_of, value, attainment, expected, shortfall)
