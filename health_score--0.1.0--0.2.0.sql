@@ -410,8 +410,44 @@ DROP FUNCTION health_score.refresh(timestamptz, boolean);
 DROP PROCEDURE health_score.run_refresh(timestamptz);
 DROP FUNCTION health_score.schedule_refresh(text);
 DROP FUNCTION health_score.add_source(text, regclass, jsonb);
+-- decayed_sum and nps keep their states by value now (src/decay.c, src/survey.c)
+DROP AGGREGATE health_score.decayed_sum(timestamptz, float8, timestamptz, interval);
+DROP AGGREGATE health_score.decayed_sum(timestamptz, timestamptz, interval);
+DROP AGGREGATE health_score.nps(integer);
+DROP FUNCTION health_score.decayed_sum_transition(internal, timestamptz, float8, timestamptz, interval),
+	health_score.decayed_sum_transition(internal, timestamptz, timestamptz, interval),
+	health_score.decayed_sum_combine(internal, internal), health_score.decayed_sum_serialize(internal),
+	health_score.decayed_sum_deserialize(bytea, internal), health_score.decayed_sum_final(internal),
+	health_score.nps_transition(internal, integer), health_score.nps_combine(internal, internal),
+	health_score.nps_serialize(internal), health_score.nps_deserialize(bytea, internal),
+	health_score.nps_final(internal);
 
 -- Functions, new and changed, as in the install script ---------------------------------------------------------
+CREATE OR REPLACE FUNCTION health_score.decayed_sum_step(float8, timestamptz, float8, timestamptz, interval)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'hs_decayed_sum_step'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.decayed_sum_step(float8, timestamptz, timestamptz, interval)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'hs_decayed_sum_step_unweighted'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.decayed_sum_value(float8)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'hs_decayed_sum_value'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.nps_step(bigint, integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'hs_nps_step'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION health_score.nps_value(bigint)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'hs_nps_value'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 CREATE OR REPLACE FUNCTION health_score._carry_decayed(decayed float8[], ref_at timestamptz, as_of timestamptz,
 											half_lives interval[], added float8[])
 RETURNS float8[]
@@ -6315,6 +6351,40 @@ CREATE AGGREGATE health_score._unanswered(occurred_at timestamptz, is_response b
 );
 COMMENT ON AGGREGATE health_score._unanswered(timestamptz, boolean, boolean, timestamptz, timestamptz) IS
 	'internal to refresh(): {outreach after from_a, outreach after from_b}, each after the group''s last response';
+-- decayed_sum and nps, their states by value (dropped with their 0.1.0 functions above)
+CREATE AGGREGATE health_score.decayed_sum(occurred_at timestamptz, weight float8, as_of timestamptz,
+										  half_life interval) (
+	SFUNC = health_score.decayed_sum_step,
+	STYPE = float8,
+	INITCOND = '0',
+	FINALFUNC = health_score.decayed_sum_value,
+	COMBINEFUNC = pg_catalog.float8pl,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.decayed_sum(timestamptz, float8, timestamptz, interval) IS
+	'sum of weight * 2^(-(as_of - occurred_at) / half_life) over the rows that occurred by as_of; 0 without any';
+
+CREATE AGGREGATE health_score.decayed_sum(occurred_at timestamptz, as_of timestamptz, half_life interval) (
+	SFUNC = health_score.decayed_sum_step,
+	STYPE = float8,
+	INITCOND = '0',
+	FINALFUNC = health_score.decayed_sum_value,
+	COMBINEFUNC = pg_catalog.float8pl,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.decayed_sum(timestamptz, timestamptz, interval) IS
+	'sum of 2^(-(as_of - occurred_at) / half_life) over the rows that occurred by as_of; 0 without any';
+
+CREATE AGGREGATE health_score.nps(rating integer) (
+	SFUNC = health_score.nps_step,
+	STYPE = bigint,
+	INITCOND = '0',
+	FINALFUNC = health_score.nps_value,
+	COMBINEFUNC = pg_catalog.int8pl,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.nps(integer) IS
+	'Net Promoter Score of 0-10 ratings: 100 x (share of 9-10 - share of 0-6); NULL without ratings';
 
 -- Seeded measures and components; the windows 0.1.0 rules counted over move to their measures ---------------
 INSERT INTO health_score.measure (name, kind, source, type, unit, params, description, seeded) VALUES

@@ -183,12 +183,12 @@ SELECT pg_temp.is_partial($$SELECT _activity_measures(as_of, NULL, NULL, as_of, 
 	'{}') FROM windows_by_part$$) AS partial;
 SELECT _activity_measures(as_of, NULL, NULL, as_of, '2024-06-01', '2024-06-15', '{14 days}', '{}') FROM windows_by_part;
 
--- A serialized state that is not decayed_sum's is rejected as malformed (22P03), as every aggregate here
--- rejects one: an aggregate built for the purpose hands active_users' states to decayed_sum's deserializer.
+-- A serialized state that is not auc's is rejected as malformed (22P03), as every aggregate here rejects
+-- one: an aggregate built for the purpose hands active_users' states to auc's deserializer.
 CREATE AGGREGATE pg_temp.mismatched_states(bigint) (
 	SFUNC = health_score.active_users_transition, STYPE = internal,
-	FINALFUNC = health_score.decayed_sum_final, COMBINEFUNC = health_score.decayed_sum_combine,
-	SERIALFUNC = health_score.users_serialize, DESERIALFUNC = health_score.decayed_sum_deserialize,
+	FINALFUNC = health_score.auc_final, COMBINEFUNC = health_score.auc_combine,
+	SERIALFUNC = health_score.users_serialize, DESERIALFUNC = health_score.auc_deserialize,
 	PARALLEL = SAFE);
 SET max_parallel_workers_per_gather = 2;
 SELECT pg_temp.is_partial($$SELECT pg_temp.mismatched_states(user_id) FROM parallel_activity$$) AS partial;

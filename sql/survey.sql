@@ -22,3 +22,11 @@ SELECT a, nps(r)
 -- A rating outside 0-10 is an error.
 SELECT nps(r) FROM (VALUES (5), (11)) v(r);
 SELECT nps(-1);
+
+-- The state is one bigint, answers x 2^32 + (promoters - detractors), so partial states add up; its parts
+-- are read back exactly up to 2^31 - 1 answers, and more is refused (22003), as is what no state can be.
+SELECT health_score.nps_value(3 * 4294967296::bigint + 1) AS three_answers_net_one;
+SELECT health_score.nps_value(0) AS no_answers;
+SELECT health_score.nps_step(2147483647 * 4294967296::bigint, 9);
+SELECT health_score.nps_value(9223372036854775807);
+SELECT health_score.nps_value(-1);

@@ -3,7 +3,7 @@
 -- deserialize functions.
 BEGIN;
 CREATE EXTENSION health_score;
-SELECT plan(135);
+SELECT plan(136);
 
 -- name, argument types (spelled as format_type does: some pgTAP functions take no aliases), return type,
 -- aggregate?, strict? (NULL for aggregates, where the support functions decide)
@@ -57,13 +57,25 @@ SELECT CASE WHEN strict THEN is_strict('health_score', name, args)
   FROM primitive WHERE NOT aggregate;
 
 SELECT is_aggregate('health_score', name, args) FROM primitive WHERE aggregate;
--- Every aggregate keeps an internal state, which parallel plans can pass only through serialize and
--- deserialize, and which hash aggregation can size only by SSPACE.
-SELECT is((SELECT ARRAY[aggcombinefn <> 0, aggserialfn <> 0, aggdeserialfn <> 0, aggtransspace > 0]
-			 FROM pg_aggregate WHERE aggfnoid = signature),
+-- An aggregate with an internal state can pass it to parallel workers only through serialize and deserialize,
+-- and hash aggregation can size it only by SSPACE; one whose state is a by-value type (decayed_sum's float8,
+-- nps's bigint) needs a combine function and its initial value, and nothing to serialize.
+SELECT is((SELECT CASE WHEN aggtranstype = 'internal'::regtype
+		               THEN ARRAY[aggcombinefn <> 0, aggserialfn <> 0, aggdeserialfn <> 0, aggtransspace > 0]
+		               ELSE ARRAY[aggcombinefn <> 0, t.typbyval, agginitval IS NOT NULL, aggserialfn = 0] END
+			 FROM pg_aggregate JOIN pg_type t ON t.oid = aggtranstype WHERE aggfnoid = signature),
 		  ARRAY[true, true, true, true],
-		  format('%s has combine, serialize and deserialize functions and SSPACE', signature))
+		  format('%s has a combine function, and serialize, deserialize and SSPACE for an internal state or an initial value for a by-value one', signature))
   FROM primitive WHERE aggregate;
+-- Which states an engine that ships partial states between nodes (Citus) can combine: those of a type that is
+-- not a pseudo-type. README, Scaling out, says which to use grouped by what.
+SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+                JOIN pg_type t ON t.oid = a.aggtranstype
+               WHERE p.pronamespace = 'health_score'::regnamespace AND t.typtype <> 'p' AND p.proname !~ '^_'$$,
+              ARRAY['health_score.decayed_sum(timestamp with time zone,double precision,timestamp with time zone,interval)',
+                    'health_score.decayed_sum(timestamp with time zone,timestamp with time zone,interval)',
+                    'health_score.nps(integer)'],
+              'decayed_sum and nps keep states a distributed engine can combine (by-value types)');
 -- Their markings are not consulted for parallel plans, but a worker runs them all the same.
 SELECT is((SELECT bool_and(p.proparallel = 's')
 			 FROM pg_aggregate a,

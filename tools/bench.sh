@@ -74,44 +74,78 @@ ratio() {
 echo "== setup: $events events over a year, $accounts accounts, $runs timed runs per query (median)"
 sql <<SQL || exit 1
 CREATE EXTENSION health_score;
-CREATE TABLE bench_events (account_id bigint, user_id bigint, occurred_at timestamptz, weight float8);
 SELECT setseed(0.42) \g /dev/null
+-- the bench's shape: about 20 users per account, weights from 1 to 2
+CREATE TABLE bench_events (account_id bigint, user_id bigint, occurred_at timestamptz, weight float8, rating integer);
 INSERT INTO bench_events
-SELECT a, a * 100 + (random() * 20)::int, timestamptz '2026-01-01' - random() * interval '365 days', 1 + random()
+SELECT a, a * 100 + (random() * 20)::int, timestamptz '2026-01-01' - random() * interval '365 days', 1 + random(),
+       (random() * 10)::int
+  FROM (SELECT 1 + (random() * ($accounts - 1))::bigint AS a FROM generate_series(1, $events)) s;
+-- the second shape: 60 users per account, weight 1
+CREATE TABLE bench_events60 (LIKE bench_events);
+INSERT INTO bench_events60
+SELECT a, a * 100 + (random() * 59)::int, timestamptz '2026-01-01' - random() * interval '365 days', 1,
+       (random() * 10)::int
   FROM (SELECT 1 + (random() * ($accounts - 1))::bigint AS a FROM generate_series(1, $events)) s;
 VACUUM ANALYZE bench_events;
+VACUUM ANALYZE bench_events60;
 SQL
 
 as_of="timestamptz '2026-01-01'"
 declare -A ms
-while read -r label value; do ms[$label]=$value; done < <(medians \
-	"floor=SELECT account_id, count(*) FROM bench_events GROUP BY account_id" \
-	"decayed=SELECT account_id, health_score.decayed_sum(occurred_at, weight, $as_of, interval '14 days') FROM bench_events GROUP BY account_id" \
-	"naive=SELECT account_id, sum(weight * power(2::float8, -extract(epoch FROM $as_of - occurred_at) / extract(epoch FROM interval '14 days'))) FROM bench_events WHERE occurred_at <= $as_of GROUP BY account_id" \
-	"tuned=SELECT account_id, sum(weight * power(2::float8, -date_part('epoch', $as_of - occurred_at) / 1209600.0)) FROM bench_events WHERE occurred_at <= $as_of GROUP BY account_id" \
-	"distinct=SELECT account_id, count(DISTINCT user_id) FILTER (WHERE occurred_at > $as_of - interval '30 days') FROM bench_events GROUP BY account_id" \
-	"active=SELECT account_id, health_score.active_users(user_id) FILTER (WHERE occurred_at > $as_of - interval '30 days') FROM bench_events GROUP BY account_id" \
-	"filtered=SELECT account_id, count(*) FILTER (WHERE occurred_at > $as_of - interval '30 days') FROM bench_events GROUP BY account_id")
-for label in floor decayed naive tuned distinct active filtered; do
-	[[ -n ${ms[$label]:-} ]] || { echo "no timing for $label" >&2; exit 1; }
-done
-floor=${ms[floor]} decayed=${ms[decayed]} naive=${ms[naive]} tuned=${ms[tuned]} distinct=${ms[distinct]} active=${ms[active]}
-filtered=${ms[filtered]}
+# primitives TABLE: every query over TABLE, serially (one process) and in parallel (two workers), into
+# ms[label.serial] and ms[label.parallel]
+primitives() {
+	local table=$1 mode label value
+	local queries=(
+		"floor=SELECT account_id, count(*) FROM $table GROUP BY account_id"
+		"sum=SELECT account_id, sum(weight) FROM $table GROUP BY account_id"
+		"decayed=SELECT account_id, health_score.decayed_sum(occurred_at, weight, $as_of, interval '14 days') FROM $table GROUP BY account_id"
+		"naive=SELECT account_id, sum(weight * power(2::float8, -extract(epoch FROM $as_of - occurred_at) / extract(epoch FROM interval '14 days'))) FROM $table WHERE occurred_at <= $as_of GROUP BY account_id"
+		"tuned=SELECT account_id, sum(weight * power(2::float8, -date_part('epoch', $as_of - occurred_at) / 1209600.0)) FROM $table WHERE occurred_at <= $as_of GROUP BY account_id"
+		"distinct=SELECT account_id, count(DISTINCT user_id) FILTER (WHERE occurred_at > $as_of - interval '30 days') FROM $table GROUP BY account_id"
+		"active=SELECT account_id, health_score.active_users(user_id) FILTER (WHERE occurred_at > $as_of - interval '30 days') FROM $table GROUP BY account_id"
+		"filtered=SELECT account_id, count(*) FILTER (WHERE occurred_at > $as_of - interval '30 days') FROM $table GROUP BY account_id"
+		"nps=SELECT account_id, health_score.nps(rating) FROM $table GROUP BY account_id"
+		"nps_sql=SELECT account_id, 100.0 * (count(*) FILTER (WHERE rating >= 9) - count(*) FILTER (WHERE rating <= 6)) / count(rating) FROM $table GROUP BY account_id")
+	for mode in serial parallel; do
+		while read -r label value; do ms[$label.$mode]=$value; done < <(
+			PGOPTIONS="-c max_parallel_workers_per_gather=$([[ $mode == serial ]] && echo 0 || echo 2)" medians "${queries[@]}")
+		for label in floor sum decayed naive tuned distinct active filtered nps nps_sql; do
+			[[ -n ${ms[$label.$mode]:-} ]] || { echo "no timing for $label ($mode, $table)" >&2; exit 1; }
+		done
+	done
+}
 
-echo "== primitives"
-report "count(*) GROUP BY account (floor)" "$floor"
-report "decayed_sum GROUP BY account" "$decayed"
-report "plain SQL: sum(weight * power(2, -extract(epoch ...)/h))" "$naive"
-report "plain SQL with float8 date_part instead of extract" "$tuned"
-report "count(DISTINCT user) FILTER (last 30 days)" "$distinct"
-report "active_users(user) FILTER (last 30 days)" "$active"
-report "count(*) FILTER (last 30 days): same scan and grouping" "$filtered"
-echo "== ratios"
-ratio "decayed_sum / count(*) floor" "$decayed" "$floor" "<= 1.3"
-ratio "plain SQL (extract) / decayed_sum" "$naive" "$decayed" ">= 1.5"
-ratio "plain SQL (date_part) / decayed_sum" "$tuned" "$decayed" "none; for reference"
-ratio "count(DISTINCT) / active_users" "$distinct" "$active" ">= 3"
-ratio "count(DISTINCT) / count(*) FILTER (the ceiling)" "$distinct" "$filtered" "none; the ceiling"
+for shape in bench_events bench_events60; do
+	primitives "$shape"
+	if [[ $shape == bench_events ]]; then
+		echo "== primitives: the bench's shape (about 20 users per account, weights 1 to 2), serial | parallel"
+	else
+		echo "== primitives: 60 users per account, weight 1, serial | parallel"
+	fi
+	for mode in serial parallel; do
+		report "count(*) GROUP BY account (floor), $mode" "${ms[floor.$mode]}"
+		report "sum(weight) GROUP BY account, $mode" "${ms[sum.$mode]}"
+		report "decayed_sum GROUP BY account, $mode" "${ms[decayed.$mode]}"
+		report "plain SQL: sum(weight * power(2, -extract(epoch ...)/h)), $mode" "${ms[naive.$mode]}"
+		report "plain SQL with float8 date_part instead of extract, $mode" "${ms[tuned.$mode]}"
+		report "count(DISTINCT user) FILTER (last 30 days), $mode" "${ms[distinct.$mode]}"
+		report "active_users(user) FILTER (last 30 days), $mode" "${ms[active.$mode]}"
+		report "count(*) FILTER (last 30 days): same scan and grouping, $mode" "${ms[filtered.$mode]}"
+		report "nps(rating) GROUP BY account, $mode" "${ms[nps.$mode]}"
+		report "the SQL nps replaces: two count(*) FILTER and a count, $mode" "${ms[nps_sql.$mode]}"
+	done
+	for mode in serial parallel; do
+		ratio "decayed_sum / sum(weight), $mode" "${ms[decayed.$mode]}" "${ms[sum.$mode]}" "<= 1.2"
+		ratio "plain SQL (date_part) / decayed_sum, $mode" "${ms[tuned.$mode]}" "${ms[decayed.$mode]}" ">= 1.15"
+		ratio "plain SQL (extract) / decayed_sum, $mode" "${ms[naive.$mode]}" "${ms[decayed.$mode]}" ">= 1.5"
+		ratio "decayed_sum / count(*) floor, $mode" "${ms[decayed.$mode]}" "${ms[floor.$mode]}" "none; for reference"
+		ratio "active_users FILTER / count(*) FILTER, $mode" "${ms[active.$mode]}" "${ms[filtered.$mode]}" "<= 1.25"
+		ratio "count(DISTINCT) / active_users, $mode" "${ms[distinct.$mode]}" "${ms[active.$mode]}" "none; for reference"
+		ratio "nps / the SQL it replaces, $mode" "${ms[nps.$mode]}" "${ms[nps_sql.$mode]}" "<= 1.0"
+	done
+done
 
 echo "== refresh: the demo company at $accounts accounts and about $events activity events over 12 months"
 per_month=$(awk -v e="$events" -v a="$accounts" 'BEGIN { printf "%.4f", e / a / 12 }')

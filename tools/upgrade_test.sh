@@ -5,6 +5,7 @@
 #   - be at the current version and equal a fresh install of it, object by object (tools/catalog.sql),
 #   - keep every row of the user's sources, configuration, history, flags and log as it was (a rule's
 #     parameters in the rule, or in the measure its window moved to),
+#   - give the results the primitives gave before (decayed_sum within its documented bound),
 #   - refresh again at the same as_of without raising or clearing a flag,
 #   - take a measure, a component and a rule of the user's own, and dump with pg_dump and restore into a new
 #     database with the same objects and rows;
@@ -228,6 +229,26 @@ dump_restores() {	# dump_restores DB DIR: a pg_dump of DB restores into a new da
 	done
 }
 
+# The primitives' results over the demo company's rows: decayed_sum per account (with its row count) and nps per
+# account. After the update they must be what they were: nps exactly, decayed_sum within its documented bound,
+# (n - 1) x 2^-53 relative (0.2.0 sums plainly where 0.1.0 compensated).
+primitives() {	# primitives DB FILE
+	psql_db "$1" -At -F ' ' >"$2" <<-SQL
+		SELECT 'decayed', account_id, health_score.decayed_sum(occurred_at, '$as_of'::timestamptz, '14 days'), count(*)
+		  FROM demo.events GROUP BY account_id ORDER BY account_id;
+		SELECT 'nps', account_id, health_score.nps(round(rating)::integer) FROM demo.surveys GROUP BY account_id ORDER BY account_id;
+	SQL
+}
+same_primitives() {	# same_primitives DB DIR
+	primitives "$1" "$2/primitives.after" || return 1
+	awk 'NR == FNR { before[$1 " " $2] = $3; next }
+	     { b = before[$1 " " $2]; seen++
+	       if ($1 == "nps" && b != $3) { print "nps of account " $2 ": " b " before, " $3 " after"; bad++ }
+	       if ($1 == "decayed" && (b - $3 > ($4 - 1) * 2^-53 * b || $3 - b > ($4 - 1) * 2^-53 * b)) {
+	           print "decayed_sum of account " $2 ": " b " before, " $3 " after"; bad++ } }
+	     END { if (!seen) { print "nothing compared"; bad++ } exit bad > 0 }' "$2/primitives.before" "$2/primitives.after"
+}
+
 fresh=hs_upgrade_fresh
 set_up_at $fresh "$current" >/dev/null && use_database $fresh && catalog $fresh "$work/catalog.fresh" ||
 	{ echo "upgrade: cannot set up a fresh install of $current" >&2; echo "upgrade: 0 passed, 1 failed"; exit 1; }
@@ -242,12 +263,15 @@ for script in health_score--*.sql; do
 	check "a database at $from is set up" set_up_at "$db" "$from" &&
 		check "its sources, configuration, history and flags are filled" use_database "$db" &&
 		check "their rows are read" snapshot "$db" "$dir/before" &&
+		check "decayed_sum and nps are computed over the demo company" primitives "$db" "$dir/primitives.before" &&
 		psql_db "$db" -At -c "SELECT code, params FROM health_score.rule" >"$dir/rule_params.before" || continue
 	check "ALTER EXTENSION health_score UPDATE from $from to $current" \
 		psql_db "$db" -c 'ALTER EXTENSION health_score UPDATE' || continue
 	check "the updated database equals a fresh install of $current" equals_fresh "$db" "$dir/catalog"
 	check "every row of every table is kept" kept "$db" "$dir"
 	check "every rule parameter is kept, in its rule or in the measure of its window" rule_params_kept "$db" "$dir"
+	check "decayed_sum and nps give what they gave before: nps exactly, decayed_sum within (n - 1) x 2^-53" \
+		same_primitives "$db" "$dir"
 	check "a refresh at the same as_of raises and clears no flag" refresh_changes_nothing "$db"
 	check "its activity source is captured, and a refresh after new events reads incrementally" reads_incrementally "$db"
 	check "a measure, a component and a rule of the user's own, and per-profile parameters, work after it" extend_model "$db"

@@ -1,59 +1,41 @@
 -- Exponentially decayed sums: the decayed_sum aggregates and decay_factor (src/decay.c).
 
-CREATE FUNCTION health_score.decayed_sum_transition(internal, timestamptz, float8, timestamptz, interval)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_decayed_sum_transition'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE FUNCTION health_score.decayed_sum_transition(internal, timestamptz, timestamptz, interval)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_decayed_sum_transition_unweighted'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE FUNCTION health_score.decayed_sum_combine(internal, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_decayed_sum_combine'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE FUNCTION health_score.decayed_sum_serialize(internal)
-RETURNS bytea
-AS 'MODULE_PATHNAME', 'hs_decayed_sum_serialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE FUNCTION health_score.decayed_sum_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_decayed_sum_deserialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
--- Not STRICT: a group without rows has no state and sums to 0, not NULL.
-CREATE FUNCTION health_score.decayed_sum_final(internal)
+-- The state is the sum itself, a float8 kept by value (src/decay.c): partial sums combine by float8pl, in
+-- a parallel plan or on the nodes of a distributed engine, and there is nothing to serialize.
+-- Not STRICT: a NULL as_of or half_life is an error even on a row that is skipped.
+CREATE FUNCTION health_score.decayed_sum_step(float8, timestamptz, float8, timestamptz, interval)
 RETURNS float8
-AS 'MODULE_PATHNAME', 'hs_decayed_sum_final'
+AS 'MODULE_PATHNAME', 'hs_decayed_sum_step'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
--- SSPACE is sizeof(DecayState) in src/decay.c (48 bytes).
+CREATE FUNCTION health_score.decayed_sum_step(float8, timestamptz, timestamptz, interval)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'hs_decayed_sum_step_unweighted'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score.decayed_sum_value(float8)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'hs_decayed_sum_value'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 CREATE AGGREGATE health_score.decayed_sum(occurred_at timestamptz, weight float8, as_of timestamptz,
 										  half_life interval) (
-	SFUNC = health_score.decayed_sum_transition,
-	STYPE = internal,
-	SSPACE = 48,
-	FINALFUNC = health_score.decayed_sum_final,
-	COMBINEFUNC = health_score.decayed_sum_combine,
-	SERIALFUNC = health_score.decayed_sum_serialize,
-	DESERIALFUNC = health_score.decayed_sum_deserialize,
+	SFUNC = health_score.decayed_sum_step,
+	STYPE = float8,
+	INITCOND = '0',
+	FINALFUNC = health_score.decayed_sum_value,
+	COMBINEFUNC = pg_catalog.float8pl,
 	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE health_score.decayed_sum(timestamptz, float8, timestamptz, interval) IS
 	'sum of weight * 2^(-(as_of - occurred_at) / half_life) over the rows that occurred by as_of; 0 without any';
 
 CREATE AGGREGATE health_score.decayed_sum(occurred_at timestamptz, as_of timestamptz, half_life interval) (
-	SFUNC = health_score.decayed_sum_transition,
-	STYPE = internal,
-	SSPACE = 48,
-	FINALFUNC = health_score.decayed_sum_final,
-	COMBINEFUNC = health_score.decayed_sum_combine,
-	SERIALFUNC = health_score.decayed_sum_serialize,
-	DESERIALFUNC = health_score.decayed_sum_deserialize,
+	SFUNC = health_score.decayed_sum_step,
+	STYPE = float8,
+	INITCOND = '0',
+	FINALFUNC = health_score.decayed_sum_value,
+	COMBINEFUNC = pg_catalog.float8pl,
 	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE health_score.decayed_sum(timestamptz, timestamptz, interval) IS

@@ -1,39 +1,24 @@
 -- Survey answers: the nps aggregate (src/survey.c).
 
-CREATE FUNCTION health_score.nps_transition(internal, integer)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_nps_trans'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- The state is one bigint kept by value: answers x 2^32 + (promoters - detractors), which partial states
+-- add up to (int8pl), in a parallel plan or on the nodes of a distributed engine. STRICT: a NULL rating
+-- leaves it as it is.
+CREATE FUNCTION health_score.nps_step(bigint, integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'hs_nps_step'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
-CREATE FUNCTION health_score.nps_combine(internal, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_nps_combine'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE FUNCTION health_score.nps_serialize(internal)
-RETURNS bytea
-AS 'MODULE_PATHNAME', 'hs_nps_serialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE FUNCTION health_score.nps_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_nps_deserialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE FUNCTION health_score.nps_final(internal)
+CREATE FUNCTION health_score.nps_value(bigint)
 RETURNS float8
-AS 'MODULE_PATHNAME', 'hs_nps_final'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
+AS 'MODULE_PATHNAME', 'hs_nps_value'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
--- SSPACE is sizeof(NpsState) in src/survey.c.
 CREATE AGGREGATE health_score.nps(rating integer) (
-	SFUNC = health_score.nps_transition,
-	STYPE = internal,
-	SSPACE = 24,
-	FINALFUNC = health_score.nps_final,
-	COMBINEFUNC = health_score.nps_combine,
-	SERIALFUNC = health_score.nps_serialize,
-	DESERIALFUNC = health_score.nps_deserialize,
+	SFUNC = health_score.nps_step,
+	STYPE = bigint,
+	INITCOND = '0',
+	FINALFUNC = health_score.nps_value,
+	COMBINEFUNC = pg_catalog.int8pl,
 	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE health_score.nps(integer) IS
