@@ -421,8 +421,161 @@ DROP FUNCTION health_score.decayed_sum_transition(internal, timestamptz, float8,
 	health_score.nps_transition(internal, integer), health_score.nps_combine(internal, internal),
 	health_score.nps_serialize(internal), health_score.nps_deserialize(bytea, internal),
 	health_score.nps_final(internal);
+-- active_users, licence_utilisation, user_windows, auc and _activity_measures keep bytea states now, which
+-- parallel workers and other nodes pass as they are (src/state.c)
+DROP AGGREGATE health_score.active_users(bigint);
+DROP AGGREGATE health_score.active_users(text);
+DROP AGGREGATE health_score.active_users(uuid);
+DROP AGGREGATE health_score.licence_utilisation(bigint, integer);
+DROP AGGREGATE health_score.licence_utilisation(text, integer);
+DROP AGGREGATE health_score.licence_utilisation(uuid, integer);
+DROP AGGREGATE health_score.user_windows(bigint, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz);
+DROP AGGREGATE health_score.user_windows(text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz);
+DROP AGGREGATE health_score.user_windows(uuid, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz);
+DROP AGGREGATE health_score.auc(float8, boolean);
+DROP AGGREGATE health_score._activity_measures(timestamptz, text, float8, timestamptz, timestamptz, timestamptz, interval[], text[]);
+DROP FUNCTION health_score.active_users_transition(internal, bigint),
+	health_score.active_users_transition(internal, text),
+	health_score.active_users_transition(internal, uuid),
+	health_score.licence_utilisation_transition(internal, bigint, integer),
+	health_score.licence_utilisation_transition(internal, text, integer),
+	health_score.licence_utilisation_transition(internal, uuid, integer),
+	health_score.users_combine(internal, internal),
+	health_score.users_serialize(internal),
+	health_score.users_deserialize(bytea, internal),
+	health_score.active_users_final(internal),
+	health_score.licence_utilisation_final(internal),
+	health_score.user_windows_transition(internal, bigint, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz),
+	health_score.user_windows_transition(internal, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz),
+	health_score.user_windows_transition(internal, uuid, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz),
+	health_score.user_windows_combine(internal, internal),
+	health_score.user_windows_serialize(internal),
+	health_score.user_windows_deserialize(bytea, internal),
+	health_score.user_windows_final(internal),
+	health_score.auc_transition(internal, float8, boolean),
+	health_score.auc_combine(internal, internal),
+	health_score.auc_serialize(internal),
+	health_score.auc_deserialize(bytea, internal),
+	health_score.auc_final(internal),
+	health_score._activity_measures_transition(internal, timestamptz, text, float8, timestamptz, timestamptz, timestamptz, interval[], text[]),
+	health_score._activity_measures_combine(internal, internal),
+	health_score._activity_measures_serialize(internal),
+	health_score._activity_measures_deserialize(bytea, internal),
+	health_score._activity_measures_final(internal);
 
 -- Functions, new and changed, as in the install script ---------------------------------------------------------
+-- Distinct users and licence utilisation: active_users, licence_utilisation and utilisation (src/users.c).
+-- One hash-set state serves every key type and both aggregates; the transition picks the key type.
+
+CREATE FUNCTION health_score.active_users_transition(bytea, bigint)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_active_users_trans_int8_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score.active_users_transition(bytea, text)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_active_users_trans_text_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score.active_users_transition(bytea, uuid)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_active_users_trans_uuid_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score.licence_utilisation_transition(bytea, bigint, integer)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_licence_utilisation_trans_int8_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score.licence_utilisation_transition(bytea, text, integer)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_licence_utilisation_trans_text_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score.licence_utilisation_transition(bytea, uuid, integer)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_licence_utilisation_trans_uuid_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score.users_combine(bytea, bytea)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_users_combine_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- Not STRICT: a group without keys has no state and counts 0, not NULL.
+CREATE FUNCTION health_score.active_users_final(bytea)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'hs_active_users_final_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score.licence_utilisation_final(bytea)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'hs_licence_utilisation_final_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- user_windows: recent, previous and new users of a group from one set (src/users.c).
+CREATE FUNCTION health_score.user_windows_transition(bytea, bigint, timestamptz, timestamptz, timestamptz,
+													 timestamptz, timestamptz)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_user_windows_trans_int8_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score.user_windows_transition(bytea, text, timestamptz, timestamptz, timestamptz,
+													 timestamptz, timestamptz)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_user_windows_trans_text_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score.user_windows_transition(bytea, uuid, timestamptz, timestamptz, timestamptz,
+													 timestamptz, timestamptz)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_user_windows_trans_uuid_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score.user_windows_combine(bytea, bytea)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_user_windows_combine_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- Not STRICT: a group without rows counts {0,0,0}, not NULL.
+CREATE FUNCTION health_score.user_windows_final(bytea)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'hs_user_windows_final_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- How well a score separates two outcomes: the auc aggregate (src/auc.c).
+
+CREATE FUNCTION health_score.auc_transition(bytea, float8, boolean)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_auc_trans_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score.auc_combine(bytea, bytea)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_auc_combine_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score.auc_final(bytea)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'hs_auc_final_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score._activity_measures_transition(bytea, timestamptz, text, float8, timestamptz,
+														   timestamptz, timestamptz, interval[], text[])
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_activity_measures_transition_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score._activity_measures_combine(bytea, bytea)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_activity_measures_combine_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION health_score._activity_measures_final(bytea)
+RETURNS health_score._activity_measures
+AS 'MODULE_PATHNAME', 'hs_activity_measures_final_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
 CREATE OR REPLACE FUNCTION health_score.decayed_sum_step(float8, timestamptz, float8, timestamptz, interval)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'hs_decayed_sum_step'
@@ -454,27 +607,17 @@ RETURNS float8[]
 AS 'MODULE_PATHNAME', 'hs_carry_decayed'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-CREATE OR REPLACE FUNCTION health_score._key_times_transition(internal, text, timestamptz, timestamptz, timestamptz)
-RETURNS internal
+CREATE OR REPLACE FUNCTION health_score._key_times_transition(bytea, text, timestamptz, timestamptz, timestamptz)
+RETURNS bytea
 AS 'MODULE_PATHNAME', 'hs_key_times_transition'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-CREATE OR REPLACE FUNCTION health_score._key_times_combine(internal, internal)
-RETURNS internal
+CREATE OR REPLACE FUNCTION health_score._key_times_combine(bytea, bytea)
+RETURNS bytea
 AS 'MODULE_PATHNAME', 'hs_key_times_combine'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-CREATE OR REPLACE FUNCTION health_score._key_times_serialize(internal)
-RETURNS bytea
-AS 'MODULE_PATHNAME', 'hs_key_times_serialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE OR REPLACE FUNCTION health_score._key_times_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_key_times_deserialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE OR REPLACE FUNCTION health_score._key_times_final(internal)
+CREATE OR REPLACE FUNCTION health_score._key_times_final(bytea)
 RETURNS health_score._key_times
 AS 'MODULE_PATHNAME', 'hs_key_times_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -490,27 +633,17 @@ RETURNS bigint[]
 AS 'MODULE_PATHNAME', 'hs_feature_bits'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
-CREATE OR REPLACE FUNCTION health_score._unanswered_transition(internal, timestamptz, boolean, boolean, timestamptz, timestamptz)
-RETURNS internal
+CREATE OR REPLACE FUNCTION health_score._unanswered_transition(bytea, timestamptz, boolean, boolean, timestamptz, timestamptz)
+RETURNS bytea
 AS 'MODULE_PATHNAME', 'hs_unanswered_transition'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-CREATE OR REPLACE FUNCTION health_score._unanswered_combine(internal, internal)
-RETURNS internal
+CREATE OR REPLACE FUNCTION health_score._unanswered_combine(bytea, bytea)
+RETURNS bytea
 AS 'MODULE_PATHNAME', 'hs_unanswered_combine'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-CREATE OR REPLACE FUNCTION health_score._unanswered_serialize(internal)
-RETURNS bytea
-AS 'MODULE_PATHNAME', 'hs_unanswered_serialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE OR REPLACE FUNCTION health_score._unanswered_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_unanswered_deserialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-
-CREATE OR REPLACE FUNCTION health_score._unanswered_final(internal)
+CREATE OR REPLACE FUNCTION health_score._unanswered_final(bytea)
 RETURNS bigint[]
 AS 'MODULE_PATHNAME', 'hs_unanswered_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -6329,12 +6462,10 @@ AS 'MODULE_PATHNAME', 'hs_before_drop';
 
 CREATE AGGREGATE health_score._key_times(key text, occurred_at timestamptz, as_of timestamptz, before timestamptz) (
 	SFUNC = health_score._key_times_transition,
-	STYPE = internal,
-	SSPACE = 400,
+	STYPE = bytea,
+	SSPACE = 464,
 	FINALFUNC = health_score._key_times_final,
 	COMBINEFUNC = health_score._key_times_combine,
-	SERIALFUNC = health_score._key_times_serialize,
-	DESERIALFUNC = health_score._key_times_deserialize,
 	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE health_score._key_times(text, timestamptz, timestamptz, timestamptz) IS
@@ -6342,15 +6473,135 @@ COMMENT ON AGGREGATE health_score._key_times(text, timestamptz, timestamptz, tim
 CREATE AGGREGATE health_score._unanswered(occurred_at timestamptz, is_response boolean, is_outreach boolean,
 										  from_a timestamptz, from_b timestamptz) (
 	SFUNC = health_score._unanswered_transition,
-	STYPE = internal,
+	STYPE = bytea,
+	SSPACE = 160,
 	FINALFUNC = health_score._unanswered_final,
 	COMBINEFUNC = health_score._unanswered_combine,
-	SERIALFUNC = health_score._unanswered_serialize,
-	DESERIALFUNC = health_score._unanswered_deserialize,
 	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE health_score._unanswered(timestamptz, boolean, boolean, timestamptz, timestamptz) IS
 	'internal to refresh(): {outreach after from_a, outreach after from_b}, each after the group''s last response';
+-- The aggregates with bytea states (dropped with their 0.1.0 functions above)
+CREATE AGGREGATE health_score.active_users(user_key bigint) (
+	SFUNC = health_score.active_users_transition,
+	STYPE = bytea,
+	SSPACE = 832,
+	FINALFUNC = health_score.active_users_final,
+	COMBINEFUNC = health_score.users_combine,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.active_users(bigint) IS
+	'exact number of distinct non-NULL user keys; 0 without any';
+CREATE AGGREGATE health_score.active_users(user_key text) (
+	SFUNC = health_score.active_users_transition,
+	STYPE = bytea,
+	SSPACE = 832,
+	FINALFUNC = health_score.active_users_final,
+	COMBINEFUNC = health_score.users_combine,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.active_users(text) IS
+	'exact number of distinct non-NULL user keys, compared byte for byte; 0 without any';
+CREATE AGGREGATE health_score.active_users(user_key uuid) (
+	SFUNC = health_score.active_users_transition,
+	STYPE = bytea,
+	SSPACE = 832,
+	FINALFUNC = health_score.active_users_final,
+	COMBINEFUNC = health_score.users_combine,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.active_users(uuid) IS
+	'exact number of distinct non-NULL user keys; 0 without any';
+CREATE AGGREGATE health_score.licence_utilisation(user_key bigint, seats integer) (
+	SFUNC = health_score.licence_utilisation_transition,
+	STYPE = bytea,
+	SSPACE = 832,
+	FINALFUNC = health_score.licence_utilisation_final,
+	COMBINEFUNC = health_score.users_combine,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.licence_utilisation(bigint, integer) IS
+	'distinct non-NULL user keys per seat; NULL without rows or with NULL or 0 seats; seats fixed per group';
+CREATE AGGREGATE health_score.licence_utilisation(user_key text, seats integer) (
+	SFUNC = health_score.licence_utilisation_transition,
+	STYPE = bytea,
+	SSPACE = 832,
+	FINALFUNC = health_score.licence_utilisation_final,
+	COMBINEFUNC = health_score.users_combine,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.licence_utilisation(text, integer) IS
+	'distinct non-NULL keys, compared bytewise, per seat; NULL without rows or with NULL/0 seats; seats fixed';
+CREATE AGGREGATE health_score.licence_utilisation(user_key uuid, seats integer) (
+	SFUNC = health_score.licence_utilisation_transition,
+	STYPE = bytea,
+	SSPACE = 832,
+	FINALFUNC = health_score.licence_utilisation_final,
+	COMBINEFUNC = health_score.users_combine,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.licence_utilisation(uuid, integer) IS
+	'distinct non-NULL user keys per seat; NULL without rows or with NULL or 0 seats; seats fixed per group';
+CREATE AGGREGATE health_score.user_windows(user_key bigint, occurred_at timestamptz, as_of timestamptz,
+										   recent_from timestamptz, previous_from timestamptz,
+										   new_from timestamptz) (
+	SFUNC = health_score.user_windows_transition,
+	STYPE = bytea,
+	SSPACE = 864,
+	FINALFUNC = health_score.user_windows_final,
+	COMBINEFUNC = health_score.user_windows_combine,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.user_windows(bigint, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz) IS
+	'{recent, previous, new}: distinct users seen in (recent_from, as_of], in (previous_from, recent_from], first seen after new_from';
+CREATE AGGREGATE health_score.user_windows(user_key text, occurred_at timestamptz, as_of timestamptz,
+										   recent_from timestamptz, previous_from timestamptz,
+										   new_from timestamptz) (
+	SFUNC = health_score.user_windows_transition,
+	STYPE = bytea,
+	SSPACE = 864,
+	FINALFUNC = health_score.user_windows_final,
+	COMBINEFUNC = health_score.user_windows_combine,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.user_windows(text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz) IS
+	'{recent, previous, new}: distinct users (bytewise) in (recent_from, as_of], in (previous_from, recent_from], first seen after new_from';
+CREATE AGGREGATE health_score.user_windows(user_key uuid, occurred_at timestamptz, as_of timestamptz,
+										   recent_from timestamptz, previous_from timestamptz,
+										   new_from timestamptz) (
+	SFUNC = health_score.user_windows_transition,
+	STYPE = bytea,
+	SSPACE = 864,
+	FINALFUNC = health_score.user_windows_final,
+	COMBINEFUNC = health_score.user_windows_combine,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.user_windows(uuid, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz) IS
+	'{recent, previous, new}: distinct users seen in (recent_from, as_of], in (previous_from, recent_from], first seen after new_from';
+CREATE AGGREGATE health_score.auc(score float8, positive boolean) (
+	SFUNC = health_score.auc_transition,
+	STYPE = bytea,
+	SSPACE = 320,
+	FINALFUNC = health_score.auc_final,
+	COMBINEFUNC = health_score.auc_combine,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.auc(float8, boolean) IS
+	'ROC AUC: chance a positive row scores above a negative one, ties half; NULL unless both occur';
+CREATE AGGREGATE health_score._activity_measures(occurred_at timestamptz, feature text, weight float8,
+												 as_of timestamptz, recent_from timestamptz, adopt_from timestamptz,
+												 half_lives interval[], key_features text[]) (
+	SFUNC = health_score._activity_measures_transition,
+	STYPE = bytea,
+	SSPACE = 136,
+	FINALFUNC = health_score._activity_measures_final,
+	COMBINEFUNC = health_score._activity_measures_combine,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score._activity_measures(timestamptz, text, float8, timestamptz, timestamptz, timestamptz,
+													  interval[], text[]) IS
+	'internal to refresh(): counts, latest time, decayed sums and key-feature bits of the rows up to as_of';
+
 -- decayed_sum and nps, their states by value (dropped with their 0.1.0 functions above)
 CREATE AGGREGATE health_score.decayed_sum(occurred_at timestamptz, weight float8, as_of timestamptz,
 										  half_life interval) (

@@ -89,7 +89,7 @@ SELECT count(*) AS groups,
   JOIN decay_expected e USING (account_id);
 SELECT * FROM decay_check;
 
--- The same through a parallel plan (partial aggregates, serialized and combined).
+-- The same through a parallel plan (partial sums from the workers, added in the leader).
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;

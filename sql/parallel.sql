@@ -1,5 +1,5 @@
--- Every aggregate runs in parallel (Partial Aggregate in the workers, serialize, deserialize, combine in
--- the leader) and gives the serial result: counts exactly, sums within 1e-12 relative.
+-- Every aggregate runs in parallel (Partial Aggregate in the workers, their bytea states sent flat to the
+-- leader, combine there) and gives the serial result: counts exactly, sums within 1e-12 relative.
 SET search_path = health_score, public;
 
 -- Not a temporary table: parallel workers cannot read those.
@@ -183,15 +183,16 @@ SELECT pg_temp.is_partial($$SELECT _activity_measures(as_of, NULL, NULL, as_of, 
 	'{}') FROM windows_by_part$$) AS partial;
 SELECT _activity_measures(as_of, NULL, NULL, as_of, '2024-06-01', '2024-06-15', '{14 days}', '{}') FROM windows_by_part;
 
--- A serialized state that is not auc's is rejected as malformed (22P03), as every aggregate here rejects
--- one: an aggregate built for the purpose hands active_users' states to auc's deserializer.
+-- A state that is not auc's is rejected, as every aggregate here rejects one: an aggregate built for the
+-- purpose hands active_users' states to auc's functions. Between processes the state travels flat and is
+-- malformed for auc (22P03); within one, auc's final function names the kind it was given (42804).
 CREATE AGGREGATE pg_temp.mismatched_states(bigint) (
-	SFUNC = health_score.active_users_transition, STYPE = internal,
-	FINALFUNC = health_score.auc_final, COMBINEFUNC = health_score.auc_combine,
-	SERIALFUNC = health_score.users_serialize, DESERIALFUNC = health_score.auc_deserialize,
-	PARALLEL = SAFE);
+	SFUNC = health_score.active_users_transition, STYPE = bytea,
+	FINALFUNC = health_score.auc_final, COMBINEFUNC = health_score.auc_combine, PARALLEL = SAFE);
 SET max_parallel_workers_per_gather = 2;
 SELECT pg_temp.is_partial($$SELECT pg_temp.mismatched_states(user_id) FROM parallel_activity$$) AS partial;
+SELECT pg_temp.mismatched_states(user_id) FROM parallel_activity;
+SET max_parallel_workers_per_gather = 0;
 SELECT pg_temp.mismatched_states(user_id) FROM parallel_activity;
 RESET max_parallel_workers_per_gather;
 

@@ -50,7 +50,8 @@ typedef struct ActivityConstants
 
 typedef struct ActivityState
 {
-	const ActivityConstants *constants;
+	HsState		hs;				/* first: the state is an expanded object */
+	const ActivityConstants *constants;	/* in memory that outlives the state */
 	int64		events;
 	int64		recent_events;
 	TimestampTz last_at;
@@ -221,14 +222,12 @@ fixed_arguments(const Aggref *aggref)
 	return true;
 }
 
-/*
- * The constants the call site parsed from its first row, or NULL when this row passes others. The call
- * site's memory outlives every state of the query, so states may point to what it keeps.
- */
+/* The constants the call site parsed from its first row, or NULL when this row passes others. */
 static const ActivityConstants *
 call_site_constants(FunctionCallInfo fcinfo)
 {
-	ConstantsCache *cache = (ConstantsCache *) fcinfo->flinfo->fn_extra;
+	HsCallSite *site = hs_call_site(fcinfo);
+	ConstantsCache *cache = (ConstantsCache *) site->extra;
 	MemoryContext ctx = fcinfo->flinfo->fn_mcxt;
 
 	if (cache == NULL)
@@ -238,7 +237,7 @@ call_site_constants(FunctionCallInfo fcinfo)
 		cache->half_lives = copy_bytes(PG_GETARG_DATUM(7), ctx);
 		cache->key_features = copy_bytes(PG_GETARG_DATUM(8), ctx);
 		cache->fixed = fixed_arguments(AggGetAggref(fcinfo));
-		fcinfo->flinfo->fn_extra = cache;
+		site->extra = cache;
 		return cache->constants;
 	}
 	if (cache->fixed)
@@ -271,50 +270,57 @@ feature_bit(const ActivityConstants *c, const char *feature, int32 len)
 	return 0;
 }
 
+static const HsStateKind activity_state;
+
+/*
+ * A new state. It points to constants kept by the call site when the call site outlives it, and else to
+ * a copy of its own.
+ */
+static ActivityState *
+activity_create(FunctionCallInfo fcinfo, const ActivityConstants *c, bool call_site_keeps)
+{
+	MemoryContext ctx;
+	ActivityState *state = hs_state_alloc(fcinfo, &activity_state, STATE_SIZE(c->nhalf), &ctx);
+
+	/* The call site keeps a header context exactly when it outlives the aggregate context. */
+	if (!call_site_keeps || hs_call_site(fcinfo)->header_context == NULL)
+	{
+		ActivityConstants *copy = MemoryContextAlloc(ctx, c->size);
+
+		memcpy(copy, c, c->size);
+		c = copy;
+	}
+	state->constants = c;
+	return state;
+}
+
 /*
  * The transition: a row at or before as_of counts; a row without occurred_at, or after as_of, adds
  * nothing. A NULL weight weighs 1, a NULL feature has no bit.
  */
-PG_FUNCTION_INFO_V1(hs_activity_measures_transition);
-Datum
-hs_activity_measures_transition(PG_FUNCTION_ARGS)
+static inline Datum
+activity_trans(FunctionCallInfo fcinfo, HsStateForm form)
 {
-	ActivityState *state = PG_ARGISNULL(0) ? NULL : (ActivityState *) PG_GETARG_POINTER(0);
-	/* Only a new state needs the check: an internal state cannot come from anywhere but an aggregate. */
-	MemoryContext aggctx = state == NULL ? hs_agg_context(fcinfo, "_activity_measures") : NULL;
+	ActivityState *state = (ActivityState *) hs_state_modify(fcinfo, 0, &activity_state, form);
 	const ActivityConstants *c = call_site_constants(fcinfo);
+	bool		call_site_keeps = c != NULL;
 	TimestampTz at;
 	double		weight = 1.0;
 
+	/* Not the call site's constants: this row's must be its group's, or start a group that keeps them. */
 	if (c == NULL)
-	{
-		/* Not the call site's constants: this row's must be its group's, or start a group that keeps them. */
-		ActivityConstants *row = parse_constants(fcinfo, CurrentMemoryContext);
-
-		if (state == NULL)
-		{
-			ActivityConstants *kept = MemoryContextAlloc(aggctx, row->size);
-
-			memcpy(kept, row, row->size);
-			c = kept;
-		}
-		else
-			c = row;
-	}
+		c = parse_constants(fcinfo, CurrentMemoryContext);
 	if (state == NULL)
-	{
-		state = MemoryContextAllocZero(aggctx, STATE_SIZE(c->nhalf));
-		state->constants = c;
-	}
+		state = activity_create(fcinfo, c, call_site_keeps);
 	else if (!same_constants(state->constants, c))
 		differing_constants_error(state->constants, c);
 	c = state->constants;
 
 	if (PG_ARGISNULL(1))
-		PG_RETURN_POINTER(state);
+		return hs_state_return(fcinfo, &state->hs, form);
 	at = PG_GETARG_TIMESTAMPTZ(1);
 	if (at > c->as_of)
-		PG_RETURN_POINTER(state);
+		return hs_state_return(fcinfo, &state->hs, form);
 
 	if (state->events == 0 || at > state->last_at)
 		state->last_at = at;
@@ -336,7 +342,7 @@ hs_activity_measures_transition(PG_FUNCTION_ARGS)
 	}
 
 	if (c->nhalf == 0 || TIMESTAMP_IS_NOBEGIN(at))
-		PG_RETURN_POINTER(state);
+		return hs_state_return(fcinfo, &state->hs, form);
 	if (!PG_ARGISNULL(3))
 	{
 		weight = PG_GETARG_FLOAT8(3);
@@ -349,39 +355,40 @@ hs_activity_measures_transition(PG_FUNCTION_ARGS)
 	for (int i = 0; i < c->nhalf; i++)
 		hs_compensated_add(&state->sums[2 * i], &state->sums[2 * i + 1],
 						   weight * hs_decay_term(c->as_of, at, c->exponent_per_usec[i]));
-	PG_RETURN_POINTER(state);
+	return hs_state_return(fcinfo, &state->hs, form);
 }
 
+HS_STATE_FUNCTIONS(hs_activity_measures_transition, activity_trans(fcinfo, form))
+
 /*
- * Combine: the constants must agree. A deserialized state's constants live no longer than it does, so
- * a state kept here points to a copy in the call site's memory, shared by the groups that agree.
+ * Combine: the constants must agree. The other state's constants live no longer than it does, so a
+ * state created here keeps a copy, which the call site shares between the groups that agree.
  */
-PG_FUNCTION_INFO_V1(hs_activity_measures_combine);
-Datum
-hs_activity_measures_combine(PG_FUNCTION_ARGS)
+static inline Datum
+activity_combine(FunctionCallInfo fcinfo, HsStateForm form)
 {
-	MemoryContext aggctx = hs_agg_context(fcinfo, "hs_activity_measures_combine");
-	ActivityState *into = PG_ARGISNULL(0) ? NULL : (ActivityState *) PG_GETARG_POINTER(0);
-	ActivityState *from = PG_ARGISNULL(1) ? NULL : (ActivityState *) PG_GETARG_POINTER(1);
+	ActivityState *into = (ActivityState *) hs_state_modify(fcinfo, 0, &activity_state, form);
+	const ActivityState *from = (const ActivityState *) hs_state_read(fcinfo, 1, &activity_state, form);
 	const ActivityConstants *c;
 
 	if (from == NULL)
-		return hs_return_state(fcinfo, into);
+		return hs_state_return(fcinfo, (HsState *) into, form);
 	c = from->constants;
 	if (into == NULL)
 	{
-		ActivityConstants *kept = (ActivityConstants *) fcinfo->flinfo->fn_extra;
+		HsCallSite *site = hs_call_site(fcinfo);
+		ActivityConstants *kept = (ActivityConstants *) site->extra;
 
 		if (kept == NULL || !same_constants(kept, c))
 		{
 			kept = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, c->size);
 			memcpy(kept, c, c->size);
-			fcinfo->flinfo->fn_extra = kept;
+			site->extra = kept;
 		}
-		into = MemoryContextAlloc(aggctx, STATE_SIZE(c->nhalf));
-		memcpy(into, from, STATE_SIZE(c->nhalf));
-		into->constants = kept;
-		PG_RETURN_POINTER(into);
+		into = activity_create(fcinfo, kept, true);
+		memcpy((char *) into + offsetof(ActivityState, events), (const char *) from + offsetof(ActivityState, events),
+			   STATE_SIZE(c->nhalf) - offsetof(ActivityState, events));
+		return hs_state_return(fcinfo, &into->hs, form);
 	}
 	if (!same_constants(into->constants, c))
 		differing_constants_error(into->constants, c);
@@ -398,15 +405,16 @@ hs_activity_measures_combine(PG_FUNCTION_ARGS)
 		hs_compensated_add(&into->sums[2 * i], &into->sums[2 * i + 1], from->sums[2 * i]);
 		into->sums[2 * i + 1] += from->sums[2 * i + 1];
 	}
-	PG_RETURN_POINTER(into);
+	return hs_state_return(fcinfo, &into->hs, form);
 }
 
-/* Serialize: the constants' bytes, then the measures. */
-PG_FUNCTION_INFO_V1(hs_activity_measures_serialize);
-Datum
-hs_activity_measures_serialize(PG_FUNCTION_ARGS)
+HS_STATE_FUNCTIONS(hs_activity_measures_combine, activity_combine(fcinfo, form))
+
+/* The flat form: the constants' bytes, then the measures. */
+static bytea *
+activity_flatten(const HsState *hs)
 {
-	ActivityState *state = (ActivityState *) PG_GETARG_POINTER(0);
+	const ActivityState *state = (const ActivityState *) hs;
 	const ActivityConstants *c = state->constants;
 	StringInfoData buf;
 
@@ -421,7 +429,15 @@ hs_activity_measures_serialize(PG_FUNCTION_ARGS)
 	pq_sendint64(&buf, (int64) state->features_since_adopt);
 	for (int i = 0; i < 2 * c->nhalf; i++)
 		pq_sendfloat8(&buf, state->sums[i]);
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	return pq_endtypsend(&buf);
+}
+
+static Size
+activity_flat_size(const HsState *hs)
+{
+	const ActivityConstants *c = ((const ActivityState *) hs)->constants;
+
+	return VARHDRSZ + 4 + c->size + 6 * 8 + 2 * (Size) c->nhalf * 8;
 }
 
 /* Whether c, read from bytes, is a set of constants parse_constants could have built. */
@@ -453,44 +469,31 @@ valid_constants(const ActivityConstants *c)
 	return cursor == end;
 }
 
-/*
- * Deserialize: rejects what serialize could not have written. The constants of consecutive states are
- * usually the same, so the call site keeps the last ones and states that agree point to them.
- */
-PG_FUNCTION_INFO_V1(hs_activity_measures_deserialize);
-Datum
-hs_activity_measures_deserialize(PG_FUNCTION_ARGS)
+/* Rejects what activity_flatten could not have written. The state keeps a copy of its constants. */
+static HsState *
+activity_read(bytea *flat, bool own)
 {
 	static const char aggname[] = "_activity_measures";
-	ActivityConstants *kept = (ActivityConstants *) fcinfo->flinfo->fn_extra;
 	StringInfoData buf;
 	ActivityState *state;
-	const char *bytes;
+	ActivityConstants *c;
 	uint32		size;
 	int32		nhalf;
 
-	hs_state_begin(&buf, PG_GETARG_BYTEA_PP(0));
+	hs_state_begin(&buf, flat);
 	hs_state_need(&buf, 4, aggname);
 	size = pq_getmsgint(&buf, 4);
 	if (size < offsetof(ActivityConstants, exponent_per_usec))
 		hs_state_malformed(aggname, "Constants too short.");
 	hs_state_need(&buf, size, aggname);
-	bytes = pq_getmsgbytes(&buf, size);
-	if (kept == NULL || kept->size != size || memcmp(kept, bytes, size) != 0)
-	{
-		ActivityConstants *c = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, size);
-
-		memcpy(c, bytes, size);
-		if (c->size != size || !valid_constants(c))
-			hs_state_malformed(aggname, "Invalid constants.");
-		if (kept != NULL)
-			pfree(kept);
-		fcinfo->flinfo->fn_extra = kept = c;
-	}
-	nhalf = kept->nhalf;
+	c = palloc(size);
+	memcpy(c, pq_getmsgbytes(&buf, size), size);
+	if (c->size != size || !valid_constants(c))
+		hs_state_malformed(aggname, "Invalid constants.");
+	nhalf = c->nhalf;
 	hs_state_need(&buf, 6 * 8 + 2 * (uint64) nhalf * 8, aggname);
-	state = palloc(STATE_SIZE(nhalf));
-	state->constants = kept;
+	state = palloc0(STATE_SIZE(nhalf));
+	state->constants = c;
 	state->events = pq_getmsgint64(&buf);
 	state->recent_events = pq_getmsgint64(&buf);
 	state->last_at = pq_getmsgint64(&buf);
@@ -502,15 +505,20 @@ hs_activity_measures_deserialize(PG_FUNCTION_ARGS)
 	hs_state_end(&buf, aggname);
 	if (state->events < 0 || state->recent_events < 0 || state->recent_events > state->events)
 		hs_state_malformed(aggname, "Invalid counts.");
-	PG_RETURN_POINTER(state);
+	return &state->hs;
 }
 
+static const HsStateKind activity_state = HS_STATE_KIND("_activity_measures", activity_flat_size, activity_flatten,
+														 activity_read);
+
+/* 0.1.0's serialize and deserialize. */
+HS_STATE_SERIAL_FUNCTIONS(hs_activity_measures_serialize, hs_activity_measures_deserialize, &activity_state)
+
 /* Final: the measures as a health_score._activity_measures row; NULL over no rows. */
-PG_FUNCTION_INFO_V1(hs_activity_measures_final);
-Datum
-hs_activity_measures_final(PG_FUNCTION_ARGS)
+static inline Datum
+activity_final(FunctionCallInfo fcinfo, HsStateForm form)
 {
-	ActivityState *state = PG_ARGISNULL(0) ? NULL : (ActivityState *) PG_GETARG_POINTER(0);
+	const ActivityState *state = (const ActivityState *) hs_state_read(fcinfo, 0, &activity_state, form);
 	TupleDesc	desc;
 	Datum		values[7];
 	bool		nulls[7] = {false, false, false, false, false, false, false};
@@ -549,3 +557,5 @@ hs_activity_measures_final(PG_FUNCTION_ARGS)
 	ReleaseTupleDesc(desc);
 	PG_RETURN_DATUM(result);
 }
+
+HS_STATE_FUNCTIONS(hs_activity_measures_final, activity_final(fcinfo, form))

@@ -34,6 +34,7 @@ typedef struct ScoreArray
 
 typedef struct AucState
 {
+	HsState		hs;				/* first: the state is an expanded object */
 	MemoryContext ctx;			/* where the arrays live */
 	ScoreArray	positive;
 	ScoreArray	negative;
@@ -41,10 +42,13 @@ typedef struct AucState
 
 #define SCORES_INITIAL_CAPACITY 16
 
+static const HsStateKind auc_state;
+
 static AucState *
-auc_create(MemoryContext ctx)
+auc_new(FunctionCallInfo fcinfo)
 {
-	AucState   *state = MemoryContextAllocZero(ctx, sizeof(AucState));
+	MemoryContext ctx;
+	AucState   *state = hs_state_alloc(fcinfo, &auc_state, sizeof(AucState), &ctx);
 
 	state->ctx = ctx;
 	return state;
@@ -75,17 +79,15 @@ scores_append(AucState *state, ScoreArray *a, const float8 *values, int64 count)
 }
 
 /* auc transition: files the score under its class; rows with a NULL score or outcome are skipped. */
-PG_FUNCTION_INFO_V1(hs_auc_trans);
-Datum
-hs_auc_trans(PG_FUNCTION_ARGS)
+static inline Datum
+auc_trans(FunctionCallInfo fcinfo, HsStateForm form)
 {
-	MemoryContext aggctx = hs_agg_context(fcinfo, "auc");
-	AucState   *state = PG_ARGISNULL(0) ? NULL : (AucState *) PG_GETARG_POINTER(0);
+	AucState   *state = (AucState *) hs_state_modify(fcinfo, 0, &auc_state, form);
 	ScoreArray *a;
 	float8		score;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		return hs_return_state(fcinfo, state);
+		return hs_state_return(fcinfo, (HsState *) state, form);
 	score = PG_GETARG_FLOAT8(1);
 	if (isnan(score))
 		ereport(ERROR,
@@ -93,38 +95,38 @@ hs_auc_trans(PG_FUNCTION_ARGS)
 				 errmsg("score must not be NaN"),
 				 errhint("Map scores that could not be computed to NULL: such rows are skipped.")));
 	if (state == NULL)
-		state = auc_create(aggctx);
+		state = auc_new(fcinfo);
 	a = PG_GETARG_BOOL(2) ? &state->positive : &state->negative;
 	scores_reserve(state, a, 1);
 	a->values[a->count++] = score;
-	PG_RETURN_POINTER(state);
+	return hs_state_return(fcinfo, &state->hs, form);
 }
 
-/* auc combine: appends the second state's scores to the first's, or to a copy in aggctx. */
-PG_FUNCTION_INFO_V1(hs_auc_combine);
-Datum
-hs_auc_combine(PG_FUNCTION_ARGS)
+HS_STATE_FUNCTIONS(hs_auc_trans, auc_trans(fcinfo, form))
+
+/* auc combine: appends the second state's scores to the first's, or to a new state. */
+static inline Datum
+auc_combine(FunctionCallInfo fcinfo, HsStateForm form)
 {
-	MemoryContext aggctx = hs_agg_context(fcinfo, "hs_auc_combine");
-	AucState   *state = PG_ARGISNULL(0) ? NULL : (AucState *) PG_GETARG_POINTER(0);
-	AucState   *other = PG_ARGISNULL(1) ? NULL : (AucState *) PG_GETARG_POINTER(1);
+	AucState   *state = (AucState *) hs_state_modify(fcinfo, 0, &auc_state, form);
+	const AucState *other = (const AucState *) hs_state_read(fcinfo, 1, &auc_state, form);
 
 	if (other == NULL)
-		return hs_return_state(fcinfo, state);
-	/* other may live in a short-lived context (a deserialized state): copy it rather than keep it. */
+		return hs_state_return(fcinfo, (HsState *) state, form);
 	if (state == NULL)
-		state = auc_create(aggctx);
+		state = auc_new(fcinfo);
 	scores_append(state, &state->positive, other->positive.values, other->positive.count);
 	scores_append(state, &state->negative, other->negative.values, other->negative.count);
-	PG_RETURN_POINTER(state);
+	return hs_state_return(fcinfo, &state->hs, form);
 }
 
-/* auc serialize: the two counts as int64, then the positive scores and the negative scores as float8. */
-PG_FUNCTION_INFO_V1(hs_auc_serialize);
-Datum
-hs_auc_serialize(PG_FUNCTION_ARGS)
+HS_STATE_FUNCTIONS(hs_auc_combine, auc_combine(fcinfo, form))
+
+/* auc's flat form: the two counts as int64, then the positive scores and the negative scores as float8. */
+static bytea *
+auc_flatten(const HsState *hs)
 {
-	AucState   *state = (AucState *) PG_GETARG_POINTER(0);
+	const AucState *state = (const AucState *) hs;
 	StringInfoData buf;
 
 	pq_begintypsend(&buf);
@@ -136,7 +138,15 @@ hs_auc_serialize(PG_FUNCTION_ARGS)
 		pq_sendfloat8(&buf, state->positive.values[i]);
 	for (int64 i = 0; i < state->negative.count; i++)
 		pq_sendfloat8(&buf, state->negative.values[i]);
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	return pq_endtypsend(&buf);
+}
+
+static Size
+auc_flat_size(const HsState *hs)
+{
+	const AucState *state = (const AucState *) hs;
+
+	return VARHDRSZ + 16 + (Size) (state->positive.count + state->negative.count) * sizeof(float8);
 }
 
 /* Reads count scores into a, rejecting NaN, which the transition never lets in. */
@@ -154,10 +164,9 @@ scores_read(AucState *state, ScoreArray *a, StringInfo buf, int64 count)
 	}
 }
 
-/* auc deserialize: the counts must match the bytes that follow exactly. */
-PG_FUNCTION_INFO_V1(hs_auc_deserialize);
-Datum
-hs_auc_deserialize(PG_FUNCTION_ARGS)
+/* The counts must match the bytes that follow exactly. The scores are copied, so every state is own. */
+static HsState *
+auc_read(bytea *flat, bool own)
 {
 	StringInfoData buf;
 	int64		npositive;
@@ -165,7 +174,7 @@ hs_auc_deserialize(PG_FUNCTION_ARGS)
 	int64		remaining;
 	AucState   *state;
 
-	hs_state_begin(&buf, PG_GETARG_BYTEA_PP(0));
+	hs_state_begin(&buf, flat);
 	hs_state_need(&buf, 16, "auc");
 	npositive = pq_getmsgint64(&buf);
 	nnegative = pq_getmsgint64(&buf);
@@ -176,22 +185,27 @@ hs_auc_deserialize(PG_FUNCTION_ARGS)
 	if (npositive + nnegative == 0)
 		hs_state_malformed("auc", "The state holds no scores.");
 
-	state = auc_create(CurrentMemoryContext);
+	state = palloc0(sizeof(AucState));
+	state->ctx = CurrentMemoryContext;
 	scores_read(state, &state->positive, &buf, npositive);
 	scores_read(state, &state->negative, &buf, nnegative);
 	hs_state_end(&buf, "auc");
-	PG_RETURN_POINTER(state);
+	return &state->hs;
 }
+
+static const HsStateKind auc_state = HS_STATE_KIND("auc", auc_flat_size, auc_flatten, auc_read);
+
+/* 0.1.0's serialize and deserialize. */
+HS_STATE_SERIAL_FUNCTIONS(hs_auc_serialize, hs_auc_deserialize, &auc_state)
 
 /*
  * auc final: NULL unless both classes have rows. Sorting in place reorders the state without changing
  * which scores it holds, so the state stays valid for more rows and a second final call.
  */
-PG_FUNCTION_INFO_V1(hs_auc_final);
-Datum
-hs_auc_final(PG_FUNCTION_ARGS)
+static inline Datum
+auc_final(FunctionCallInfo fcinfo, HsStateForm form)
 {
-	AucState   *state = PG_ARGISNULL(0) ? NULL : (AucState *) PG_GETARG_POINTER(0);
+	AucState   *state = (AucState *) hs_state_read(fcinfo, 0, &auc_state, form);
 	const float8 *pos;
 	const float8 *neg;
 	int64		npos;
@@ -234,3 +248,5 @@ hs_auc_final(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_FLOAT8((float8) twice_u / (2.0 * (float8) npos * (float8) nneg));
 }
+
+HS_STATE_FUNCTIONS(hs_auc_final, auc_final(fcinfo, form))

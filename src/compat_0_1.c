@@ -7,6 +7,10 @@
  * decayed_sum with an internal state: a compensated (Neumaier) sum and the group's as_of and half-life,
  * checked on every row (0.2.0 keeps the sum by value: decay.c).  nps with an internal state of three
  * counters (0.2.0 keeps one bigint: survey.c).  Their behaviour is 0.1.0's.
+ *
+ * The aggregates whose states became bytea (users.c, auc.c, activity.c) keep 0.1.0's entry points beside
+ * the new ones: HS_STATE_FUNCTIONS defines both from one body, and state.c's hs_state_serialize and
+ * hs_state_deserialize serve as 0.1.0's serialize and deserialize functions.
  */
 #include "postgres.h"
 
@@ -270,7 +274,7 @@ PG_FUNCTION_INFO_V1(hs_nps_trans);
 Datum
 hs_nps_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = hs_agg_context(fcinfo, "nps");
+	MemoryContext aggctx = hs_agg_context(fcinfo);
 	NpsState   *state = PG_ARGISNULL(0) ? NULL : (NpsState *) PG_GETARG_POINTER(0);
 	int32		rating;
 
@@ -300,7 +304,7 @@ PG_FUNCTION_INFO_V1(hs_nps_combine);
 Datum
 hs_nps_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = hs_agg_context(fcinfo, "hs_nps_combine");
+	MemoryContext aggctx = hs_agg_context(fcinfo);
 	NpsState   *state = PG_ARGISNULL(0) ? NULL : (NpsState *) PG_GETARG_POINTER(0);
 	NpsState   *other = PG_ARGISNULL(1) ? NULL : (NpsState *) PG_GETARG_POINTER(1);
 

@@ -6,6 +6,7 @@
 
 #include "fmgr.h"
 #include "libpq/pqformat.h"
+#include "utils/regproc.h"
 #include "utils/timestamp.h"
 
 #include "health_score.h"
@@ -51,12 +52,15 @@ hs_differing_group_constant_error(const char *argname)
 }
 
 MemoryContext
-hs_agg_context(FunctionCallInfo fcinfo, const char *fname)
+hs_agg_context(FunctionCallInfo fcinfo)
 {
 	MemoryContext aggctx;
 
 	if (!AggCheckCallContext(fcinfo, &aggctx))
-		elog(ERROR, "%s called in non-aggregate context", fname);
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s can only be called by an aggregate", format_procedure(fcinfo->flinfo->fn_oid)),
+				 errhint("Call the aggregate it belongs to, or create one with it as SFUNC or COMBINEFUNC.")));
 	return aggctx;
 }
 

@@ -15,6 +15,7 @@
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "utils/expandeddatum.h"
 
 /* Seconds in an interval exactly as EXTRACT(EPOCH FROM interval) counts them (a month is 30 days). */
 extern double hs_interval_seconds(const Interval *interval);
@@ -64,8 +65,8 @@ extern void hs_differing_group_constant_error(const char *argname) pg_attribute_
 /*
  * Aggregate state helpers (users.c, survey.c, auc.c).
  *
- * hs_agg_context returns the aggregate memory context, the only place an internal state may live
- * across rows; fname names the caller in the error raised outside an aggregate. hs_return_state returns
+ * hs_agg_context returns the aggregate memory context, the only place a state may live across rows,
+ * and raises 0A000 naming the function when it is called outside an aggregate. hs_return_state returns
  * a state from a transition or combine function, SQL NULL while there is none.
  *
  * Deserialization reads a bytea written by one of our serialize functions. Anything else is rejected
@@ -73,11 +74,93 @@ extern void hs_differing_group_constant_error(const char *argname) pg_attribute_
  * (nbytes is 64-bit so callers can multiply counts without overflow), hs_state_malformed for a value
  * out of range, hs_state_end when the state should be used up.
  */
-extern MemoryContext hs_agg_context(FunctionCallInfo fcinfo, const char *fname);
+extern MemoryContext hs_agg_context(FunctionCallInfo fcinfo);
 extern Datum hs_return_state(FunctionCallInfo fcinfo, void *state);
 extern void hs_state_begin(StringInfo buf, bytea *sstate);
 extern void hs_state_need(StringInfo buf, uint64 nbytes, const char *aggname);
 extern void hs_state_malformed(const char *aggname, const char *detail) pg_attribute_noreturn();
 extern void hs_state_end(StringInfo buf, const char *aggname);
+
+/*
+ * Aggregate states declared as bytea (state.c).
+ *
+ * A kind's state struct starts with an HsState. While an aggregate runs the state is an expanded
+ * object; a flat bytea (from a parallel worker, another node or a direct call) is read by the kind's read
+ * function, which checks every byte. Transition and combine functions take their own state with
+ * hs_state_modify and return it with hs_state_return; combine's other state and final functions take
+ * theirs with hs_state_read. form says how the function's declaration passes states: bytea, or internal
+ * for the functions 0.1.0 declared, which databases not yet updated still call.
+ */
+typedef enum HsStateForm
+{
+	HS_STATE_BYTEA,
+	HS_STATE_INTERNAL
+} HsStateForm;
+
+typedef struct HsState
+{
+	ExpandedObjectHeader hdr;
+} HsState;
+
+typedef struct HsStateKind
+{
+	ExpandedObjectMethods methods;	/* first: a state's methods pointer says its kind */
+	const char *name;			/* the aggregate, for messages */
+	/* The size of the flat form, header included: what flatten will write, exactly. */
+	Size		(*flat_size) (const HsState *state);
+	/* The flat form: a bytea in CurrentMemoryContext. */
+	bytea	   *(*flatten) (const HsState *state);
+
+	/*
+	 * A state in CurrentMemoryContext from a flat form. Unless own, it may point into flat, which then
+	 * outlives it, and serves only to be read; an own state can change.
+	 */
+	HsState    *(*read) (bytea *flat, bool own);
+} HsStateKind;
+
+/* Defines a kind; the methods are state.c's, which call the kind's functions. */
+extern Size hs_state_get_flat_size(ExpandedObjectHeader *eoh);
+extern void hs_state_flatten_into(ExpandedObjectHeader *eoh, void *result, Size allocated_size);
+#define HS_STATE_KIND(name, flat_size, flatten, read) \
+	{{hs_state_get_flat_size, hs_state_flatten_into}, (name), (flat_size), (flatten), (read)}
+
+/* What a transition or combine function keeps in fn_extra: where it puts new states, and the kind's. */
+typedef struct HsCallSite
+{
+	MemoryContext aggctx;		/* the aggregate context of header_context */
+	MemoryContext header_context;	/* what the headers of this call site's states name, or NULL */
+	void	   *extra;			/* the kind's own call-site data */
+} HsCallSite;
+
+extern HsCallSite *hs_call_site(FunctionCallInfo fcinfo);
+/*
+ * A new state of size bytes, zeroed, its header set, in the aggregate context, which *ctx receives for
+ * anything the state allocates later. Raises an error outside an aggregate.
+ */
+extern void *hs_state_alloc(FunctionCallInfo fcinfo, const HsStateKind *kind, Size size, MemoryContext *ctx);
+/* Sets the header of a state read from a flat form, which lives in ctx. */
+extern void hs_state_init(HsState *state, const HsStateKind *kind, MemoryContext ctx);
+extern HsState *hs_state_modify(FunctionCallInfo fcinfo, int argno, const HsStateKind *kind, HsStateForm form);
+extern HsState *hs_state_read(FunctionCallInfo fcinfo, int argno, const HsStateKind *kind, HsStateForm form);
+extern Datum hs_state_return(FunctionCallInfo fcinfo, HsState *state, HsStateForm form);
+/* 0.1.0's serialize and deserialize functions: the flat form, and a state read from it. */
+extern Datum hs_state_serialize(FunctionCallInfo fcinfo, const HsStateKind *kind);
+extern Datum hs_state_deserialize(FunctionCallInfo fcinfo, const HsStateKind *kind);
+#define HS_STATE_SERIAL_FUNCTIONS(serialize, deserialize, kind) \
+	PG_FUNCTION_INFO_V1(serialize); \
+	Datum serialize(PG_FUNCTION_ARGS) { return hs_state_serialize(fcinfo, (kind)); } \
+	PG_FUNCTION_INFO_V1(deserialize); \
+	Datum deserialize(PG_FUNCTION_ARGS) { return hs_state_deserialize(fcinfo, (kind)); }
+
+/*
+ * Defines name, the entry point 0.1.0 declared over an internal state, and name_bytea, the one later
+ * versions declare over bytea, both calling body with form set.
+ */
+#define HS_STATE_FUNCTIONS(name, body) \
+	static pg_attribute_always_inline Datum name##_form(FunctionCallInfo fcinfo, HsStateForm form) { return body; } \
+	PG_FUNCTION_INFO_V1(name); \
+	Datum name(PG_FUNCTION_ARGS) { return name##_form(fcinfo, HS_STATE_INTERNAL); } \
+	PG_FUNCTION_INFO_V1(name##_bytea); \
+	Datum name##_bytea(PG_FUNCTION_ARGS) { return name##_form(fcinfo, HS_STATE_BYTEA); }
 
 #endif							/* HEALTH_SCORE_H */

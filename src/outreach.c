@@ -22,13 +22,12 @@
 
 PG_FUNCTION_INFO_V1(hs_unanswered_transition);
 PG_FUNCTION_INFO_V1(hs_unanswered_combine);
-PG_FUNCTION_INFO_V1(hs_unanswered_serialize);
-PG_FUNCTION_INFO_V1(hs_unanswered_deserialize);
 PG_FUNCTION_INFO_V1(hs_unanswered_final);
 
 typedef struct UnansweredState
 {
-	MemoryContext ctx;			/* the aggregate's, where the times live */
+	HsState		hs;				/* first: the state is an expanded object */
+	MemoryContext ctx;			/* where the times live */
 	TimestampTz from_a;
 	TimestampTz from_b;
 	bool		has_response;
@@ -38,17 +37,27 @@ typedef struct UnansweredState
 	TimestampTz *times;			/* outreach later than least(from_a, from_b) */
 } UnansweredState;
 
-static UnansweredState *
-state_create(MemoryContext ctx, TimestampTz from_a, TimestampTz from_b, int32 capacity)
-{
-	UnansweredState *state = MemoryContextAllocZero(ctx, sizeof(UnansweredState));
+static const HsStateKind unanswered_state;
 
+/* Sets up a zeroed state whose later allocations go to ctx. */
+static UnansweredState *
+state_init(UnansweredState *state, MemoryContext ctx, TimestampTz from_a, TimestampTz from_b, int32 capacity)
+{
 	state->ctx = ctx;
 	state->from_a = from_a;
 	state->from_b = from_b;
 	state->capacity = Max(capacity, 4);
 	state->times = MemoryContextAlloc(ctx, sizeof(TimestampTz) * state->capacity);
 	return state;
+}
+
+static UnansweredState *
+state_new(FunctionCallInfo fcinfo, TimestampTz from_a, TimestampTz from_b, int32 capacity)
+{
+	MemoryContext ctx;
+	UnansweredState *state = hs_state_alloc(fcinfo, &unanswered_state, sizeof(UnansweredState), &ctx);
+
+	return state_init(state, ctx, from_a, from_b, capacity);
 }
 
 static void
@@ -80,7 +89,7 @@ state_add_response(UnansweredState *state, bool has_response, TimestampTz at)
 Datum
 hs_unanswered_transition(PG_FUNCTION_ARGS)
 {
-	UnansweredState *state = PG_ARGISNULL(0) ? NULL : (UnansweredState *) PG_GETARG_POINTER(0);
+	UnansweredState *state = (UnansweredState *) hs_state_modify(fcinfo, 0, &unanswered_state, HS_STATE_BYTEA);
 	TimestampTz from_a;
 	TimestampTz from_b;
 	TimestampTz at;
@@ -91,15 +100,14 @@ hs_unanswered_transition(PG_FUNCTION_ARGS)
 				 errmsg("from_a and from_b must not be null")));
 	from_a = PG_GETARG_TIMESTAMPTZ(4);
 	from_b = PG_GETARG_TIMESTAMPTZ(5);
-	/* Only a new state needs the aggregate's context: an internal state cannot come from anywhere else. */
 	if (state == NULL)
-		state = state_create(hs_agg_context(fcinfo, "_unanswered"), from_a, from_b, 4);
+		state = state_new(fcinfo, from_a, from_b, 4);
 	else if (state->from_a != from_a)
 		hs_differing_group_constant_error("from_a");
 	else if (state->from_b != from_b)
 		hs_differing_group_constant_error("from_b");
 	if (PG_ARGISNULL(1))
-		PG_RETURN_POINTER(state);
+		return hs_state_return(fcinfo, &state->hs, HS_STATE_BYTEA);
 	at = PG_GETARG_TIMESTAMPTZ(1);
 	if (!PG_ARGISNULL(2) && PG_GETARG_BOOL(2))
 		state_add_response(state, true, at);
@@ -110,21 +118,21 @@ hs_unanswered_transition(PG_FUNCTION_ARGS)
 		state_add_time(state, at);
 		MemoryContextSwitchTo(old);
 	}
-	PG_RETURN_POINTER(state);
+	return hs_state_return(fcinfo, &state->hs, HS_STATE_BYTEA);
 }
 
 Datum
 hs_unanswered_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = hs_agg_context(fcinfo, "_unanswered combine");
-	UnansweredState *into = PG_ARGISNULL(0) ? NULL : (UnansweredState *) PG_GETARG_POINTER(0);
-	UnansweredState *from = PG_ARGISNULL(1) ? NULL : (UnansweredState *) PG_GETARG_POINTER(1);
+	UnansweredState *into = (UnansweredState *) hs_state_modify(fcinfo, 0, &unanswered_state, HS_STATE_BYTEA);
+	const UnansweredState *from = (const UnansweredState *) hs_state_read(fcinfo, 1, &unanswered_state,
+																		  HS_STATE_BYTEA);
 	MemoryContext old;
 
 	if (from == NULL)
-		return hs_return_state(fcinfo, into);
+		return hs_state_return(fcinfo, (HsState *) into, HS_STATE_BYTEA);
 	if (into == NULL)
-		into = state_create(aggctx, from->from_a, from->from_b, from->count);
+		into = state_new(fcinfo, from->from_a, from->from_b, from->count);
 	else if (into->from_a != from->from_a)
 		hs_differing_group_constant_error("from_a");
 	else if (into->from_b != from->from_b)
@@ -134,13 +142,19 @@ hs_unanswered_combine(PG_FUNCTION_ARGS)
 	for (int32 i = 0; i < from->count; i++)
 		state_add_time(into, from->times[i]);
 	MemoryContextSwitchTo(old);
-	PG_RETURN_POINTER(into);
+	return hs_state_return(fcinfo, &into->hs, HS_STATE_BYTEA);
 }
 
-Datum
-hs_unanswered_serialize(PG_FUNCTION_ARGS)
+static Size
+unanswered_flat_size(const HsState *hs)
 {
-	UnansweredState *state = (UnansweredState *) PG_GETARG_POINTER(0);
+	return VARHDRSZ + 8 + 8 + 1 + 8 + 4 + (Size) ((const UnansweredState *) hs)->count * 8;
+}
+
+static bytea *
+unanswered_flatten(const HsState *hs)
+{
+	const UnansweredState *state = (const UnansweredState *) hs;
 	StringInfoData buf;
 
 	pq_begintypsend(&buf);
@@ -151,15 +165,13 @@ hs_unanswered_serialize(PG_FUNCTION_ARGS)
 	pq_sendint32(&buf, state->count);
 	for (int32 i = 0; i < state->count; i++)
 		pq_sendint64(&buf, state->times[i]);
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	return pq_endtypsend(&buf);
 }
 
-/* Deserialize, validating what it reads: a state that does not parse is an error, never a wrong count. */
-Datum
-hs_unanswered_deserialize(PG_FUNCTION_ARGS)
+/* Validates what it reads: a state that does not parse is an error, never a wrong count. */
+static HsState *
+unanswered_read(bytea *bytes, bool own)
 {
-	MemoryContext aggctx = hs_agg_context(fcinfo, "_unanswered deserialize");
-	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
 	StringInfoData buf;
 	UnansweredState *state;
 	TimestampTz from_a;
@@ -180,7 +192,7 @@ hs_unanswered_deserialize(PG_FUNCTION_ARGS)
 	if (count < 0)
 		hs_state_malformed("_unanswered", "The count of times is negative.");
 	hs_state_need(&buf, (uint64) count * 8, "_unanswered");
-	state = state_create(aggctx, from_a, from_b, count);
+	state = state_init(palloc0(sizeof(UnansweredState)), CurrentMemoryContext, from_a, from_b, count);
 	state->has_response = has_response == 1;
 	state->last_response = last_response;
 	for (int32 i = 0; i < count; i++)
@@ -192,14 +204,18 @@ hs_unanswered_deserialize(PG_FUNCTION_ARGS)
 		state->times[state->count++] = at;
 	}
 	hs_state_end(&buf, "_unanswered");
-	PG_RETURN_POINTER(state);
+	return &state->hs;
 }
+
+static const HsStateKind unanswered_state = HS_STATE_KIND("_unanswered", unanswered_flat_size, unanswered_flatten,
+														   unanswered_read);
 
 /* Final: {outreach after from_a, outreach after from_b}, each after the last response when there is one. */
 Datum
 hs_unanswered_final(PG_FUNCTION_ARGS)
 {
-	UnansweredState *state = PG_ARGISNULL(0) ? NULL : (UnansweredState *) PG_GETARG_POINTER(0);
+	const UnansweredState *state = (const UnansweredState *) hs_state_read(fcinfo, 0, &unanswered_state,
+																		   HS_STATE_BYTEA);
 	int64		after_a = 0;
 	int64		after_b = 0;
 	Datum		counts[2];

@@ -24,8 +24,6 @@
 
 PG_FUNCTION_INFO_V1(hs_key_times_transition);
 PG_FUNCTION_INFO_V1(hs_key_times_combine);
-PG_FUNCTION_INFO_V1(hs_key_times_serialize);
-PG_FUNCTION_INFO_V1(hs_key_times_deserialize);
 PG_FUNCTION_INFO_V1(hs_key_times_final);
 
 typedef struct KeyTimes
@@ -41,7 +39,8 @@ typedef struct KeyTimes
 
 typedef struct KeyTimesState
 {
-	MemoryContext ctx;			/* the aggregate's, where the table and the keys live */
+	HsState		hs;				/* first: the state is an expanded object */
+	MemoryContext ctx;			/* where the table and the keys live */
 	TimestampTz as_of;
 	TimestampTz before;
 	uint32		count;
@@ -49,17 +48,27 @@ typedef struct KeyTimesState
 	KeyTimes   *slots;
 } KeyTimesState;
 
-static KeyTimesState *
-state_create(MemoryContext ctx, TimestampTz as_of, TimestampTz before, uint32 slots)
-{
-	KeyTimesState *state = MemoryContextAllocZero(ctx, sizeof(KeyTimesState));
+static const HsStateKind key_times_state;
 
+/* Sets up a zeroed state whose later allocations go to ctx. */
+static KeyTimesState *
+state_init(KeyTimesState *state, MemoryContext ctx, TimestampTz as_of, TimestampTz before, uint32 slots)
+{
 	state->ctx = ctx;
 	state->as_of = as_of;
 	state->before = before;
 	state->mask = slots - 1;
 	state->slots = MemoryContextAllocZero(ctx, sizeof(KeyTimes) * slots);
 	return state;
+}
+
+static KeyTimesState *
+state_new(FunctionCallInfo fcinfo, TimestampTz as_of, TimestampTz before, uint32 slots)
+{
+	MemoryContext ctx;
+	KeyTimesState *state = hs_state_alloc(fcinfo, &key_times_state, sizeof(KeyTimesState), &ctx);
+
+	return state_init(state, ctx, as_of, before, slots);
 }
 
 static void
@@ -146,7 +155,7 @@ entry_merge(KeyTimes *e, bool found, TimestampTz first, TimestampTz last, bool h
 Datum
 hs_key_times_transition(PG_FUNCTION_ARGS)
 {
-	KeyTimesState *state = PG_ARGISNULL(0) ? NULL : (KeyTimesState *) PG_GETARG_POINTER(0);
+	KeyTimesState *state = (KeyTimesState *) hs_state_modify(fcinfo, 0, &key_times_state, HS_STATE_BYTEA);
 	TimestampTz as_of;
 	TimestampTz before;
 	TimestampTz at;
@@ -160,43 +169,42 @@ hs_key_times_transition(PG_FUNCTION_ARGS)
 				 errmsg("as_of and before must not be null")));
 	as_of = PG_GETARG_TIMESTAMPTZ(3);
 	before = PG_GETARG_TIMESTAMPTZ(4);
-	/* Only a new state needs the aggregate's context: an internal state cannot come from anywhere else. */
 	if (state == NULL)
-		state = state_create(hs_agg_context(fcinfo, "_key_times"), as_of, before, 8);
+		state = state_new(fcinfo, as_of, before, 8);
 	else if (state->as_of != as_of)
 		hs_differing_group_constant_error("as_of");
 	else if (state->before != before)
 		hs_differing_group_constant_error("before");
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		PG_RETURN_POINTER(state);
+		return hs_state_return(fcinfo, &state->hs, HS_STATE_BYTEA);
 	at = PG_GETARG_TIMESTAMPTZ(2);
 	if (at > as_of)
-		PG_RETURN_POINTER(state);
+		return hs_state_return(fcinfo, &state->hs, HS_STATE_BYTEA);
 	key = PG_GETARG_TEXT_PP(1);
 	e = state_entry(state, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), &found);
 	entry_merge(e, found, at, at, at <= before, at);
-	PG_RETURN_POINTER(state);
+	return hs_state_return(fcinfo, &state->hs, HS_STATE_BYTEA);
 }
 
 /* Combine: the times of each key of from folded into into. */
 Datum
 hs_key_times_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = hs_agg_context(fcinfo, "_key_times combine");
-	KeyTimesState *into = PG_ARGISNULL(0) ? NULL : (KeyTimesState *) PG_GETARG_POINTER(0);
-	KeyTimesState *from = PG_ARGISNULL(1) ? NULL : (KeyTimesState *) PG_GETARG_POINTER(1);
+	KeyTimesState *into = (KeyTimesState *) hs_state_modify(fcinfo, 0, &key_times_state, HS_STATE_BYTEA);
+	const KeyTimesState *from = (const KeyTimesState *) hs_state_read(fcinfo, 1, &key_times_state,
+																	  HS_STATE_BYTEA);
 
 	if (from == NULL)
-		return hs_return_state(fcinfo, into);
+		return hs_state_return(fcinfo, (HsState *) into, HS_STATE_BYTEA);
 	if (into == NULL)
-		into = state_create(aggctx, from->as_of, from->before, 8);
+		into = state_new(fcinfo, from->as_of, from->before, 8);
 	else if (into->as_of != from->as_of)
 		hs_differing_group_constant_error("as_of");
 	else if (into->before != from->before)
 		hs_differing_group_constant_error("before");
 	for (uint32 i = 0; i <= from->mask; i++)
 	{
-		KeyTimes   *f = &from->slots[i];
+		const KeyTimes *f = &from->slots[i];
 		KeyTimes   *e;
 		bool		found;
 
@@ -205,13 +213,25 @@ hs_key_times_combine(PG_FUNCTION_ARGS)
 		e = state_entry(into, f->key, f->len, &found);
 		entry_merge(e, found, f->first, f->last, f->has_before, f->last_before);
 	}
-	PG_RETURN_POINTER(into);
+	return hs_state_return(fcinfo, &into->hs, HS_STATE_BYTEA);
 }
 
-Datum
-hs_key_times_serialize(PG_FUNCTION_ARGS)
+static Size
+key_times_flat_size(const HsState *hs)
 {
-	KeyTimesState *state = (KeyTimesState *) PG_GETARG_POINTER(0);
+	const KeyTimesState *state = (const KeyTimesState *) hs;
+	Size		size = VARHDRSZ + 8 + 8 + 4;
+
+	for (uint32 i = 0; i <= state->mask; i++)
+		if (state->slots[i].hash != 0)
+			size += 4 + state->slots[i].len + 8 + 8 + 1 + 8;
+	return size;
+}
+
+static bytea *
+key_times_flatten(const HsState *hs)
+{
+	const KeyTimesState *state = (const KeyTimesState *) hs;
 	StringInfoData buf;
 
 	pq_begintypsend(&buf);
@@ -220,7 +240,7 @@ hs_key_times_serialize(PG_FUNCTION_ARGS)
 	pq_sendint32(&buf, state->count);
 	for (uint32 i = 0; i <= state->mask; i++)
 	{
-		KeyTimes   *e = &state->slots[i];
+		const KeyTimes *e = &state->slots[i];
 
 		if (e->hash == 0)
 			continue;
@@ -231,15 +251,13 @@ hs_key_times_serialize(PG_FUNCTION_ARGS)
 		pq_sendbyte(&buf, e->has_before);
 		pq_sendint64(&buf, e->last_before);
 	}
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	return pq_endtypsend(&buf);
 }
 
-/* Deserialize, validating what it reads: a state that does not parse is an error, never a wrong count. */
-Datum
-hs_key_times_deserialize(PG_FUNCTION_ARGS)
+/* Validates what it reads: a state that does not parse is an error, never a wrong count. */
+static HsState *
+key_times_read(bytea *bytes, bool own)
 {
-	MemoryContext aggctx = hs_agg_context(fcinfo, "_key_times deserialize");
-	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
 	StringInfoData buf;
 	KeyTimesState *state;
 	TimestampTz as_of;
@@ -258,7 +276,7 @@ hs_key_times_deserialize(PG_FUNCTION_ARGS)
 				 errmsg("invalid _key_times state: %u keys in %d bytes", count, buf.len - buf.cursor)));
 	while (slots * 3 < count * 4 + 4)
 		slots *= 2;
-	state = state_create(aggctx, as_of, before, slots);
+	state = state_init(palloc0(sizeof(KeyTimesState)), CurrentMemoryContext, as_of, before, slots);
 	for (uint32 k = 0; k < count; k++)
 	{
 		int32		len = pq_getmsgint(&buf, 4);
@@ -287,8 +305,11 @@ hs_key_times_deserialize(PG_FUNCTION_ARGS)
 		entry_merge(e, found, first, last, has_before, last_before);
 	}
 	pq_getmsgend(&buf);
-	PG_RETURN_POINTER(state);
+	return &state->hs;
 }
+
+static const HsStateKind key_times_state = HS_STATE_KIND("_key_times", key_times_flat_size, key_times_flatten,
+														  key_times_read);
 
 static int
 key_order(const void *a, const void *b)
@@ -304,7 +325,8 @@ key_order(const void *a, const void *b)
 Datum
 hs_key_times_final(PG_FUNCTION_ARGS)
 {
-	KeyTimesState *state = PG_ARGISNULL(0) ? NULL : (KeyTimesState *) PG_GETARG_POINTER(0);
+	const KeyTimesState *state = (const KeyTimesState *) hs_state_read(fcinfo, 0, &key_times_state,
+																	   HS_STATE_BYTEA);
 	TupleDesc	tupdesc;
 	uint32		n = state == NULL ? 0 : state->count;
 	KeyTimes  **sorted = palloc(sizeof(KeyTimes *) * Max(n, 1));

@@ -80,12 +80,14 @@ typedef enum UserMark
 
 typedef struct UserSet
 {
+	HsState		hs;				/* first: the state is an expanded object */
+	/* What every row reads, next to the header, which every row reads too. */
+	UserEntry  *entries;
+	uint32		count;			/* keys in the set */
+	uint32		mask;			/* number of slots - 1; a power of 2 less 1 */
 	uint8		kind;			/* UserKeyKind */
 	uint8		seats_seen;		/* SeatsSeen */
 	int32		seats;
-	uint32		count;			/* keys in the set */
-	uint32		mask;			/* number of slots - 1; a power of 2 less 1 */
-	UserEntry  *entries;
 	MemoryContext ctx;			/* holds the entries and the arena */
 	char	   *arena_next;		/* free space in the newest arena block */
 	Size		arena_left;
@@ -152,11 +154,13 @@ user_key_equal(UserKeyKind kind, uint64 stored, const UserKey *key)
 	return have.len == key->len && memcmp(have.data, key->data, key->len) == 0;
 }
 
-/* size is sizeof(UserSet), or more for a state that embeds the set as its first member. */
-static UserSet *
-userset_create(MemoryContext ctx, Size size, UserKeyKind kind, uint64 capacity)
+static const HsStateKind users_state;
+static const HsStateKind windows_state;
+
+/* Sets up a zeroed set whose later allocations go to ctx. */
+static void
+userset_init(UserSet *set, MemoryContext ctx, UserKeyKind kind, uint64 capacity)
 {
-	UserSet    *set = MemoryContextAllocZero(ctx, size);
 	uint64		slots = USERSET_INLINE;
 
 	set->kind = kind;
@@ -169,6 +173,20 @@ userset_create(MemoryContext ctx, Size size, UserKeyKind kind, uint64 capacity)
 		set->entries = MemoryContextAllocExtended(ctx, slots * sizeof(UserEntry),
 												  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	set->mask = (uint32) (slots - 1);
+}
+
+/*
+ * A new state of the given kind (users_state or windows_state): size is sizeof(UserSet), or more for a
+ * state that embeds the set as its first member.
+ */
+static UserSet *
+userset_new(FunctionCallInfo fcinfo, const HsStateKind *state_kind, Size size, UserKeyKind kind,
+			uint64 capacity)
+{
+	MemoryContext ctx;
+	UserSet    *set = hs_state_alloc(fcinfo, state_kind, size, &ctx);
+
+	userset_init(set, ctx, kind, capacity);
 	return set;
 }
 
@@ -228,11 +246,11 @@ userset_arena_alloc(UserSet *set, Size size, bool align)
 
 /* Copies a uuid or text key into the arena; returns the word an entry holds for it. */
 static uint64
-userset_store(UserSet *set, const UserKey *key)
+userset_store(UserSet *set, UserKeyKind kind, const UserKey *key)
 {
 	char	   *copy;
 
-	if (set->kind == USER_KEY_UUID)
+	if (kind == USER_KEY_UUID)
 	{
 		copy = userset_arena_alloc(set, UUID_LEN, false);
 		memcpy(copy, key->data, UUID_LEN);
@@ -255,10 +273,10 @@ userset_store(UserSet *set, const UserKey *key)
 
 /*
  * Adds a key unless the set has it, and ORs marks into its entry; the set keeps its own copy of the
- * key's bytes.
+ * key's bytes. kind is the set's, passed so that a row reads no more of the state than it must.
  */
 static inline void
-userset_add(UserSet *set, const UserKey *key, uint32 hash, uint32 marks)
+userset_add(UserSet *set, UserKeyKind kind, const UserKey *key, uint32 hash, uint32 marks)
 {
 	uint32		pos;
 
@@ -266,7 +284,7 @@ userset_add(UserSet *set, const UserKey *key, uint32 hash, uint32 marks)
 		userset_grow(set);
 	for (pos = hash & set->mask; set->entries[pos].hash != 0; pos = (pos + 1) & set->mask)
 	{
-		if (set->entries[pos].hash == hash && user_key_equal(set->kind, set->entries[pos].key, key))
+		if (set->entries[pos].hash == hash && user_key_equal(kind, set->entries[pos].key, key))
 		{
 			set->entries[pos].marks |= marks;
 			return;
@@ -274,7 +292,7 @@ userset_add(UserSet *set, const UserKey *key, uint32 hash, uint32 marks)
 	}
 	set->entries[pos].hash = hash;
 	set->entries[pos].marks = marks;
-	set->entries[pos].key = set->kind == USER_KEY_INT8 ? key->word : userset_store(set, key);
+	set->entries[pos].key = kind == USER_KEY_INT8 ? key->word : userset_store(set, kind, key);
 	set->count++;
 }
 
@@ -338,10 +356,9 @@ user_key_arg(FunctionCallInfo fcinfo, UserKeyKind kind, int argno)
  * each call site, so the compiler specialises this for each one.
  */
 static inline Datum
-users_trans(FunctionCallInfo fcinfo, UserKeyKind kind, bool with_seats)
+users_trans(FunctionCallInfo fcinfo, UserKeyKind kind, bool with_seats, HsStateForm form)
 {
-	MemoryContext aggctx = hs_agg_context(fcinfo, with_seats ? "licence_utilisation" : "active_users");
-	UserSet    *set = PG_ARGISNULL(0) ? NULL : (UserSet *) PG_GETARG_POINTER(0);
+	UserSet    *set = (UserSet *) hs_state_modify(fcinfo, 0, &users_state, form);
 	UserKey		key;
 
 	/* Only licence_utilisation needs a state for a row without a key: its seats still count. */
@@ -349,7 +366,7 @@ users_trans(FunctionCallInfo fcinfo, UserKeyKind kind, bool with_seats)
 	{
 		if (PG_ARGISNULL(1) && !with_seats)
 			PG_RETURN_NULL();
-		set = userset_create(aggctx, sizeof(UserSet), kind, 0);
+		set = userset_new(fcinfo, &users_state, sizeof(UserSet), kind, 0);
 	}
 
 	if (with_seats)
@@ -363,61 +380,31 @@ users_trans(FunctionCallInfo fcinfo, UserKeyKind kind, bool with_seats)
 		}
 	}
 
-	if (PG_ARGISNULL(1))
-		PG_RETURN_POINTER(set);
-
-	key = user_key_arg(fcinfo, kind, 1);
-	userset_add(set, &key, user_key_hash(kind, &key), 0);
-	PG_RETURN_POINTER(set);
+	if (!PG_ARGISNULL(1))
+	{
+		key = user_key_arg(fcinfo, kind, 1);
+		userset_add(set, kind, &key, user_key_hash(kind, &key), 0);
+	}
+	return hs_state_return(fcinfo, &set->hs, form);
 }
 
 /* active_users(bigint) transition: adds the key. */
-PG_FUNCTION_INFO_V1(hs_active_users_trans_int8);
-Datum
-hs_active_users_trans_int8(PG_FUNCTION_ARGS)
-{
-	return users_trans(fcinfo, USER_KEY_INT8, false);
-}
+HS_STATE_FUNCTIONS(hs_active_users_trans_int8, users_trans(fcinfo, USER_KEY_INT8, false, form))
 
 /* active_users(text) transition: adds the key. */
-PG_FUNCTION_INFO_V1(hs_active_users_trans_text);
-Datum
-hs_active_users_trans_text(PG_FUNCTION_ARGS)
-{
-	return users_trans(fcinfo, USER_KEY_TEXT, false);
-}
+HS_STATE_FUNCTIONS(hs_active_users_trans_text, users_trans(fcinfo, USER_KEY_TEXT, false, form))
 
 /* active_users(uuid) transition: adds the key. */
-PG_FUNCTION_INFO_V1(hs_active_users_trans_uuid);
-Datum
-hs_active_users_trans_uuid(PG_FUNCTION_ARGS)
-{
-	return users_trans(fcinfo, USER_KEY_UUID, false);
-}
+HS_STATE_FUNCTIONS(hs_active_users_trans_uuid, users_trans(fcinfo, USER_KEY_UUID, false, form))
 
 /* licence_utilisation(bigint, integer) transition: checks seats, adds the key. */
-PG_FUNCTION_INFO_V1(hs_licence_utilisation_trans_int8);
-Datum
-hs_licence_utilisation_trans_int8(PG_FUNCTION_ARGS)
-{
-	return users_trans(fcinfo, USER_KEY_INT8, true);
-}
+HS_STATE_FUNCTIONS(hs_licence_utilisation_trans_int8, users_trans(fcinfo, USER_KEY_INT8, true, form))
 
 /* licence_utilisation(text, integer) transition: checks seats, adds the key. */
-PG_FUNCTION_INFO_V1(hs_licence_utilisation_trans_text);
-Datum
-hs_licence_utilisation_trans_text(PG_FUNCTION_ARGS)
-{
-	return users_trans(fcinfo, USER_KEY_TEXT, true);
-}
+HS_STATE_FUNCTIONS(hs_licence_utilisation_trans_text, users_trans(fcinfo, USER_KEY_TEXT, true, form))
 
 /* licence_utilisation(uuid, integer) transition: checks seats, adds the key. */
-PG_FUNCTION_INFO_V1(hs_licence_utilisation_trans_uuid);
-Datum
-hs_licence_utilisation_trans_uuid(PG_FUNCTION_ARGS)
-{
-	return users_trans(fcinfo, USER_KEY_UUID, true);
-}
+HS_STATE_FUNCTIONS(hs_licence_utilisation_trans_uuid, users_trans(fcinfo, USER_KEY_UUID, true, form))
 
 /*
  * Reads the next key of a serialized set (userset_receive has checked every length), and moves *cursor
@@ -474,7 +461,7 @@ userset_merge(UserSet *set, const UserSet *other, bool with_marks)
 			uint32		marks;
 			UserKey		key = flat_key_next(kind, with_marks, &cursor, &marks);
 
-			userset_add(set, &key, user_key_hash(kind, &key), marks);
+			userset_add(set, kind, &key, user_key_hash(kind, &key), marks);
 		}
 	}
 	else
@@ -486,7 +473,7 @@ userset_merge(UserSet *set, const UserSet *other, bool with_marks)
 			if (other->entries[i].hash == 0)
 				continue;
 			key = user_key_of(kind, other->entries[i].key);
-			userset_add(set, &key, other->entries[i].hash, other->entries[i].marks);
+			userset_add(set, kind, &key, other->entries[i].hash, other->entries[i].marks);
 		}
 	}
 }
@@ -518,6 +505,22 @@ userset_send(StringInfo buf, const UserSet *set, bool with_marks)
 		if (with_marks)
 			pq_sendbyte(buf, set->entries[i].marks);
 	}
+}
+
+/* The bytes userset_send writes for set. */
+static Size
+userset_send_size(const UserSet *set, bool with_marks)
+{
+	Size		size = 4 + (with_marks ? set->count : 0);
+
+	if (set->kind == USER_KEY_INT8)
+		return size + (Size) set->count * 8;
+	if (set->kind == USER_KEY_UUID)
+		return size + (Size) set->count * UUID_LEN;
+	for (uint64 i = 0; i <= set->mask; i++)
+		if (set->entries[i].hash != 0)
+			size += 4 + user_key_of(USER_KEY_TEXT, set->entries[i].key).len;
+	return size;
 }
 
 /*
@@ -552,33 +555,32 @@ userset_receive(StringInfo buf, UserSet *set, bool with_marks, const char *aggna
 }
 
 /* Combine for active_users and licence_utilisation: merges the second set into the first. */
-PG_FUNCTION_INFO_V1(hs_users_combine);
-Datum
-hs_users_combine(PG_FUNCTION_ARGS)
+static inline Datum
+users_combine(FunctionCallInfo fcinfo, HsStateForm form)
 {
-	MemoryContext aggctx = hs_agg_context(fcinfo, "hs_users_combine");
-	UserSet    *set = PG_ARGISNULL(0) ? NULL : (UserSet *) PG_GETARG_POINTER(0);
-	UserSet    *other = PG_ARGISNULL(1) ? NULL : (UserSet *) PG_GETARG_POINTER(1);
+	UserSet    *set = (UserSet *) hs_state_modify(fcinfo, 0, &users_state, form);
+	const UserSet *other = (const UserSet *) hs_state_read(fcinfo, 1, &users_state, form);
 
 	if (other == NULL)
-		return hs_return_state(fcinfo, set);
+		return hs_state_return(fcinfo, (HsState *) set, form);
 	if (set == NULL)
-		set = userset_create(aggctx, sizeof(UserSet), other->kind, other->count);
+		set = userset_new(fcinfo, &users_state, sizeof(UserSet), other->kind, other->count);
 	if (other->seats_seen != SEATS_UNSEEN)
 		userset_note_seats(set, other->seats_seen, other->seats);
 	userset_merge(set, other, false);
-	PG_RETURN_POINTER(set);
+	return hs_state_return(fcinfo, &set->hs, form);
 }
 
+HS_STATE_FUNCTIONS(hs_users_combine, users_combine(fcinfo, form))
+
 /*
- * Serialize for active_users and licence_utilisation. Layout: kind (1 byte), seats seen (1 byte), seats
- * (int32), then the keys as userset_send writes them.
+ * The flat form of active_users' and licence_utilisation's state: kind (1 byte), seats seen (1 byte),
+ * seats (int32), then the keys as userset_send writes them.
  */
-PG_FUNCTION_INFO_V1(hs_users_serialize);
-Datum
-hs_users_serialize(PG_FUNCTION_ARGS)
+static bytea *
+users_flatten(const HsState *state)
 {
-	UserSet    *set = (UserSet *) PG_GETARG_POINTER(0);
+	const UserSet *set = (const UserSet *) state;
 	StringInfoData buf;
 
 	pq_begintypsend(&buf);
@@ -586,10 +588,16 @@ hs_users_serialize(PG_FUNCTION_ARGS)
 	pq_sendbyte(&buf, set->seats_seen);
 	pq_sendint32(&buf, set->seats);
 	userset_send(&buf, set, false);
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	return pq_endtypsend(&buf);
 }
 
-/* The key type in a serialized state's first byte. */
+static Size
+users_flat_size(const HsState *state)
+{
+	return VARHDRSZ + 1 + 1 + 4 + userset_send_size((const UserSet *) state, false);
+}
+
+/* The key type in a flat state's first byte. */
 static UserKeyKind
 receive_key_kind(StringInfo buf, const char *aggname)
 {
@@ -602,30 +610,50 @@ receive_key_kind(StringInfo buf, const char *aggname)
 	return (UserKeyKind) kind;
 }
 
-/* Deserialize for active_users and licence_utilisation. */
-PG_FUNCTION_INFO_V1(hs_users_deserialize);
-Datum
-hs_users_deserialize(PG_FUNCTION_ARGS)
+/*
+ * A set that can take rows, with the keys of a set read from a flat form; extra bytes of the read
+ * state's struct (user_windows' bounds) follow the set's.
+ */
+static UserSet *
+userset_own(const UserSet *read, const HsStateKind *state_kind, Size size, bool with_marks)
 {
-	static const char aggname[] = "user set";
+	UserSet    *set = palloc0(size);
+
+	userset_init(set, CurrentMemoryContext, read->kind, read->count);
+
+	memcpy((char *) set + sizeof(UserSet), (const char *) read + sizeof(UserSet), size - sizeof(UserSet));
+	set->seats_seen = read->seats_seen;
+	set->seats = read->seats;
+	userset_merge(set, read, with_marks);
+	return set;
+}
+
+static HsState *
+users_read(bytea *flat, bool own)
+{
 	StringInfoData buf;
 	UserSet    *set = palloc0(sizeof(UserSet));
 	int			seats_seen;
 
-	hs_state_begin(&buf, PG_GETARG_BYTEA_PP(0));
-	set->kind = receive_key_kind(&buf, aggname);
-	hs_state_need(&buf, 1 + 4, aggname);
+	hs_state_begin(&buf, flat);
+	set->kind = receive_key_kind(&buf, users_state.name);
+	hs_state_need(&buf, 1 + 4, users_state.name);
 	seats_seen = pq_getmsgbyte(&buf);
 	set->seats = (int32) pq_getmsgint(&buf, 4);
 	if (seats_seen != SEATS_UNSEEN && seats_seen != SEATS_NULL && seats_seen != SEATS_VALUE)
-		hs_state_malformed(aggname, "Unknown seats marker.");
+		hs_state_malformed(users_state.name, "Unknown seats marker.");
 	if (set->seats < 0 || (seats_seen != SEATS_VALUE && set->seats != 0))
-		hs_state_malformed(aggname, "Invalid seats.");
+		hs_state_malformed(users_state.name, "Invalid seats.");
 	set->seats_seen = seats_seen;
-	userset_receive(&buf, set, false, aggname);
-	hs_state_end(&buf, aggname);
-	PG_RETURN_POINTER(set);
+	userset_receive(&buf, set, false, users_state.name);
+	hs_state_end(&buf, users_state.name);
+	return own ? &userset_own(set, &users_state, sizeof(UserSet), false)->hs : &set->hs;
 }
+
+static const HsStateKind users_state = HS_STATE_KIND("user set", users_flat_size, users_flatten, users_read);
+
+/* 0.1.0's serialize and deserialize for active_users and licence_utilisation. */
+HS_STATE_SERIAL_FUNCTIONS(hs_users_serialize, hs_users_deserialize, &users_state)
 
 /*
  * user_windows(key, occurred_at, as_of, recent_from, previous_from, new_from): one set of the group's
@@ -705,10 +733,9 @@ windows_same_bounds(const UserWindows *state, const UserWindows *row)
  * even without a key; a row after as_of, or without a key or a time, adds nothing.
  */
 static inline Datum
-windows_trans(FunctionCallInfo fcinfo, UserKeyKind kind)
+windows_trans(FunctionCallInfo fcinfo, UserKeyKind kind, HsStateForm form)
 {
-	MemoryContext aggctx = hs_agg_context(fcinfo, "user_windows");
-	UserWindows *w = PG_ARGISNULL(0) ? NULL : (UserWindows *) PG_GETARG_POINTER(0);
+	UserWindows *w = (UserWindows *) hs_state_modify(fcinfo, 0, &windows_state, form);
 	UserWindows row;
 	TimestampTz at;
 	UserKey		key;
@@ -717,7 +744,7 @@ windows_trans(FunctionCallInfo fcinfo, UserKeyKind kind)
 	windows_bounds_arg(fcinfo, &row);
 	if (w == NULL)
 	{
-		w = (UserWindows *) userset_create(aggctx, sizeof(UserWindows), kind, 0);
+		w = (UserWindows *) userset_new(fcinfo, &windows_state, sizeof(UserWindows), kind, 0);
 		w->as_of = row.as_of;
 		w->recent_from = row.recent_from;
 		w->previous_from = row.previous_from;
@@ -727,10 +754,10 @@ windows_trans(FunctionCallInfo fcinfo, UserKeyKind kind)
 		windows_same_bounds(w, &row);
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		PG_RETURN_POINTER(w);
+		return hs_state_return(fcinfo, &w->set.hs, form);
 	at = PG_GETARG_TIMESTAMPTZ(2);
 	if (at > w->as_of)
-		PG_RETURN_POINTER(w);
+		return hs_state_return(fcinfo, &w->set.hs, form);
 	if (at > w->recent_from)
 		marks |= MARK_RECENT;
 	else if (at > w->previous_from)
@@ -738,48 +765,32 @@ windows_trans(FunctionCallInfo fcinfo, UserKeyKind kind)
 	if (at <= w->new_from)
 		marks |= MARK_OLD;
 	key = user_key_arg(fcinfo, kind, 1);
-	userset_add(&w->set, &key, user_key_hash(kind, &key), marks);
-	PG_RETURN_POINTER(w);
+	userset_add(&w->set, kind, &key, user_key_hash(kind, &key), marks);
+	return hs_state_return(fcinfo, &w->set.hs, form);
 }
 
 /* user_windows(bigint, ...) transition. */
-PG_FUNCTION_INFO_V1(hs_user_windows_trans_int8);
-Datum
-hs_user_windows_trans_int8(PG_FUNCTION_ARGS)
-{
-	return windows_trans(fcinfo, USER_KEY_INT8);
-}
+HS_STATE_FUNCTIONS(hs_user_windows_trans_int8, windows_trans(fcinfo, USER_KEY_INT8, form))
 
 /* user_windows(text, ...) transition. */
-PG_FUNCTION_INFO_V1(hs_user_windows_trans_text);
-Datum
-hs_user_windows_trans_text(PG_FUNCTION_ARGS)
-{
-	return windows_trans(fcinfo, USER_KEY_TEXT);
-}
+HS_STATE_FUNCTIONS(hs_user_windows_trans_text, windows_trans(fcinfo, USER_KEY_TEXT, form))
 
 /* user_windows(uuid, ...) transition. */
-PG_FUNCTION_INFO_V1(hs_user_windows_trans_uuid);
-Datum
-hs_user_windows_trans_uuid(PG_FUNCTION_ARGS)
-{
-	return windows_trans(fcinfo, USER_KEY_UUID);
-}
+HS_STATE_FUNCTIONS(hs_user_windows_trans_uuid, windows_trans(fcinfo, USER_KEY_UUID, form))
 
 /* user_windows combine: the bounds must agree; marks of a user seen on both sides are OR-ed. */
-PG_FUNCTION_INFO_V1(hs_user_windows_combine);
-Datum
-hs_user_windows_combine(PG_FUNCTION_ARGS)
+static inline Datum
+windows_combine(FunctionCallInfo fcinfo, HsStateForm form)
 {
-	MemoryContext aggctx = hs_agg_context(fcinfo, "hs_user_windows_combine");
-	UserWindows *w = PG_ARGISNULL(0) ? NULL : (UserWindows *) PG_GETARG_POINTER(0);
-	UserWindows *other = PG_ARGISNULL(1) ? NULL : (UserWindows *) PG_GETARG_POINTER(1);
+	UserWindows *w = (UserWindows *) hs_state_modify(fcinfo, 0, &windows_state, form);
+	const UserWindows *other = (const UserWindows *) hs_state_read(fcinfo, 1, &windows_state, form);
 
 	if (other == NULL)
-		return hs_return_state(fcinfo, w);
+		return hs_state_return(fcinfo, (HsState *) w, form);
 	if (w == NULL)
 	{
-		w = (UserWindows *) userset_create(aggctx, sizeof(UserWindows), other->set.kind, other->set.count);
+		w = (UserWindows *) userset_new(fcinfo, &windows_state, sizeof(UserWindows), other->set.kind,
+										other->set.count);
 		w->as_of = other->as_of;
 		w->recent_from = other->recent_from;
 		w->previous_from = other->previous_from;
@@ -788,15 +799,16 @@ hs_user_windows_combine(PG_FUNCTION_ARGS)
 	else
 		windows_same_bounds(w, other);
 	userset_merge(&w->set, &other->set, true);
-	PG_RETURN_POINTER(w);
+	return hs_state_return(fcinfo, &w->set.hs, form);
 }
 
-/* user_windows serialize. Layout: kind (1 byte), the four bounds (int64 each), the keys with marks. */
-PG_FUNCTION_INFO_V1(hs_user_windows_serialize);
-Datum
-hs_user_windows_serialize(PG_FUNCTION_ARGS)
+HS_STATE_FUNCTIONS(hs_user_windows_combine, windows_combine(fcinfo, form))
+
+/* user_windows' flat form: kind (1 byte), the four bounds (int64 each), the keys with marks. */
+static bytea *
+windows_flatten(const HsState *state)
 {
-	UserWindows *w = (UserWindows *) PG_GETARG_POINTER(0);
+	const UserWindows *w = (const UserWindows *) state;
 	StringInfoData buf;
 
 	pq_begintypsend(&buf);
@@ -806,81 +818,112 @@ hs_user_windows_serialize(PG_FUNCTION_ARGS)
 	pq_sendint64(&buf, w->previous_from);
 	pq_sendint64(&buf, w->new_from);
 	userset_send(&buf, &w->set, true);
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	return pq_endtypsend(&buf);
 }
 
-/* user_windows deserialize: rejects bounds and marks that serialize could not have written. */
-PG_FUNCTION_INFO_V1(hs_user_windows_deserialize);
-Datum
-hs_user_windows_deserialize(PG_FUNCTION_ARGS)
+static Size
+windows_flat_size(const HsState *state)
 {
-	static const char aggname[] = "user_windows";
+	return VARHDRSZ + 1 + 4 * 8 + userset_send_size(&((const UserWindows *) state)->set, true);
+}
+
+/* Rejects bounds and marks that windows_flatten could not have written. */
+static HsState *
+windows_read(bytea *flat, bool own)
+{
 	StringInfoData buf;
 	UserWindows *w = palloc0(sizeof(UserWindows));
 
-	hs_state_begin(&buf, PG_GETARG_BYTEA_PP(0));
-	w->set.kind = receive_key_kind(&buf, aggname);
-	hs_state_need(&buf, 4 * 8, aggname);
+	hs_state_begin(&buf, flat);
+	w->set.kind = receive_key_kind(&buf, windows_state.name);
+	hs_state_need(&buf, 4 * 8, windows_state.name);
 	w->as_of = (TimestampTz) pq_getmsgint64(&buf);
 	w->recent_from = (TimestampTz) pq_getmsgint64(&buf);
 	w->previous_from = (TimestampTz) pq_getmsgint64(&buf);
 	w->new_from = (TimestampTz) pq_getmsgint64(&buf);
 	if (TIMESTAMP_NOT_FINITE(w->as_of) || w->recent_from > w->as_of || w->previous_from > w->recent_from
 		|| w->new_from > w->as_of)
-		hs_state_malformed(aggname, "Invalid window bounds.");
-	userset_receive(&buf, &w->set, true, aggname);
-	hs_state_end(&buf, aggname);
-	PG_RETURN_POINTER(w);
+		hs_state_malformed(windows_state.name, "Invalid window bounds.");
+	userset_receive(&buf, &w->set, true, windows_state.name);
+	hs_state_end(&buf, windows_state.name);
+	if (own)
+		w = (UserWindows *) userset_own(&w->set, &windows_state, sizeof(UserWindows), true);
+	return &w->set.hs;
 }
 
-/* user_windows final: {recent, previous, new} user counts; zeros for a group without rows. */
-PG_FUNCTION_INFO_V1(hs_user_windows_final);
-Datum
-hs_user_windows_final(PG_FUNCTION_ARGS)
+static const HsStateKind windows_state = HS_STATE_KIND("user_windows", windows_flat_size, windows_flatten,
+														windows_read);
+
+/* 0.1.0's serialize and deserialize for user_windows. */
+HS_STATE_SERIAL_FUNCTIONS(hs_user_windows_serialize, hs_user_windows_deserialize, &windows_state)
+
+static inline void
+count_marks(int64 counts[3], uint32 marks)
 {
-	UserWindows *w = PG_ARGISNULL(0) ? NULL : (UserWindows *) PG_GETARG_POINTER(0);
+	counts[0] += (marks & MARK_RECENT) != 0;
+	counts[1] += (marks & MARK_PREVIOUS) != 0;
+	counts[2] += (marks & MARK_OLD) == 0;
+}
+
+/*
+ * user_windows final: {recent, previous, new} user counts; zeros for a group without rows. A state read
+ * from a flat form has its keys and marks there.
+ */
+static inline Datum
+windows_final(FunctionCallInfo fcinfo, HsStateForm form)
+{
+	const UserWindows *w = (const UserWindows *) hs_state_read(fcinfo, 0, &windows_state, form);
 	int64		counts[3] = {0, 0, 0};
 	Datum		elems[3];
 
-	if (w != NULL)
+	if (w != NULL && w->set.flat != NULL)
+	{
+		const char *cursor = w->set.flat;
+
+		for (uint32 i = 0; i < w->set.count; i++)
+		{
+			uint32		marks;
+
+			flat_key_next(w->set.kind, true, &cursor, &marks);
+			count_marks(counts, marks);
+		}
+	}
+	else if (w != NULL)
 	{
 		for (uint64 i = 0; i <= w->set.mask; i++)
-		{
-			uint32		marks = w->set.entries[i].marks;
-
-			if (w->set.entries[i].hash == 0)
-				continue;
-			counts[0] += (marks & MARK_RECENT) != 0;
-			counts[1] += (marks & MARK_PREVIOUS) != 0;
-			counts[2] += (marks & MARK_OLD) == 0;
-		}
+			if (w->set.entries[i].hash != 0)
+				count_marks(counts, w->set.entries[i].marks);
 	}
 	for (int i = 0; i < 3; i++)
 		elems[i] = Int64GetDatum(counts[i]);
 	PG_RETURN_ARRAYTYPE_P(construct_array(elems, 3, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
+HS_STATE_FUNCTIONS(hs_user_windows_final, windows_final(fcinfo, form))
+
 /* active_users final: the number of distinct keys, 0 when there were none. */
-PG_FUNCTION_INFO_V1(hs_active_users_final);
-Datum
-hs_active_users_final(PG_FUNCTION_ARGS)
+static inline Datum
+active_users_final(FunctionCallInfo fcinfo, HsStateForm form)
 {
-	UserSet    *set = PG_ARGISNULL(0) ? NULL : (UserSet *) PG_GETARG_POINTER(0);
+	const UserSet *set = (const UserSet *) hs_state_read(fcinfo, 0, &users_state, form);
 
 	PG_RETURN_INT64(set == NULL ? 0 : (int64) set->count);
 }
 
+HS_STATE_FUNCTIONS(hs_active_users_final, active_users_final(fcinfo, form))
+
 /* licence_utilisation final: distinct keys per seat; NULL without rows, or with NULL or 0 seats. */
-PG_FUNCTION_INFO_V1(hs_licence_utilisation_final);
-Datum
-hs_licence_utilisation_final(PG_FUNCTION_ARGS)
+static inline Datum
+licence_utilisation_final(FunctionCallInfo fcinfo, HsStateForm form)
 {
-	UserSet    *set = PG_ARGISNULL(0) ? NULL : (UserSet *) PG_GETARG_POINTER(0);
+	const UserSet *set = (const UserSet *) hs_state_read(fcinfo, 0, &users_state, form);
 
 	if (set == NULL || set->seats_seen != SEATS_VALUE || set->seats == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8((float8) set->count / set->seats);
 }
+
+HS_STATE_FUNCTIONS(hs_licence_utilisation_final, licence_utilisation_final(fcinfo, form))
 
 /*
  * utilisation(active_users, seats): the licence_utilisation rule for a count computed elsewhere. Not

@@ -57,25 +57,23 @@ SELECT CASE WHEN strict THEN is_strict('health_score', name, args)
   FROM primitive WHERE NOT aggregate;
 
 SELECT is_aggregate('health_score', name, args) FROM primitive WHERE aggregate;
--- An aggregate with an internal state can pass it to parallel workers only through serialize and deserialize,
--- and hash aggregation can size it only by SSPACE; one whose state is a by-value type (decayed_sum's float8,
--- nps's bigint) needs a combine function and its initial value, and nothing to serialize.
-SELECT is((SELECT CASE WHEN aggtranstype = 'internal'::regtype
-		               THEN ARRAY[aggcombinefn <> 0, aggserialfn <> 0, aggdeserialfn <> 0, aggtransspace > 0]
-		               ELSE ARRAY[aggcombinefn <> 0, t.typbyval, agginitval IS NOT NULL, aggserialfn = 0] END
+-- Every state is of a real type, which parallel workers and other nodes (Citus) pass as it is: nothing to
+-- serialize. A by-value state (decayed_sum's float8, nps's bigint) starts from its initial value; a bytea one
+-- starts NULL and is sized for hash aggregation by SSPACE.
+SELECT is((SELECT CASE WHEN t.typbyval
+		               THEN ARRAY[aggcombinefn <> 0, t.typtype <> 'p', agginitval IS NOT NULL, aggserialfn = 0]
+		               ELSE ARRAY[aggcombinefn <> 0, aggtranstype = 'bytea'::regtype, aggtransspace > 0,
+		                          aggserialfn = 0 AND aggdeserialfn = 0] END
 			 FROM pg_aggregate JOIN pg_type t ON t.oid = aggtranstype WHERE aggfnoid = signature),
 		  ARRAY[true, true, true, true],
-		  format('%s has a combine function, and serialize, deserialize and SSPACE for an internal state or an initial value for a by-value one', signature))
+		  format('%s has a combine function and a by-value state with an initial value or a bytea state with SSPACE, and nothing to serialize', signature))
   FROM primitive WHERE aggregate;
 -- Which states an engine that ships partial states between nodes (Citus) can combine: those of a type that is
--- not a pseudo-type. README, Scaling out, says which to use grouped by what.
-SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
-                JOIN pg_type t ON t.oid = a.aggtranstype
-               WHERE p.pronamespace = 'health_score'::regnamespace AND t.typtype <> 'p' AND p.proname !~ '^_'$$,
-              ARRAY['health_score.decayed_sum(timestamp with time zone,double precision,timestamp with time zone,interval)',
-                    'health_score.decayed_sum(timestamp with time zone,timestamp with time zone,interval)',
-                    'health_score.nps(integer)'],
-              'decayed_sum and nps keep states a distributed engine can combine (by-value types)');
+-- not a pseudo-type, which is every aggregate's. README, Scaling out, says which to use grouped by what.
+SELECT is_empty($$SELECT p.oid::regprocedure::text FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+                  JOIN pg_type t ON t.oid = a.aggtranstype
+                 WHERE p.pronamespace = 'health_score'::regnamespace AND t.typtype = 'p'$$,
+                'no aggregate keeps its state in a pseudo-type such as internal');
 -- Their markings are not consulted for parallel plans, but a worker runs them all the same.
 SELECT is((SELECT bool_and(p.proparallel = 's')
 			 FROM pg_aggregate a,
@@ -85,11 +83,11 @@ SELECT is((SELECT bool_and(p.proparallel = 's')
 		  true, format('%s has PARALLEL SAFE support functions', signature))
   FROM primitive WHERE aggregate;
 
--- The hash-set aggregates share one state, so one combine, serialize and deserialize serve all six.
-SELECT is((SELECT count(DISTINCT (aggcombinefn, aggserialfn, aggdeserialfn))::int FROM pg_aggregate
+-- The hash-set aggregates share one state, so one combine function serves all six.
+SELECT is((SELECT count(DISTINCT aggcombinefn)::int FROM pg_aggregate
 			WHERE aggfnoid IN (SELECT signature FROM primitive
 								WHERE name IN ('active_users', 'licence_utilisation'))),
-		  1, 'active_users and licence_utilisation share their combine, serialize and deserialize functions');
+		  1, 'active_users and licence_utilisation share their combine function');
 SELECT is((SELECT count(*)::int FROM primitive WHERE signature IS NULL), 0, 'every primitive resolves');
 
 SELECT * FROM finish();

@@ -51,11 +51,10 @@ SELECT ok(EXISTS (SELECT FROM plan_text WHERE line LIKE '%Partial%Aggregate%'), 
 SELECT is_empty($$SELECT account, health_score._unanswered(at, response, outreach, '2026-03-01', '2026-03-20') FROM public.tp_big GROUP BY account
                   EXCEPT SELECT account, u FROM serial$$, 'parallel _unanswered equals serial, group by group');
 
--- a serialized state that is not _unanswered's is rejected as malformed (22P03)
+-- a state that is not _unanswered's is rejected: malformed (22P03) when it arrives flat from a worker
 CREATE AGGREGATE pg_temp.mismatched_states(text, timestamptz, timestamptz, timestamptz) (
-	SFUNC = health_score._key_times_transition, STYPE = internal,
+	SFUNC = health_score._key_times_transition, STYPE = bytea,
 	FINALFUNC = health_score._unanswered_final, COMBINEFUNC = health_score._unanswered_combine,
-	SERIALFUNC = health_score._key_times_serialize, DESERIALFUNC = health_score._unanswered_deserialize,
 	PARALLEL = SAFE);
 SELECT throws_ok($$SELECT pg_temp.mismatched_states('k', at, '2026-04-01', '2026-03-01') FROM public.tp_big$$, '22P03', NULL,
                  'a state that is not one of _unanswered''s is rejected');

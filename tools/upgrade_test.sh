@@ -229,21 +229,34 @@ dump_restores() {	# dump_restores DB DIR: a pg_dump of DB restores into a new da
 	done
 }
 
-# The primitives' results over the demo company's rows: decayed_sum per account (with its row count) and nps per
-# account. After the update they must be what they were: nps exactly, decayed_sum within its documented bound,
-# (n - 1) x 2^-53 relative (0.2.0 sums plainly where 0.1.0 compensated).
+# The primitives' results over the demo company's rows, per account, serially and through parallel workers (which
+# pass the partial states of 0.1.0's declarations through its serialize functions, of 0.2.0's as flat bytea).
+# After the update they must be what they were: decayed_sum within its documented bound, (n - 1) x 2^-53
+# relative (0.2.0 sums plainly where 0.1.0 compensated; the row count follows it), the others exactly.
 primitives() {	# primitives DB FILE
-	psql_db "$1" -At -F ' ' >"$2" <<-SQL
-		SELECT 'decayed', account_id, health_score.decayed_sum(occurred_at, '$as_of'::timestamptz, '14 days'), count(*)
-		  FROM demo.events GROUP BY account_id ORDER BY account_id;
-		SELECT 'nps', account_id, health_score.nps(round(rating)::integer) FROM demo.surveys GROUP BY account_id ORDER BY account_id;
-	SQL
+	local plan
+	for plan in "SET max_parallel_workers_per_gather = 0" \
+		"SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2"; do
+		psql_db "$1" -At -F ' ' <<-SQL || return 1
+			$plan;
+			SELECT 'decayed', account_id, health_score.decayed_sum(occurred_at, '$as_of'::timestamptz, '14 days'), count(*)
+			  FROM demo.events GROUP BY account_id ORDER BY account_id;
+			SELECT 'nps', account_id, health_score.nps(round(rating)::integer) FROM demo.surveys GROUP BY account_id ORDER BY account_id;
+			SELECT 'users', e.account_id, health_score.active_users(e.user_id) FILTER (WHERE e.occurred_at > '$as_of'::timestamptz - interval '30 days'),
+			       health_score.licence_utilisation(e.user_id, a.seats), health_score.user_windows(e.user_id, e.occurred_at,
+			       '$as_of'::timestamptz, '$as_of'::timestamptz - interval '30 days', '$as_of'::timestamptz - interval '60 days',
+			       '$as_of'::timestamptz - interval '30 days'), health_score.active_users(e.feature)
+			  FROM demo.events e JOIN demo.accounts a USING (account_id) GROUP BY e.account_id ORDER BY e.account_id;
+			SELECT 'auc', a.segment, health_score.auc(a.seats, a.cancelled_at IS NOT NULL)
+			  FROM demo.accounts a GROUP BY a.segment ORDER BY a.segment;
+		SQL
+	done >"$2"
 }
 same_primitives() {	# same_primitives DB DIR
 	primitives "$1" "$2/primitives.after" || return 1
-	awk 'NR == FNR { before[$1 " " $2] = $3; next }
-	     { b = before[$1 " " $2]; seen++
-	       if ($1 == "nps" && b != $3) { print "nps of account " $2 ": " b " before, " $3 " after"; bad++ }
+	awk 'NR == FNR { before[FNR] = $0; next }
+	     { seen++; split(before[FNR], w, " "); b = w[3]
+	       if ($1 != "decayed" && before[FNR] != $0) { print $1 " of " $2 ": " before[FNR] " before, " $0 " after"; bad++ }
 	       if ($1 == "decayed" && (b - $3 > ($4 - 1) * 2^-53 * b || $3 - b > ($4 - 1) * 2^-53 * b)) {
 	           print "decayed_sum of account " $2 ": " b " before, " $3 " after"; bad++ } }
 	     END { if (!seen) { print "nothing compared"; bad++ } exit bad > 0 }' "$2/primitives.before" "$2/primitives.after"
@@ -263,14 +276,14 @@ for script in health_score--*.sql; do
 	check "a database at $from is set up" set_up_at "$db" "$from" &&
 		check "its sources, configuration, history and flags are filled" use_database "$db" &&
 		check "their rows are read" snapshot "$db" "$dir/before" &&
-		check "decayed_sum and nps are computed over the demo company" primitives "$db" "$dir/primitives.before" &&
+		check "the primitives are computed over the demo company, serially and in parallel" primitives "$db" "$dir/primitives.before" &&
 		psql_db "$db" -At -c "SELECT code, params FROM health_score.rule" >"$dir/rule_params.before" || continue
 	check "ALTER EXTENSION health_score UPDATE from $from to $current" \
 		psql_db "$db" -c 'ALTER EXTENSION health_score UPDATE' || continue
 	check "the updated database equals a fresh install of $current" equals_fresh "$db" "$dir/catalog"
 	check "every row of every table is kept" kept "$db" "$dir"
 	check "every rule parameter is kept, in its rule or in the measure of its window" rule_params_kept "$db" "$dir"
-	check "decayed_sum and nps give what they gave before: nps exactly, decayed_sum within (n - 1) x 2^-53" \
+	check "the primitives give what they gave before: decayed_sum within (n - 1) x 2^-53, the others exactly" \
 		same_primitives "$db" "$dir"
 	check "a refresh at the same as_of raises and clears no flag" refresh_changes_nothing "$db"
 	check "its activity source is captured, and a refresh after new events reads incrementally" reads_incrementally "$db"

@@ -11,30 +11,20 @@ CREATE TYPE health_score._activity_measures AS (
 	features_since_adopt bigint     -- ... used after adopt_from
 );
 
-CREATE FUNCTION health_score._activity_measures_transition(internal, timestamptz, text, float8, timestamptz,
+CREATE FUNCTION health_score._activity_measures_transition(bytea, timestamptz, text, float8, timestamptz,
 														   timestamptz, timestamptz, interval[], text[])
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_activity_measures_transition'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE FUNCTION health_score._activity_measures_combine(internal, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_activity_measures_combine'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-CREATE FUNCTION health_score._activity_measures_serialize(internal)
 RETURNS bytea
-AS 'MODULE_PATHNAME', 'hs_activity_measures_serialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+AS 'MODULE_PATHNAME', 'hs_activity_measures_transition_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-CREATE FUNCTION health_score._activity_measures_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_activity_measures_deserialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+CREATE FUNCTION health_score._activity_measures_combine(bytea, bytea)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'hs_activity_measures_combine_bytea'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-CREATE FUNCTION health_score._activity_measures_final(internal)
+CREATE FUNCTION health_score._activity_measures_final(bytea)
 RETURNS health_score._activity_measures
-AS 'MODULE_PATHNAME', 'hs_activity_measures_final'
+AS 'MODULE_PATHNAME', 'hs_activity_measures_final_bytea'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- SSPACE: the state with two half-lives (src/activity.c, ActivityState).
@@ -42,12 +32,10 @@ CREATE AGGREGATE health_score._activity_measures(occurred_at timestamptz, featur
 												 as_of timestamptz, recent_from timestamptz, adopt_from timestamptz,
 												 half_lives interval[], key_features text[]) (
 	SFUNC = health_score._activity_measures_transition,
-	STYPE = internal,
-	SSPACE = 88,
+	STYPE = bytea,
+	SSPACE = 136,
 	FINALFUNC = health_score._activity_measures_final,
 	COMBINEFUNC = health_score._activity_measures_combine,
-	SERIALFUNC = health_score._activity_measures_serialize,
-	DESERIALFUNC = health_score._activity_measures_deserialize,
 	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE health_score._activity_measures(timestamptz, text, float8, timestamptz, timestamptz, timestamptz,
@@ -71,35 +59,25 @@ CREATE TYPE health_score._key_times AS (
 	last_at timestamptz[],
 	last_before timestamptz[]
 );
-CREATE FUNCTION health_score._key_times_transition(internal, text, timestamptz, timestamptz, timestamptz)
-RETURNS internal
+CREATE FUNCTION health_score._key_times_transition(bytea, text, timestamptz, timestamptz, timestamptz)
+RETURNS bytea
 AS 'MODULE_PATHNAME', 'hs_key_times_transition'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION health_score._key_times_combine(internal, internal)
-RETURNS internal
+CREATE FUNCTION health_score._key_times_combine(bytea, bytea)
+RETURNS bytea
 AS 'MODULE_PATHNAME', 'hs_key_times_combine'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION health_score._key_times_serialize(internal)
-RETURNS bytea
-AS 'MODULE_PATHNAME', 'hs_key_times_serialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-CREATE FUNCTION health_score._key_times_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'hs_key_times_deserialize'
-LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
-CREATE FUNCTION health_score._key_times_final(internal)
+CREATE FUNCTION health_score._key_times_final(bytea)
 RETURNS health_score._key_times
 AS 'MODULE_PATHNAME', 'hs_key_times_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 -- SSPACE: the state and a table of eight keys
 CREATE AGGREGATE health_score._key_times(key text, occurred_at timestamptz, as_of timestamptz, before timestamptz) (
 	SFUNC = health_score._key_times_transition,
-	STYPE = internal,
-	SSPACE = 400,
+	STYPE = bytea,
+	SSPACE = 464,
 	FINALFUNC = health_score._key_times_final,
 	COMBINEFUNC = health_score._key_times_combine,
-	SERIALFUNC = health_score._key_times_serialize,
-	DESERIALFUNC = health_score._key_times_deserialize,
 	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE health_score._key_times(text, timestamptz, timestamptz, timestamptz) IS
