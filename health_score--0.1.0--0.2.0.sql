@@ -410,6 +410,39 @@ DROP FUNCTION health_score.refresh(timestamptz, boolean);
 DROP PROCEDURE health_score.run_refresh(timestamptz);
 DROP FUNCTION health_score.schedule_refresh(text);
 DROP FUNCTION health_score.add_source(text, regclass, jsonb);
+-- The aggregates whose state type changes are dropped and created again: ALTER AGGREGATE cannot change a state
+-- type. Objects of the user's own that use them would make the drop fail with a hint to cascade, which would
+-- drop the user's objects: say instead which they are and what to do.
+DO $$
+DECLARE
+	users_objects text;
+BEGIN
+	SELECT pg_catalog.string_agg(DISTINCT CASE WHEN d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+	                                          THEN pg_catalog.pg_describe_object('pg_catalog.pg_class'::pg_catalog.regclass, r.ev_class, 0)
+	                                          ELSE pg_catalog.pg_describe_object(d.classid, d.objid, 0) END, ', ')
+	  INTO users_objects
+	  FROM pg_catalog.pg_depend d
+	  LEFT JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND r.oid = d.objid
+	 WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+	   AND d.refobjid IN (SELECT a.aggfnoid FROM pg_catalog.pg_aggregate a
+	                       WHERE a.aggfnoid::pg_catalog.regproc::pg_catalog.text IN
+	                             ('health_score.decayed_sum', 'health_score.nps', 'health_score.active_users',
+	                              'health_score.licence_utilisation', 'health_score.user_windows', 'health_score.auc',
+	                              'health_score._activity_measures'))
+	   AND d.deptype = 'n'
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e
+	                    WHERE e.deptype = 'e'
+	                      AND ((e.classid = d.classid AND e.objid = d.objid)
+	                           OR (e.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND e.objid = r.ev_class)));
+	IF users_objects IS NOT NULL THEN
+		RAISE EXCEPTION USING
+			ERRCODE = 'dependent_objects_still_exist',
+			MESSAGE = 'objects of your own use health_score aggregates that this update creates again: ' || users_objects,
+			DETAIL = 'decayed_sum, nps, active_users, licence_utilisation, user_windows, auc and _activity_measures change their state types in 0.2.0, which needs them dropped and created again.',
+			HINT = 'Save their definitions (pg_get_viewdef, pg_get_functiondef), drop them, run ALTER EXTENSION health_score UPDATE, and create them again.';
+	END IF;
+END
+$$;
 -- decayed_sum and nps keep their states by value now (src/decay.c, src/survey.c)
 DROP AGGREGATE health_score.decayed_sum(timestamptz, float8, timestamptz, interval);
 DROP AGGREGATE health_score.decayed_sum(timestamptz, timestamptz, interval);

@@ -63,16 +63,17 @@ hs_decay_term(TimestampTz as_of, TimestampTz occurred_at, double exponent_per_us
 extern void hs_differing_group_constant_error(const char *argname) pg_attribute_noreturn();
 
 /*
- * Aggregate state helpers (users.c, survey.c, auc.c).
+ * Aggregate state helpers.
  *
  * hs_agg_context returns the aggregate memory context, the only place a state may live across rows,
  * and raises 0A000 naming the function when it is called outside an aggregate. hs_return_state returns
- * a state from a transition or combine function, SQL NULL while there is none.
+ * an internal state from a transition or combine function of 0.1.0's (compat_0_1.c), SQL NULL while
+ * there is none.
  *
- * Deserialization reads a bytea written by one of our serialize functions. Anything else is rejected
- * with 22P03 (invalid_binary_representation) naming the aggregate: hs_state_need before each read
- * (nbytes is 64-bit so callers can multiply counts without overflow), hs_state_malformed for a value
- * out of range, hs_state_end when the state should be used up.
+ * Reading a flat state accepts only what the kind's flatten writes. Anything else is rejected with
+ * 22P03 (invalid_binary_representation) naming the aggregate: hs_state_need before each read (nbytes is
+ * 64-bit so callers can multiply counts without overflow), hs_state_malformed for a value out of range,
+ * hs_state_end when the state should be used up.
  */
 extern MemoryContext hs_agg_context(FunctionCallInfo fcinfo);
 extern Datum hs_return_state(FunctionCallInfo fcinfo, void *state);
@@ -124,7 +125,7 @@ extern void hs_state_flatten_into(ExpandedObjectHeader *eoh, void *result, Size 
 #define HS_STATE_KIND(name, flat_size, flatten, read) \
 	{{hs_state_get_flat_size, hs_state_flatten_into}, (name), (flat_size), (flatten), (read)}
 
-/* What a transition or combine function keeps in fn_extra: where it puts new states, and the kind's. */
+/* What a transition or combine function keeps in fn_extra: what its states' headers name, and the kind's. */
 typedef struct HsCallSite
 {
 	MemoryContext aggctx;		/* the aggregate context of header_context */
@@ -140,9 +141,40 @@ extern HsCallSite *hs_call_site(FunctionCallInfo fcinfo);
 extern void *hs_state_alloc(FunctionCallInfo fcinfo, const HsStateKind *kind, Size size, MemoryContext *ctx);
 /* Sets the header of a state read from a flat form, which lives in ctx. */
 extern void hs_state_init(HsState *state, const HsStateKind *kind, MemoryContext ctx);
-extern HsState *hs_state_modify(FunctionCallInfo fcinfo, int argno, const HsStateKind *kind, HsStateForm form);
 extern HsState *hs_state_read(FunctionCallInfo fcinfo, int argno, const HsStateKind *kind, HsStateForm form);
-extern Datum hs_state_return(FunctionCallInfo fcinfo, HsState *state, HsStateForm form);
+extern HsState *hs_state_modify_other(FunctionCallInfo fcinfo, int argno, const HsStateKind *kind);
+
+/* Inline: every row of every aggregate goes through these two. */
+static inline HsState *
+hs_state_modify(FunctionCallInfo fcinfo, int argno, const HsStateKind *kind, HsStateForm form)
+{
+	const struct varlena *value;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	if (form == HS_STATE_INTERNAL)
+		return (HsState *) PG_GETARG_POINTER(argno);
+	value = (const struct varlena *) PG_GETARG_POINTER(argno);
+	if (likely(VARATT_IS_EXTERNAL_EXPANDED_RW(value)))
+	{
+		varatt_expanded pointer;
+
+		memcpy(&pointer, VARDATA_EXTERNAL(value), sizeof(pointer));
+		if (likely(pointer.eohptr->eoh_methods == &kind->methods))
+			return (HsState *) pointer.eohptr;
+	}
+	return hs_state_modify_other(fcinfo, argno, kind);
+}
+
+static inline Datum
+hs_state_return(FunctionCallInfo fcinfo, HsState *state, HsStateForm form)
+{
+	if (state == NULL)
+		PG_RETURN_NULL();
+	if (form == HS_STATE_INTERNAL)
+		PG_RETURN_POINTER(state);
+	PG_RETURN_DATUM(EOHPGetRWDatum(&state->hdr));
+}
 /* 0.1.0's serialize and deserialize functions: the flat form, and a state read from it. */
 extern Datum hs_state_serialize(FunctionCallInfo fcinfo, const HsStateKind *kind);
 extern Datum hs_state_deserialize(FunctionCallInfo fcinfo, const HsStateKind *kind);

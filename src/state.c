@@ -141,25 +141,22 @@ expanded_state(Datum datum, const HsStateKind *kind, bool read_write)
 	return NULL;
 }
 
+/*
+ * hs_state_modify's way for anything but its own kind's read-write state: another kind's state is refused,
+ * a flat one (a partial result from elsewhere) or a read-only one becomes a copy that can change.
+ */
 HsState *
-hs_state_modify(FunctionCallInfo fcinfo, int argno, const HsStateKind *kind, HsStateForm form)
+hs_state_modify_other(FunctionCallInfo fcinfo, int argno, const HsStateKind *kind)
 {
-	HsState    *state;
+	HsState    *state = expanded_state(PG_GETARG_DATUM(argno), kind, true);
 	MemoryContext ctx;
 	MemoryContext old;
 	bytea	   *flat;
 
-	if (PG_ARGISNULL(argno))
-		return NULL;
-	if (form == HS_STATE_INTERNAL)
-		return (HsState *) PG_GETARG_POINTER(argno);
-	state = expanded_state(PG_GETARG_DATUM(argno), kind, true);
-	if (likely(state != NULL))
+	if (state != NULL)
 		return state;
-
-	/* A flat state (a partial result from elsewhere) or a read-only one: a copy that can change. */
-	flat = PG_GETARG_BYTEA_P(argno);
 	ctx = hs_agg_context(fcinfo);
+	flat = PG_GETARG_BYTEA_P(argno);
 	old = MemoryContextSwitchTo(ctx);
 	state = kind->read(flat, true);
 	MemoryContextSwitchTo(old);
@@ -180,16 +177,6 @@ hs_state_read(FunctionCallInfo fcinfo, int argno, const HsStateKind *kind, HsSta
 	if (state != NULL)
 		return state;
 	return kind->read(PG_GETARG_BYTEA_PP(argno), false);
-}
-
-Datum
-hs_state_return(FunctionCallInfo fcinfo, HsState *state, HsStateForm form)
-{
-	if (state == NULL)
-		PG_RETURN_NULL();
-	if (form == HS_STATE_INTERNAL)
-		PG_RETURN_POINTER(state);
-	PG_RETURN_DATUM(EOHPGetRWDatum(&state->hdr));
 }
 
 Datum

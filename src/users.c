@@ -6,8 +6,8 @@
  *	  users of a group from one set.
  *
  * count(DISTINCT key) sorts each group's input and never runs in parallel. These aggregates keep the
- * group's keys in a hash set instead, which parallel workers build separately and the leader merges
- * after a round trip through bytea.
+ * group's keys in a hash set instead, which parallel workers (or the nodes of a distributed engine)
+ * build separately and send as bytea, the state type (state.c), to be merged.
  *
  * One set serves all three key types and both aggregates. It is a small open-addressing table written
  * for this use rather than lib/simplehash.h: a hash aggregate touches the states of thousands of groups
@@ -15,7 +15,7 @@
  * state's allocation, with no separate table header to fetch on the way. An entry holds the key's 32-bit
  * hash and a 64-bit word: the bigint itself, or a pointer to the bytes of a uuid or text key copied into
  * the set's arena, so a row costs a hash, a probe and, for a new text or uuid key, one copy of its bytes.
- * Deserialized sets are not rebuilt: combine reads their keys straight from the serialized bytes.
+ * A set read from its flat form is not rebuilt: combine reads its keys straight from the bytes.
  *
  * Text keys are equal when their bytes are: the equality of every deterministic collation; a
  * non-deterministic (case- or accent-insensitive) collation is not honoured.
@@ -94,8 +94,8 @@ typedef struct UserSet
 	Size		arena_block;	/* size of the newest block; the next is twice as large */
 
 	/*
-	 * A deserialized set keeps its keys in the serialized bytes (flat, count of them) until combine
-	 * reads them once; it never gets entries.
+	 * A set read from its flat form keeps its keys in those bytes (flat, count of them) until combine
+	 * or a final function reads them once; it never gets entries.
 	 */
 	const char *flat;
 	UserEntry	inline_entries[USERSET_INLINE];
@@ -407,7 +407,7 @@ HS_STATE_FUNCTIONS(hs_licence_utilisation_trans_text, users_trans(fcinfo, USER_K
 HS_STATE_FUNCTIONS(hs_licence_utilisation_trans_uuid, users_trans(fcinfo, USER_KEY_UUID, true, form))
 
 /*
- * Reads the next key of a serialized set (userset_receive has checked every length), and moves *cursor
+ * Reads the next key of a flat set (userset_receive has checked every length), and moves *cursor
  * past it and past the key's marks byte when the set carries marks.
  */
 static UserKey
@@ -442,8 +442,8 @@ flat_key_next(UserKeyKind kind, bool with_marks, const char **cursor, uint32 *ma
 }
 
 /*
- * Adds every key of other, a live or a deserialized set, to set, with its marks. other may live in a
- * short-lived context (a deserialized state), so set copies what it keeps.
+ * Adds every key of other, a live set or one read from its flat form, to set, with its marks. other may
+ * live in a short-lived context, so set copies what it keeps.
  */
 static void
 userset_merge(UserSet *set, const UserSet *other, bool with_marks)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The upgrade test, run by tools/test.sh against its cluster (libpq environment set): for every released
 # version (a frozen health_score--X.sql), a database installed at X and used (sources, profiles, rules,
-# observations, refreshes with history and flags) is updated with ALTER EXTENSION ... UPDATE and must then
+# observations, refreshes with history and flags) refuses the update while a view of the user's own uses an
+# aggregate it creates again, naming the view, and is then updated with ALTER EXTENSION ... UPDATE and must
 #   - be at the current version and equal a fresh install of it, object by object (tools/catalog.sql),
 #   - keep every row of the user's sources, configuration, history, flags and log as it was (a rule's
 #     parameters in the rule, or in the measure its window moved to),
 #   - give the results the primitives gave before (decayed_sum within its documented bound),
+#     serially and in parallel,
 #   - refresh again at the same as_of without raising or clearing a flag,
 #   - take a measure, a component and a rule of the user's own, and dump with pg_dump and restore into a new
 #     database with the same objects and rows;
@@ -262,6 +264,18 @@ same_primitives() {	# same_primitives DB DIR
 	     END { if (!seen) { print "nothing compared"; bad++ } exit bad > 0 }' "$2/primitives.before" "$2/primitives.after"
 }
 
+# A view of the user's own over an aggregate the update creates again stops the update, which says what to do and
+# changes nothing; without the view the update goes through.
+refuses_over_users_view() {	# refuses_over_users_view DB FROM
+	psql_db "$1" -c "CREATE VIEW public.users_per_account AS
+	                 SELECT account_id, health_score.active_users(user_id) AS users FROM demo.events GROUP BY account_id" &&
+		! psql_db "$1" -v VERBOSITY=verbose -c 'ALTER EXTENSION health_score UPDATE' 2>"$work/refused" &&
+		grep -q '2BP01' "$work/refused" && grep -q 'view public.users_per_account' "$work/refused" &&
+		grep -q 'HINT:  Save their definitions' "$work/refused" &&
+		[[ $(psql_db "$1" -At -c "SELECT extversion FROM pg_extension WHERE extname = 'health_score'") == "$2" ]] &&
+		psql_db "$1" -c 'DROP VIEW public.users_per_account' || { cat "$work/refused"; return 1; }
+}
+
 fresh=hs_upgrade_fresh
 set_up_at $fresh "$current" >/dev/null && use_database $fresh && catalog $fresh "$work/catalog.fresh" ||
 	{ echo "upgrade: cannot set up a fresh install of $current" >&2; echo "upgrade: 0 passed, 1 failed"; exit 1; }
@@ -278,6 +292,8 @@ for script in health_score--*.sql; do
 		check "their rows are read" snapshot "$db" "$dir/before" &&
 		check "the primitives are computed over the demo company, serially and in parallel" primitives "$db" "$dir/primitives.before" &&
 		psql_db "$db" -At -c "SELECT code, params FROM health_score.rule" >"$dir/rule_params.before" || continue
+	check "a view of the user's own over a recreated aggregate stops the update, naming it (2BP01)" \
+		refuses_over_users_view "$db" "$from"
 	check "ALTER EXTENSION health_score UPDATE from $from to $current" \
 		psql_db "$db" -c 'ALTER EXTENSION health_score UPDATE' || continue
 	check "the updated database equals a fresh install of $current" equals_fresh "$db" "$dir/catalog"
