@@ -35,9 +35,9 @@ typedef struct ScoreArray
 typedef struct AucState
 {
 	HsState		hs;				/* first: the state is an expanded object */
-	MemoryContext ctx;			/* where the arrays live */
 	ScoreArray	positive;
 	ScoreArray	negative;
+	MemoryContext ctx;			/* where the arrays live */
 } AucState;
 
 #define SCORES_INITIAL_CAPACITY 16

@@ -139,8 +139,6 @@ extern HsCallSite *hs_call_site(FunctionCallInfo fcinfo);
  * anything the state allocates later. Raises an error outside an aggregate.
  */
 extern void *hs_state_alloc(FunctionCallInfo fcinfo, const HsStateKind *kind, Size size, MemoryContext *ctx);
-/* Sets the header of a state read from a flat form, which lives in ctx. */
-extern void hs_state_init(HsState *state, const HsStateKind *kind, MemoryContext ctx);
 extern HsState *hs_state_read(FunctionCallInfo fcinfo, int argno, const HsStateKind *kind, HsStateForm form);
 extern HsState *hs_state_modify_other(FunctionCallInfo fcinfo, int argno, const HsStateKind *kind);
 

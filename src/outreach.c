@@ -27,14 +27,15 @@ PG_FUNCTION_INFO_V1(hs_unanswered_final);
 typedef struct UnansweredState
 {
 	HsState		hs;				/* first: the state is an expanded object */
-	MemoryContext ctx;			/* where the times live */
+	/* what every row reads, next to the header, which every row reads too */
 	TimestampTz from_a;
 	TimestampTz from_b;
-	bool		has_response;
-	TimestampTz last_response;
+	TimestampTz *times;			/* outreach later than least(from_a, from_b) */
 	int32		count;
 	int32		capacity;
-	TimestampTz *times;			/* outreach later than least(from_a, from_b) */
+	TimestampTz last_response;
+	bool		has_response;
+	MemoryContext ctx;			/* where the times live */
 } UnansweredState;
 
 static const HsStateKind unanswered_state;

@@ -35,6 +35,8 @@
 
 #define HEADER_CONTEXT_NAME "health_score aggregate states"
 
+static void init_header(HsState *state, const HsStateKind *kind, MemoryContext ctx);
+
 /* Registered on a call site's header context: forgets it when the aggregate context resets. */
 typedef struct HeaderContextReset
 {
@@ -109,13 +111,13 @@ hs_state_alloc(FunctionCallInfo fcinfo, const HsStateKind *kind, Size size, Memo
 	MemoryContext aggctx = hs_agg_context(fcinfo);
 	HsState    *state = MemoryContextAllocZero(aggctx, size);
 
-	hs_state_init(state, kind, header_context(fcinfo, aggctx));
+	init_header(state, kind, header_context(fcinfo, aggctx));
 	*ctx = aggctx;
 	return state;
 }
 
-void
-hs_state_init(HsState *state, const HsStateKind *kind, MemoryContext ctx)
+static void
+init_header(HsState *state, const HsStateKind *kind, MemoryContext ctx)
 {
 	EOH_init_header(&state->hdr, &kind->methods, ctx);
 }
@@ -160,7 +162,7 @@ hs_state_modify_other(FunctionCallInfo fcinfo, int argno, const HsStateKind *kin
 	old = MemoryContextSwitchTo(ctx);
 	state = kind->read(flat, true);
 	MemoryContextSwitchTo(old);
-	hs_state_init(state, kind, header_context(fcinfo, ctx));
+	init_header(state, kind, header_context(fcinfo, ctx));
 	return state;
 }
 

@@ -40,12 +40,13 @@ typedef struct KeyTimes
 typedef struct KeyTimesState
 {
 	HsState		hs;				/* first: the state is an expanded object */
-	MemoryContext ctx;			/* where the table and the keys live */
-	TimestampTz as_of;
-	TimestampTz before;
+	/* what every row reads, next to the header, which every row reads too */
+	KeyTimes   *slots;
 	uint32		count;
 	uint32		mask;			/* slots - 1, slots a power of two */
-	KeyTimes   *slots;
+	TimestampTz as_of;
+	TimestampTz before;
+	MemoryContext ctx;			/* where the table and the keys live */
 } KeyTimesState;
 
 static const HsStateKind key_times_state;
