@@ -79,6 +79,42 @@ SELECT c.segment, c.users, c.users = d.users AS users_equal, c.users = (SELECT c
 	   AND abs((c.activity).decayed[2] - (d.activity).decayed[2]) <= 1e-12 * (d.activity).decayed[2] AS decayed_equal
   FROM combined c JOIN direct d USING (segment) ORDER BY segment;
 
+-- The executor keeps states in other ways too; each gives the plain count, row by row. A hash aggregate that
+-- spills to disk (the states of the groups in memory stay while the others wait), grouping sets (one
+-- aggregate context per set, reset between groups when sorted), and a window over a moving frame (the state
+-- built again for each row).
+SET work_mem = '64kB';
+SET max_parallel_workers_per_gather = 0;
+CREATE FUNCTION pg_temp.hash_batches(query text) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+	plan json;
+BEGIN
+	EXECUTE 'EXPLAIN (ANALYZE, FORMAT JSON) ' || query INTO plan;
+	RETURN (plan -> 0 -> 'Plan' ->> 'HashAgg Batches')::integer;
+END
+$$;
+SELECT pg_temp.hash_batches('SELECT account, active_users(user_id) FROM all_rows GROUP BY account') > 1 AS spills;
+SELECT count(*) AS groups, count(*) FILTER (WHERE h.users <> d.users) AS differing
+  FROM (SELECT account, active_users(user_id) AS users FROM all_rows GROUP BY account) h
+  JOIN (SELECT account, count(DISTINCT user_id) AS users FROM all_rows GROUP BY account) d USING (account);
+SELECT count(*) AS groups,
+	   count(*) FILTER (WHERE g.users IS DISTINCT FROM (SELECT count(DISTINCT r.user_id) FROM all_rows r
+													   WHERE g.segment IS NULL OR r.segment = g.segment)) AS differing
+  FROM (SELECT segment, active_users(user_id) AS users FROM all_rows GROUP BY ROLLUP (segment)) g;
+SET enable_hashagg = off;
+SELECT count(*) AS groups,
+	   count(*) FILTER (WHERE g.users IS DISTINCT FROM (SELECT count(DISTINCT r.user_id) FROM all_rows r
+													   WHERE g.segment IS NULL OR r.segment = g.segment)) AS differing
+  FROM (SELECT segment, active_users(user_id) AS users FROM all_rows GROUP BY GROUPING SETS ((segment), ())) g;
+RESET enable_hashagg;
+SELECT count(*) AS rows, count(*) FILTER (WHERE w.users <> (SELECT count(DISTINCT f.user_id) FROM
+		(SELECT user_id FROM shard_a s WHERE s.account = w.account ORDER BY s.occurred_at, s.user_id
+		 OFFSET greatest(w.n - 5, 0) LIMIT least(w.n, 5)) f)) AS differing
+  FROM (SELECT account, row_number() OVER o AS n, active_users(user_id) OVER (o ROWS 4 PRECEDING) AS users
+		  FROM shard_a WHERE account < 3 WINDOW o AS (PARTITION BY account ORDER BY occurred_at, user_id)) w;
+RESET work_mem;
+RESET max_parallel_workers_per_gather;
+
 -- A state is checked before it is used: one cut short, one with a byte too many, one of another aggregate.
 SELECT active_users_final(substr(users, 1, length(users) - 1)) FROM shipped LIMIT 1;
 SELECT active_users_final(users || '\x00'::bytea) FROM shipped LIMIT 1;
