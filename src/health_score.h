@@ -1,8 +1,9 @@
 /*
  * health_score.h
  *	  Declarations shared by the health_score C files: argument checks that several
- *	  functions apply with the same wording, so every error reads alike, and the decay
- *	  arithmetic that decayed_sum and _activity_measures must compute to the same bit.
+ *	  functions apply with the same wording, so every error reads alike, the decay term that
+ *	  decayed_sum and _activity_measures must compute to the same bit, and the aggregate
+ *	  states.
  */
 #ifndef HEALTH_SCORE_H
 #define HEALTH_SCORE_H
