@@ -386,7 +386,8 @@ activity_combine(FunctionCallInfo fcinfo, HsStateForm form)
 			site->extra = kept;
 		}
 		into = activity_create(fcinfo, kept, true);
-		memcpy((char *) into + offsetof(ActivityState, events), (const char *) from + offsetof(ActivityState, events),
+		memcpy((char *) into + offsetof(ActivityState, events),
+			   (const char *) from + offsetof(ActivityState, events),
 			   STATE_SIZE(c->nhalf) - offsetof(ActivityState, events));
 		return hs_state_return(fcinfo, &into->hs, form);
 	}
