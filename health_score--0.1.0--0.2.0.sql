@@ -424,11 +424,10 @@ BEGIN
 	  FROM pg_catalog.pg_depend d
 	  LEFT JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND r.oid = d.objid
 	 WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
-	   AND d.refobjid IN (SELECT a.aggfnoid FROM pg_catalog.pg_aggregate a
-	                       WHERE a.aggfnoid::pg_catalog.regproc::pg_catalog.text IN
-	                             ('health_score.decayed_sum', 'health_score.nps', 'health_score.active_users',
-	                              'health_score.licence_utilisation', 'health_score.user_windows', 'health_score.auc',
-	                              'health_score._activity_measures'))
+	   AND d.refobjid IN (SELECT p.oid FROM pg_catalog.pg_proc p
+	                       WHERE p.prokind = 'a' AND p.pronamespace = 'health_score'::pg_catalog.regnamespace
+	                         AND p.proname IN ('decayed_sum', 'nps', 'active_users', 'licence_utilisation',
+	                                           'user_windows', 'auc', '_activity_measures'))
 	   AND d.deptype = 'n'
 	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e
 	                    WHERE e.deptype = 'e'
