@@ -5,9 +5,10 @@
  *	  `before`. The incremental refresh's state of one account comes from one pass: its users' and its key
  *	  features' times, as arrays, which later rows merge into by least and greatest.
  *
- * One open-addressing hash table per group, its keys copied into the group's memory. The result is sorted
- * by the keys' bytes, so equal input gives equal arrays whatever the order of the rows or of the partial
- * states combined.
+ * One open-addressing hash table per group, its keys copied into the group's memory: a key of up to 8
+ * bytes (a user id as text, most feature names) inside its entry, so that a row's probe reads no other
+ * memory, a longer one apart. The result is sorted by the keys' bytes, so equal input gives equal arrays
+ * whatever the order of the rows or of the partial states combined.
  */
 #include "postgres.h"
 
@@ -26,11 +27,17 @@ PG_FUNCTION_INFO_V1(hs_key_times_transition);
 PG_FUNCTION_INFO_V1(hs_key_times_combine);
 PG_FUNCTION_INFO_V1(hs_key_times_final);
 
+#define INLINE_KEY 8
+
 typedef struct KeyTimes
 {
 	uint32		hash;			/* 0: an empty slot (hashes are made odd) */
 	int32		len;
-	char	   *key;
+	union
+	{
+		char		bytes[INLINE_KEY];	/* a key of up to INLINE_KEY bytes */
+		char	   *copy;		/* a longer one */
+	}			key;
 	TimestampTz first;
 	TimestampTz last;
 	TimestampTz last_before;	/* valid when has_before */
@@ -95,6 +102,12 @@ state_grow(KeyTimesState *state)
 }
 
 /* The entry of key, added (copied into the state's context) if it is new. */
+static inline const char *
+entry_key(const KeyTimes *e)
+{
+	return e->len <= INLINE_KEY ? e->key.bytes : e->key.copy;
+}
+
 static KeyTimes *
 state_entry(KeyTimesState *state, const char *key, int32 len, bool *found)
 {
@@ -105,7 +118,7 @@ state_entry(KeyTimesState *state, const char *key, int32 len, bool *found)
 	{
 		KeyTimes   *e = &state->slots[i];
 
-		if (e->hash == hash && e->len == len && memcmp(e->key, key, len) == 0)
+		if (e->hash == hash && e->len == len && memcmp(entry_key(e), key, len) == 0)
 		{
 			*found = true;
 			return e;
@@ -120,8 +133,13 @@ state_entry(KeyTimesState *state, const char *key, int32 len, bool *found)
 	state->count++;
 	state->slots[i].hash = hash;
 	state->slots[i].len = len;
-	state->slots[i].key = MemoryContextAlloc(state->ctx, Max(len, 1));
-	memcpy(state->slots[i].key, key, len);
+	if (len <= INLINE_KEY)
+		memcpy(state->slots[i].key.bytes, key, len);
+	else
+	{
+		state->slots[i].key.copy = MemoryContextAlloc(state->ctx, len);
+		memcpy(state->slots[i].key.copy, key, len);
+	}
 	*found = false;
 	return &state->slots[i];
 }
@@ -211,7 +229,7 @@ hs_key_times_combine(PG_FUNCTION_ARGS)
 
 		if (f->hash == 0)
 			continue;
-		e = state_entry(into, f->key, f->len, &found);
+		e = state_entry(into, entry_key(f), f->len, &found);
 		entry_merge(e, found, f->first, f->last, f->has_before, f->last_before);
 	}
 	return hs_state_return(fcinfo, &into->hs, HS_STATE_BYTEA);
@@ -246,7 +264,7 @@ key_times_flatten(const HsState *hs)
 		if (e->hash == 0)
 			continue;
 		pq_sendint32(&buf, e->len);
-		pq_sendbytes(&buf, e->key, e->len);
+		pq_sendbytes(&buf, entry_key(e), e->len);
 		pq_sendint64(&buf, e->first);
 		pq_sendint64(&buf, e->last);
 		pq_sendbyte(&buf, e->has_before);
@@ -317,7 +335,7 @@ key_order(const void *a, const void *b)
 {
 	const KeyTimes *x = *(const KeyTimes *const *) a;
 	const KeyTimes *y = *(const KeyTimes *const *) b;
-	int			c = memcmp(x->key, y->key, Min(x->len, y->len));
+	int			c = memcmp(entry_key(x), entry_key(y), Min(x->len, y->len));
 
 	return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
 }
@@ -352,7 +370,7 @@ hs_key_times_final(PG_FUNCTION_ARGS)
 	qsort(sorted, n, sizeof(KeyTimes *), key_order);
 	for (uint32 i = 0; i < n; i++)
 	{
-		keys[i] = PointerGetDatum(cstring_to_text_with_len(sorted[i]->key, sorted[i]->len));
+		keys[i] = PointerGetDatum(cstring_to_text_with_len(entry_key(sorted[i]), sorted[i]->len));
 		firsts[i] = TimestampTzGetDatum(sorted[i]->first);
 		lasts[i] = TimestampTzGetDatum(sorted[i]->last);
 		befores[i] = TimestampTzGetDatum(sorted[i]->last_before);
