@@ -347,10 +347,7 @@ activity_trans(FunctionCallInfo fcinfo, HsStateForm form)
 	{
 		weight = PG_GETARG_FLOAT8(3);
 		if (unlikely(isinf(weight) || isnan(weight)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("weight must be finite"),
-					 errhint("Filter out or replace NaN and infinite weights; a NULL weight weighs 1.")));
+			hs_weight_not_finite_error(false);
 	}
 	for (int i = 0; i < c->nhalf; i++)
 		hs_compensated_add(&state->sums[2 * i], &state->sums[2 * i + 1],

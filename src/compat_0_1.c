@@ -122,10 +122,7 @@ decayed_sum_accumulate(FunctionCallInfo fcinfo, int weight_arg)
 			PG_RETURN_POINTER(state);
 		weight = PG_GETARG_FLOAT8(weight_arg);
 		if (unlikely(isinf(weight) || isnan(weight)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("weight must be finite"),
-					 errhint("Filter out or replace NaN and infinite weights; a NULL weight skips the row.")));
+			hs_weight_not_finite_error(true);
 	}
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(state);

@@ -43,6 +43,16 @@ hs_half_life_seconds(const Interval *half_life, const char *argname)
 }
 
 void
+hs_weight_not_finite_error(bool null_skips)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("weight must be finite"),
+			 errhint("Filter out or replace NaN and infinite weights; a NULL weight %s.",
+					 null_skips ? "skips the row" : "weighs 1")));
+}
+
+void
 hs_differing_group_constant_error(const char *argname)
 {
 	ereport(ERROR,

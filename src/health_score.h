@@ -60,6 +60,9 @@ hs_decay_term(TimestampTz as_of, TimestampTz occurred_at, double exponent_per_us
 /* Key features as bits fill a bigint without its sign bit, as refresh() stores them. */
 #define MAX_KEY_FEATURES 62
 
+/* Raises 22023: a weight is NaN or infinite; the hint says what a NULL weight does (skips the row, or weighs 1). */
+extern void hs_weight_not_finite_error(bool null_skips) pg_attribute_noreturn();
+
 /* Raises 22023: argname, a per-group constant of an aggregate, differs between rows of a group. */
 extern void hs_differing_group_constant_error(const char *argname) pg_attribute_noreturn();
 
